@@ -1,0 +1,274 @@
+"""Errors raised by callcov_analytics.
+
+    CallCovError
+    ├── ConfigurationError (also ValueError)     no key, plain http to a remote host, bad URL
+    ├── ValidationError (also ValueError)        a bad argument, or a 422 from the API
+    ├── StorageError (also OSError)              the local cache or an export could not be written
+    ├── LoadInterrupted                          Ctrl-C during a load; carries the rows so far
+    ├── MissingDependencyError (also ImportError)
+    └── APIError                                 .method, .url (sanitized), .partial
+        ├── APIConnectionError                   no usable response: refused, reset, timeout, cut body
+        │   ├── APITimeoutError
+        │   └── ResponseDecodeError              an answer came, but it was not the JSON promised
+        ├── UnsafeRedirectError                  the API pointed us at another origin
+        └── APIStatusError                       .status_code, .code, .request_id, .body
+            ├── AuthenticationError          401
+            ├── PermissionDeniedError        403
+            ├── NotFoundError                404
+            ├── UnprocessableEntityError     422 (also ValidationError)
+            ├── RateLimitError               429   .retry_after, .reset_at
+            │   └── QuotaExhaustedError      429 daily_quota_exceeded
+            └── ServerError                  5xx
+
+Every error that can end a load carries ``.partial``: a DataFrame of the rows fetched before it
+(or None when the failure came before any row). Messages never contain the API key.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "CallCovError",
+    "ConfigurationError",
+    "LoadInterrupted",
+    "MissingDependencyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "QuotaExhaustedError",
+    "RateLimitError",
+    "ResponseDecodeError",
+    "ServerError",
+    "StorageError",
+    "UnprocessableEntityError",
+    "UnsafeRedirectError",
+    "ValidationError",
+    "make_status_error",
+]
+
+_BODY_EXCERPT = 300
+
+
+class CallCovError(Exception):
+    """Base class of every error this package raises."""
+
+    partial: pd.DataFrame | None = None
+
+
+class ConfigurationError(CallCovError, ValueError):
+    """The client cannot be set up as asked (no key, unsafe URL, ...)."""
+
+
+class ValidationError(CallCovError, ValueError):
+    """An argument is invalid; ``.param`` names it."""
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class StorageError(CallCovError, OSError):
+    """Writing the local cache or an export failed (disk full, permissions, ...)."""
+
+
+class MissingDependencyError(CallCovError, ImportError):
+    """An optional extra (plots, widgets) is not installed."""
+
+
+class LoadInterrupted(CallCovError, KeyboardInterrupt):
+    """The load was interrupted (Ctrl-C); ``.partial`` holds the rows fetched so far."""
+
+
+class APIError(CallCovError):
+    """A request to the CallCov API failed."""
+
+    def __init__(self, message: str, *, method: str = "GET", url: str = "") -> None:
+        super().__init__(message)
+        self.method = method
+        self.url = url  # always sanitized: no query values, no credentials
+
+
+class APIConnectionError(APIError):
+    """No usable response arrived (refused, reset, cut off) even after retries."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The API did not answer in time."""
+
+
+class ResponseDecodeError(APIConnectionError):
+    """A response arrived but its body was not the JSON the API promises (cut, HTML, ...)."""
+
+
+class UnsafeRedirectError(APIError):
+    """The API redirected to another origin; the key is never sent there."""
+
+
+class APIStatusError(APIError):
+    """The API answered with an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: str = "",
+        method: str = "GET",
+        url: str = "",
+    ) -> None:
+        super().__init__(message, method=method, url=url)
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.body = body[:_BODY_EXCERPT]
+
+
+class AuthenticationError(APIStatusError):
+    """401: the key is wrong, revoked or missing."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the key is valid but may not read this resource."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such resource."""
+
+
+class UnprocessableEntityError(APIStatusError, ValidationError):
+    """422: the API rejected a parameter; ``.param`` names it."""
+
+    def __init__(self, message: str, *, param: str | None = None, **kwargs: Any) -> None:
+        APIStatusError.__init__(self, message, **kwargs)
+        self.param = param
+
+
+class RateLimitError(APIStatusError):
+    """429: the rate-limit window is spent. ``.retry_after`` is seconds to wait."""
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, reset_at: float | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+        self.reset_at = reset_at  # Unix seconds on the local clock
+
+
+class QuotaExhaustedError(RateLimitError):
+    """429 daily_quota_exceeded: no request will succeed before the reset time."""
+
+
+class ServerError(APIStatusError):
+    """5xx, after the retries ran out."""
+
+
+_HINTS: dict[int, str] = {
+    401: "check the key: set CALLCOV_API_KEY, pass api_key=, or enter it in the key widget",
+    403: "this key may not read call analyses; ask your CallCov admin for a key with access",
+    404: "check the base URL (CALLCOV_API_URL) and the id",
+    429: "the rate limit was hit; the client waits and retries on its own",
+}
+
+
+def parse_error_body(text: str) -> tuple[str | None, str | None, str | None, str | None]:
+    """Read (code, message, request_id, param) from any of the three error-body shapes.
+
+    ``{"error": {"code", "message", "request_id"}}``, FastAPI's
+    ``{"detail": [{"loc": [...], "msg": ...}]}`` and ``{"detail": "text"}``. Anything else
+    (empty, HTML, cut JSON) gives Nones.
+    """
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        return None, None, None, None
+    if not isinstance(body, Mapping):
+        return None, None, None, None
+    error = body.get("error")
+    if isinstance(error, Mapping):
+        return (_str(error.get("code")), _str(error.get("message")),
+                _str(error.get("request_id")), None)
+    detail = body.get("detail")
+    if isinstance(detail, str):
+        return None, detail, None, None
+    if isinstance(detail, list) and detail and isinstance(detail[0], Mapping):
+        first = detail[0]
+        loc = first.get("loc")
+        param = str(loc[-1]) if isinstance(loc, list) and loc else None
+        messages = "; ".join(
+            f"{d.get('loc', ['?'])[-1] if isinstance(d.get('loc'), list) else '?'}: "
+            f"{d.get('msg', 'invalid')}"
+            for d in detail if isinstance(d, Mapping)
+        )
+        return "validation_error", messages, None, param
+    return None, None, None, None
+
+
+def _str(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def make_status_error(
+    status_code: int,
+    text: str,
+    *,
+    method: str,
+    url: str,
+    request_id: str | None = None,
+    retry_after: float | None = None,
+    reset_at: float | None = None,
+) -> APIStatusError:
+    """Map an HTTP error status (and its body) to the matching exception."""
+    code, message, body_request_id, param = parse_error_body(text)
+    request_id = body_request_id or request_id
+    summary = message or f"HTTP {status_code}"
+    where = f"{method} {url}"
+    kwargs: dict[str, Any] = dict(
+        status_code=status_code, code=code, request_id=request_id, body=text,
+        method=method, url=url,
+    )
+    if status_code == 422:
+        hint = f"fix the parameter {param!r}" if param else "fix the request parameters"
+        return UnprocessableEntityError(f"{where}: {summary} ({hint})", param=param, **kwargs)
+    if status_code == 429:
+        if code == "daily_quota_exceeded":
+            when = (
+                datetime.fromtimestamp(reset_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+                if reset_at else "the next 00:00 UTC"
+            )
+            return QuotaExhaustedError(
+                f"{where}: daily quota exhausted ({summary}); it resets at {when}. "
+                "Rows fetched so far are kept; run the same load again after the reset "
+                "to continue.",
+                retry_after=retry_after, reset_at=reset_at, **kwargs,
+            )
+        return RateLimitError(f"{where}: {summary} ({_HINTS[429]})",
+                              retry_after=retry_after, reset_at=reset_at, **kwargs)
+    cls: type[APIStatusError]
+    if status_code == 401:
+        cls = AuthenticationError
+    elif status_code == 403:
+        cls = PermissionDeniedError
+    elif status_code == 404:
+        cls = NotFoundError
+    elif status_code >= 500:
+        cls = ServerError
+    else:
+        cls = APIStatusError
+    hint = _HINTS.get(status_code)
+    suffix = f" ({hint})" if hint else ""
+    rid = f" [request {request_id}]" if request_id else ""
+    return cls(f"{where}: {summary}{suffix}{rid}", **kwargs)

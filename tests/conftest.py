@@ -1,0 +1,18 @@
+"""Shared fixtures. Sandbox fixtures live in tests/sandbox_fixtures.py (loaded as a plugin)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+pytest_plugins = ["tests.sandbox_fixtures"]
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test sees the developer's CallCov settings, proxies or .env."""
+    for name in list(os.environ):
+        if name.startswith("CALLCOV_") or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
