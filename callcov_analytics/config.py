@@ -1,0 +1,153 @@
+"""Where the key and base URL come from, and which URLs the key may travel to.
+
+One precedence rule: an explicit argument wins, then the session key set in a notebook
+(`set_session_key`, used by the key widget), then the environment (CALLCOV_API_KEY,
+CALLCOV_API_URL), then a `.env` file in the working directory (read, never exported, and never
+overriding a variable that is already set), then the default URL. There is no default key.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from dotenv import dotenv_values
+from urllib3.util import parse_url
+
+from .errors import ConfigurationError
+from .redact import Secret
+
+DEFAULT_BASE_URL = "https://api.callcov.com/api/v1"
+KEY_ENV = "CALLCOV_API_KEY"
+URL_ENV = "CALLCOV_API_URL"
+
+_session_key: Secret | None = None
+
+
+def set_session_key(api_key: str | Secret | None) -> None:
+    """Remember a key in memory for this Python session (never written anywhere)."""
+    global _session_key
+    _session_key = None if api_key is None else _as_secret(api_key)
+
+
+def session_key() -> Secret | None:
+    """The in-memory session key, if one was set."""
+    return _session_key
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved connection settings. ``repr`` never shows the key."""
+
+    api_key: Secret
+    base_url: str = DEFAULT_BASE_URL
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    deadline: float = 900.0  # one request, retries and rate-limit waits included
+    max_retries: int = 6
+
+    @classmethod
+    def resolve(cls, api_key: str | Secret | None = None, base_url: str | None = None) -> Config:
+        """Explicit args win, then the session key, then CALLCOV_* env vars, then .env.
+
+        Raises ConfigurationError when no key is found or the URL is not safe for a key.
+        """
+        dotenv = _dotenv()
+        key = (
+            (_as_secret(api_key) if api_key is not None else None)
+            or _session_key
+            or _as_secret_or_none(os.environ.get(KEY_ENV))
+            or _as_secret_or_none(dotenv.get(KEY_ENV))
+        )
+        if key is None:
+            raise ConfigurationError(
+                "No CallCov API key. Pass api_key=..., set the CALLCOV_API_KEY environment "
+                "variable (or put it in a .env file), or use callcov_analytics.widgets.key_entry() "
+                "in a notebook. To try the package without a key, run `callcov-analytics demo`."
+            )
+        url = base_url or os.environ.get(URL_ENV) or dotenv.get(URL_ENV) or DEFAULT_BASE_URL
+        return cls(api_key=key, base_url=check_base_url(url))
+
+    @property
+    def origin(self) -> str:
+        """scheme://host:port of the API: the only place the key is ever sent."""
+        return origin_of(self.base_url)
+
+
+def _dotenv() -> dict[str, str | None]:
+    path = Path.cwd() / ".env"
+    return dict(dotenv_values(path)) if path.is_file() else {}
+
+
+def _as_secret(value: str | Secret) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    secret = _as_secret_or_none(value)
+    if secret is None:
+        raise ConfigurationError("The API key is empty; pass the key CallCov gave you.")
+    return secret
+
+
+def _as_secret_or_none(value: str | None) -> Secret | None:
+    # People paste keys with a trailing newline or spaces; the key itself never contains them.
+    value = (value or "").strip()
+    if not value:
+        return None
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise ConfigurationError("The API key contains spaces or control characters; "
+                                 "copy it again from the CallCov dashboard.")
+    return Secret(value)
+
+
+def origin_of(url: str) -> str:
+    """The origin (scheme, host, effective port) of a URL, as urllib3 parses it."""
+    parsed = parse_url(url)
+    scheme = (parsed.scheme or "").lower()
+    port = parsed.port or {"https": 443, "http": 80}.get(scheme)
+    return f"{scheme}://{(parsed.host or '').lower()}:{port}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost, 127.0.0.0/8 and ::1."""
+    host = host.strip("[]").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_base_url(url: str) -> str:
+    """Return the URL without a trailing slash, or raise if a key must not go there.
+
+    Validated with urllib3's parser, the one requests uses to send, because urllib.parse and
+    urllib3 disagree on tricks like ``http://evil\\@127.0.0.1/``.
+    """
+    if "\\" in url or any(ch.isspace() for ch in url):
+        raise ConfigurationError(f"The API URL {url!r} contains a backslash or spaces.")
+    try:
+        parsed = parse_url(url)
+    except Exception as exc:  # urllib3 raises LocationParseError and friends
+        raise ConfigurationError(f"The API URL {url!r} cannot be parsed.") from exc
+    scheme = (parsed.scheme or "").lower()
+    if parsed.auth:
+        raise ConfigurationError("The API URL must not contain a user name or password.")
+    if not parsed.host:
+        raise ConfigurationError(f"The API URL {url!r} has no host.")
+    if scheme == "https":
+        pass
+    elif scheme == "http" and is_loopback(parsed.host):
+        pass  # the sandbox and tests run on loopback without TLS
+    elif scheme == "http":
+        raise ConfigurationError(
+            f"Refusing plain http:// to {parsed.host}: the API key would travel unencrypted. "
+            "Use https:// (plain http is allowed only for 127.0.0.1/localhost)."
+        )
+    else:
+        raise ConfigurationError(f"The API URL must start with https:// (got {url!r}).")
+    if parsed.query or parsed.fragment:
+        raise ConfigurationError("The API URL must not contain a query string or fragment.")
+    return url.rstrip("/")

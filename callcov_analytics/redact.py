@@ -1,0 +1,114 @@
+"""Keeping the API key secret: a masked holder, text/URL redaction and a logging filter."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from typing import NoReturn
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+# Anything shaped like a CallCov key, even one we were never given (a server may echo another).
+KEY_PATTERN = re.compile(r"sk_(?:live|test)_[A-Za-z0-9]{4,}")
+SENSITIVE_PARAMS = frozenset({"api_key", "apikey", "key", "token", "access_token", "secret"})
+MASK = "***"
+
+
+class Secret:
+    """An API key that never shows itself: masked in repr/str/format, refuses to pickle."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The raw key; call only where it goes into the request header."""
+        return self._value
+
+    @property
+    def hint(self) -> str:
+        """A safe label: the documented prefix (e.g. ``sk_test_``) and the last 4 characters."""
+        prefix = self._value[:8] if self._value.startswith(("sk_live_", "sk_test_")) else ""
+        return f"{prefix}…{self._value[-4:]}" if len(self._value) >= 12 else MASK
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable, non-reversible id of the key (for cache folders and report manifests)."""
+        return hashlib.sha256(self._value.encode()).hexdigest()[:16]
+
+    def __repr__(self) -> str:
+        return f"Secret('{self.hint}')"
+
+    __str__ = __repr__
+
+    def __format__(self, spec: str) -> str:
+        return repr(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> NoReturn:
+        raise TypeError("an API key cannot be pickled (it would land on disk in clear text)")
+
+
+def redact_text(text: str, *secrets: str) -> str:
+    """Mask the given secrets and anything key-shaped in ``text``."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, MASK)
+    return KEY_PATTERN.sub(MASK, text)
+
+
+def sanitize_url(url: str) -> str:
+    """Drop credentials and mask sensitive query values, keeping the rest for debugging."""
+    parts = urlsplit(url)
+    netloc = parts.hostname or ""
+    if parts.port:
+        netloc = f"{netloc}:{parts.port}"
+    if ":" in (parts.hostname or ""):  # IPv6 literal
+        netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
+    query = urlencode(
+        [(k, MASK if k.lower() in SENSITIVE_PARAMS else v)
+         for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    )
+    return redact_text(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
+
+
+class RedactingFilter(logging.Filter):
+    """Mask known secrets and key-shaped strings in every record it sees."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._secrets: set[str] = set()
+
+    def add_secret(self, secret: str) -> None:
+        """Mask this exact value from now on."""
+        self._secrets.add(secret)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact_text(message, *self._secrets)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+_FILTER = RedactingFilter()
+# urllib3 logs URLs at DEBUG; our own logger logs requests. Filters on a logger do not see records
+# propagated from child loggers, so attach to each logger that emits.
+_GUARDED = ("callcov_analytics", "urllib3.connectionpool", "urllib3.util.retry")
+
+
+def guard_logging(secret: Secret | None = None) -> None:
+    """Install the redacting filter on every logger this package's traffic goes through."""
+    if secret is not None:
+        _FILTER.add_secret(secret.reveal())
+    for name in _GUARDED:
+        logger = logging.getLogger(name)
+        if _FILTER not in logger.filters:
+            logger.addFilter(_FILTER)
+
