@@ -96,8 +96,10 @@ def _as_secret_or_none(value: str | None) -> Secret | None:
     if not value:
         return None
     if any(ch.isspace() or not ch.isprintable() for ch in value):
-        raise ConfigurationError("The API key contains spaces or control characters; "
-                                 "copy it again from the CallCov dashboard.")
+        raise ConfigurationError(
+            "The API key contains spaces or control characters; "
+            "copy it again from the CallCov dashboard."
+        )
     return Secret(value)
 
 

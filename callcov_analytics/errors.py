@@ -7,7 +7,7 @@
     ├── LoadInterrupted                          Ctrl-C during a load; carries the rows so far
     ├── MissingDependencyError (also ImportError)
     └── APIError                                 .method, .url (sanitized), .partial
-        ├── APIConnectionError                   no usable response: refused, reset, timeout, cut body
+        ├── APIConnectionError                   no usable answer: refused, reset, timeout, cut
         │   ├── APITimeoutError
         │   └── ResponseDecodeError              an answer came, but it was not the JSON promised
         ├── UnsafeRedirectError                  the API pointed us at another origin
@@ -160,7 +160,11 @@ class RateLimitError(APIStatusError):
     """429: the rate-limit window is spent. ``.retry_after`` is seconds to wait."""
 
     def __init__(
-        self, message: str, *, retry_after: float | None = None, reset_at: float | None = None,
+        self,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        reset_at: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
@@ -199,8 +203,12 @@ def parse_error_body(text: str) -> tuple[str | None, str | None, str | None, str
         return None, None, None, None
     error = body.get("error")
     if isinstance(error, Mapping):
-        return (_str(error.get("code")), _str(error.get("message")),
-                _str(error.get("request_id")), None)
+        return (
+            _str(error.get("code")),
+            _str(error.get("message")),
+            _str(error.get("request_id")),
+            None,
+        )
     detail = body.get("detail")
     if isinstance(detail, str):
         return None, detail, None, None
@@ -211,7 +219,8 @@ def parse_error_body(text: str) -> tuple[str | None, str | None, str | None, str
         messages = "; ".join(
             f"{d.get('loc', ['?'])[-1] if isinstance(d.get('loc'), list) else '?'}: "
             f"{d.get('msg', 'invalid')}"
-            for d in detail if isinstance(d, Mapping)
+            for d in detail
+            if isinstance(d, Mapping)
         )
         return "validation_error", messages, None, param
     return None, None, None, None
@@ -237,8 +246,12 @@ def make_status_error(
     summary = message or f"HTTP {status_code}"
     where = f"{method} {url}"
     kwargs: dict[str, Any] = dict(
-        status_code=status_code, code=code, request_id=request_id, body=text,
-        method=method, url=url,
+        status_code=status_code,
+        code=code,
+        request_id=request_id,
+        body=text,
+        method=method,
+        url=url,
     )
     if status_code == 422:
         hint = f"fix the parameter {param!r}" if param else "fix the request parameters"
@@ -247,16 +260,23 @@ def make_status_error(
         if code == "daily_quota_exceeded":
             when = (
                 datetime.fromtimestamp(reset_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
-                if reset_at else "the next 00:00 UTC"
+                if reset_at
+                else "the next 00:00 UTC"
             )
             return QuotaExhaustedError(
                 f"{where}: daily quota exhausted ({summary}); it resets at {when}. "
                 "Rows fetched so far are kept; run the same load again after the reset "
                 "to continue.",
-                retry_after=retry_after, reset_at=reset_at, **kwargs,
+                retry_after=retry_after,
+                reset_at=reset_at,
+                **kwargs,
             )
-        return RateLimitError(f"{where}: {summary} ({_HINTS[429]})",
-                              retry_after=retry_after, reset_at=reset_at, **kwargs)
+        return RateLimitError(
+            f"{where}: {summary} ({_HINTS[429]})",
+            retry_after=retry_after,
+            reset_at=reset_at,
+            **kwargs,
+        )
     cls: type[APIStatusError]
     if status_code == 401:
         cls = AuthenticationError
@@ -268,7 +288,7 @@ def make_status_error(
         cls = ServerError
     else:
         cls = APIStatusError
-    hint = _HINTS.get(status_code)
-    suffix = f" ({hint})" if hint else ""
+    advice = _HINTS.get(status_code)
+    suffix = f" ({advice})" if advice else ""
     rid = f" [request {request_id}]" if request_id else ""
     return cls(f"{where}: {summary}{suffix}{rid}", **kwargs)

@@ -114,20 +114,33 @@ class Crawl:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe snapshot for a checkpoint."""
-        return {"limit": self.limit, "floor": self.floor, "offset": self.offset,
-                "cursor": list(self.cursor) if self.cursor else None, "done": self.done,
-                "pages": self.pages, "rereads": self.rereads, "rows": self.rows,
-                "total": self.total}
+        return {
+            "limit": self.limit,
+            "floor": self.floor,
+            "offset": self.offset,
+            "cursor": list(self.cursor) if self.cursor else None,
+            "done": self.done,
+            "pages": self.pages,
+            "rereads": self.rereads,
+            "rows": self.rows,
+            "total": self.total,
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Crawl:
         """Rebuild a crawl from ``to_dict`` output."""
         cursor = data.get("cursor")
-        return cls(limit=int(data["limit"]), floor=data.get("floor"), offset=int(data["offset"]),
-                   cursor=(int(cursor[0]), str(cursor[1])) if cursor else None,
-                   done=bool(data.get("done")), pages=int(data.get("pages", 0)),
-                   rereads=int(data.get("rereads", 0)), rows=int(data.get("rows", 0)),
-                   total=data.get("total"))
+        return cls(
+            limit=int(data["limit"]),
+            floor=data.get("floor"),
+            offset=int(data["offset"]),
+            cursor=(int(cursor[0]), str(cursor[1])) if cursor else None,
+            done=bool(data.get("done")),
+            pages=int(data.get("pages", 0)),
+            rereads=int(data.get("rereads", 0)),
+            rows=int(data.get("rows", 0)),
+            total=data.get("total"),
+        )
 
     def shift(self, inserted: int) -> None:
         """Move the next offset down by rows known to be inserted above it (resume after days)."""

@@ -72,8 +72,10 @@ def sanitize_url(url: str) -> str:
     if ":" in (parts.hostname or ""):  # IPv6 literal
         netloc = f"[{parts.hostname}]" + (f":{parts.port}" if parts.port else "")
     query = urlencode(
-        [(k, MASK if k.lower() in SENSITIVE_PARAMS else v)
-         for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+        [
+            (k, MASK if k.lower() in SENSITIVE_PARAMS else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ]
     )
     return redact_text(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
 
@@ -111,4 +113,3 @@ def guard_logging(secret: Secret | None = None) -> None:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
-

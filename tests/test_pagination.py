@@ -18,8 +18,10 @@ class ShiftingList:
         self.rng = random.Random(seed)
         self.clock = 1_700_000_000
         # Several rows per second, so ties on `created` are broken by id.
-        self.rows = sorted(((self.clock - i // 3, f"{self.rng.getrandbits(64):016x}")
-                            for i in range(n)), reverse=True)
+        self.rows = sorted(
+            ((self.clock - i // 3, f"{self.rng.getrandbits(64):016x}") for i in range(n)),
+            reverse=True,
+        )
         self.initial = {r[1] for r in self.rows}
         self.deleted: set[str] = set()
         self.inserted: set[str] = set()
@@ -37,7 +39,7 @@ class ShiftingList:
             self.deleted.add(row[1])
 
     def page(self, offset: int, limit: int) -> tuple[list[str], list[int]]:
-        rows = self.rows[offset:offset + limit]
+        rows = self.rows[offset : offset + limit]
         return [r[1] for r in rows], [r[0] for r in rows]
 
     @property
@@ -45,8 +47,13 @@ class ShiftingList:
         return self.initial - self.deleted
 
 
-def run(data: ShiftingList, crawl: Crawl, churn=lambda data, n: None, envelope: bool = True,
-        max_pages: int = 10_000) -> list[str]:
+def run(
+    data: ShiftingList,
+    crawl: Crawl,
+    churn=lambda data, n: None,
+    envelope: bool = True,
+    max_pages: int = 10_000,
+) -> list[str]:
     got: list[str] = []
     while (offset := crawl.next_offset()) is not None:
         if crawl.pages:

@@ -14,7 +14,7 @@ from callcov_analytics.redact import Secret, guard_logging, redact_text, sanitiz
 def test_secret_masks_itself_everywhere() -> None:
     key = "sk_test_" + secrets.token_hex(24)
     secret = Secret(key)
-    for shown in (repr(secret), str(secret), f"{secret}", f"{secret!r}", "%s" % (secret,)):
+    for shown in (repr(secret), str(secret), f"{secret}", f"{secret!r}", f"{secret}"):
         assert key not in shown
     assert secret.reveal() == key
     assert key not in secret.fingerprint and len(secret.fingerprint) == 16

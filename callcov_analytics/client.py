@@ -1,0 +1,403 @@
+"""CallCovClient: one keep-alive session, the key sent only to the API's origin, paced by the
+rate limit and retried (tenacity) on transient faults.
+
+Each request goes through three gates:
+
+1. **Pacing** — `RateLimiter.reserve()` says how long to wait so that no request is sent into a
+   spent window (the wait ends at ``X-RateLimit-Reset`` read on the server's clock).
+2. **One attempt** — `requests` with ``allow_redirects=False`` (requests forwards custom headers
+   such as ``X-API-Key`` to any host a redirect names), connect/read timeouts, and a total body
+   deadline and size cap (a trickling server defeats the per-read timeout).
+3. **Retry policy** — tenacity: only connection faults, cut or undecodable bodies, 5xx and 429
+   (not a spent daily quota) are retried; the wait is the rate-limit reset when known, else
+   capped jittered backoff; attempts and a total deadline bound it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol, TypeVar
+from urllib.parse import urljoin
+
+import requests
+import tenacity
+
+from ._version import __version__
+from .config import Config, origin_of
+from .errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    NotFoundError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ServerError,
+    UnsafeRedirectError,
+    make_status_error,
+    parse_error_body,
+)
+from .frame import ParsedPage, parse_page
+from .ratelimit import QuotaReading, RateLimiter, wait_rate_limit
+from .redact import Secret, guard_logging, redact_text, sanitize_url
+
+logger = logging.getLogger("callcov_analytics")
+logger.addHandler(logging.NullHandler())
+
+T = TypeVar("T")
+
+MAX_BODY_BYTES = 256 * 1024 * 1024  # a 1,000-analysis page with transcripts is ~25 MB
+MAX_REDIRECTS = 3
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
+LIST_PATHS = ("/calls", "/analysis/")  # contract §2: /calls first, /analysis/ on a 404
+
+
+class Observer(Protocol):
+    """Receives live facts about a load (the progress bar and the quota panel implement it)."""
+
+    def on_response(self, reading: QuotaReading) -> None: ...
+    def on_wait(self, seconds: float, reason: str) -> None: ...
+    def on_page(self, pages: int, rows: int, total: int | None) -> None: ...
+
+
+class _APIKeyAuth(requests.auth.AuthBase):
+    """Adds ``X-API-Key`` only to requests for the configured origin."""
+
+    def __init__(self, secret: Secret, origin: str) -> None:
+        self._secret = secret
+        self._origin = origin
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if origin_of(request.url or "") == self._origin:
+            request.headers["X-API-Key"] = self._secret.reveal()
+        return request
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """The retry predicate: transient faults only (never 401/403/404/422 or a spent day)."""
+    if isinstance(exc, QuotaExhaustedError):
+        return False
+    return isinstance(exc, APIConnectionError | ServerError | RateLimitError) or (
+        getattr(exc, "status_code", None) in (408, 425)
+    )
+
+
+class CallCovClient:
+    """A reusable connection to the CallCov API.
+
+    Args:
+        api_key: the key; default the session key (notebook widget), CALLCOV_API_KEY, .env.
+        base_url: default CALLCOV_API_URL, then https://api.callcov.com/api/v1.
+        sleep, clock: injectable for tests (no real waiting).
+
+    Example::
+
+        client = CallCovClient()
+        client.health()
+        page = client.list_page(offset=0, limit=1000)
+    """
+
+    def __init__(
+        self,
+        api_key: str | Secret | None = None,
+        base_url: str | None = None,
+        *,
+        config: Config | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+        observer: Observer | None = None,
+    ) -> None:
+        self.config = config or Config.resolve(api_key, base_url)
+        guard_logging(self.config.api_key)
+        self._sleep = sleep
+        self.limiter = RateLimiter(clock=clock)
+        self.observer = observer
+        self._list_path: str | None = None
+        self.session = requests.Session()
+        # No proxies, .netrc or REQUESTS_CA_BUNDLE from the environment (.netrc credentials and
+        # proxy auth have leaked to redirect targets before); TLS verification stays on.
+        self.session.trust_env = False
+        self.session.auth = _APIKeyAuth(self.config.api_key, self.config.origin)
+        self.session.headers.update(
+            {
+                "Accept": "application/json",
+                "Accept-Encoding": "gzip",
+                "User-Agent": f"callcov-analytics/{__version__}",
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"CallCovClient(base_url={self.config.base_url!r}, api_key={self.config.api_key!r})"
+
+    def __enter__(self) -> CallCovClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the keep-alive connections."""
+        self.session.close()
+
+    @property
+    def readings(self) -> list[QuotaReading]:
+        """Rate-limit facts of every response so far (for the quota plot)."""
+        return self.limiter.readings
+
+    # -- endpoints ------------------------------------------------------------------------
+
+    def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
+        """GET a path under the base URL and return its JSON."""
+        return self.request("GET", path, params=params, parse=_parse_json)
+
+    def health(self) -> dict[str, Any]:
+        """``GET /health``: raises AuthenticationError for a bad key."""
+        result: dict[str, Any] = self.get("/health")
+        return result
+
+    def usage(self) -> dict[str, Any]:
+        """``GET /billing/usage``: the billing period's usage and limits."""
+        result: dict[str, Any] = self.get("/billing/usage")
+        return result
+
+    def analysis(self, analysis_id: str) -> dict[str, Any]:
+        """``GET /analysis/{id}``: one analysis as the API returns it."""
+        result: dict[str, Any] = self.get(f"/analysis/{analysis_id}")
+        return result
+
+    def list_page(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        params: Mapping[str, Any] | None = None,
+        include_transcript: bool = False,
+    ) -> ParsedPage:
+        """One page of the analysis list, parsed into columns."""
+        return self.list_raw(
+            offset=offset,
+            limit=limit,
+            params=params,
+            parse=lambda body: parse_page(body, include_transcript=include_transcript),
+        )
+
+    def list_raw(
+        self,
+        *,
+        offset: int,
+        limit: int,
+        params: Mapping[str, Any] | None,
+        parse: Callable[[bytes], T],
+    ) -> T:
+        """One page of the list, parsed by ``parse``; handles the /calls → /analysis/ fallback."""
+        query = {**(params or {}), "limit": limit, "offset": offset}
+        if self._list_path is not None:
+            return self.request("GET", self._list_path, params=query, parse=parse)
+        try:
+            result = self.request("GET", LIST_PATHS[0], params=query, parse=parse)
+        except NotFoundError:
+            logger.info("%s answered 404; using %s from now on", LIST_PATHS[0], LIST_PATHS[1])
+            self._list_path = LIST_PATHS[1]
+            return self.request("GET", self._list_path, params=query, parse=parse)
+        self._list_path = LIST_PATHS[0]
+        return result
+
+    # -- the request pipeline -------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        parse: Callable[[bytes], T],
+    ) -> T:
+        """Send with pacing and retries; ``parse`` turns the body into the result."""
+        retrying = tenacity.Retrying(
+            retry=tenacity.retry_if_exception(is_retryable),
+            wait=wait_rate_limit(fallback=tenacity.wait_random_exponential(multiplier=0.5, max=30)),
+            stop=(
+                tenacity.stop_after_attempt(self.config.max_retries + 1)
+                | tenacity.stop_before_delay(self.config.deadline)
+            ),
+            sleep=self._retry_sleep,
+            reraise=True,
+            before_sleep=self._log_retry,
+        )
+        result: T = retrying(self._attempt, method, path, params, parse)
+        return result
+
+    def _attempt(
+        self, method: str, path: str, params: Mapping[str, Any] | None, parse: Callable[[bytes], T]
+    ) -> T:
+        url = self.config.base_url + path
+        waited = self._pace()
+        for _ in range(MAX_REDIRECTS + 1):
+            response = self._send(method, url, params)
+            try:
+                redirect = response.status_code in _REDIRECTS
+                cut: APIConnectionError | None = None
+                body = b""
+                if not redirect:
+                    try:
+                        body = self._read_body(response, method, url)
+                    except APIConnectionError as exc:
+                        cut = exc  # the request still counted: observe it before raising
+                code = (
+                    parse_error_body(body.decode("utf-8", "replace"))[0]
+                    if response.status_code == 429
+                    else None
+                )
+                reading = self.limiter.observe(
+                    response.status_code, response.headers, waited=waited, code=code
+                )
+                if self.observer:
+                    self.observer.on_response(reading)
+                if cut is not None:
+                    raise cut
+                if not redirect:
+                    break
+                url, params = self._redirect_target(response, method, url), None
+                waited = self._pace()
+            finally:
+                response.close()
+        else:
+            raise APIError(
+                f"{method} {sanitize_url(url)}: more than {MAX_REDIRECTS} redirects",
+                method=method,
+                url=sanitize_url(url),
+            )
+        if response.status_code >= 400:
+            raise self._status_error(response, body, method, url)
+        try:
+            return parse(body)
+        except ResponseDecodeError as exc:
+            exc.method, exc.url = method, sanitize_url(response.url or url)
+            raise
+
+    def _pace(self) -> float:
+        """Wait until the rate-limit budget allows one more request; return the time waited."""
+        waited = 0.0
+        while (delay := self.limiter.reserve()) > 0:
+            logger.info("rate limit: waiting %.1f s for the window to reset", delay)
+            if self.observer:
+                self.observer.on_wait(delay, "rate limit")
+            self._sleep(delay)
+            waited += delay
+        return waited
+
+    def _send(self, method: str, url: str, params: Mapping[str, Any] | None) -> requests.Response:
+        safe_url = sanitize_url(url)
+        timeout = (self.config.connect_timeout, self.config.read_timeout)
+        try:
+            response = self.session.request(
+                method, url, params=params, timeout=timeout, allow_redirects=False, stream=True
+            )
+        except requests.Timeout:
+            self.limiter.release()
+            raise APITimeoutError(
+                f"{method} {safe_url}: no answer within {timeout[1]:g} s",
+                method=method,
+                url=safe_url,
+            ) from None
+        except requests.RequestException as exc:
+            self.limiter.release()
+            raise APIConnectionError(
+                f"{method} {safe_url}: cannot reach the API ({type(exc).__name__}); check the "
+                "network and CALLCOV_API_URL",
+                method=method,
+                url=safe_url,
+            ) from None
+        logger.debug("%s %s -> %s", method, sanitize_url(response.url or url), response.status_code)
+        return response
+
+    def _read_body(self, response: requests.Response, method: str, url: str) -> bytes:
+        """Read the whole body within the read deadline and the size cap."""
+        safe_url = sanitize_url(response.url or url)
+        deadline = time.monotonic() + self.config.read_timeout
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                size += len(chunk)
+                chunks.append(chunk)
+                if size > MAX_BODY_BYTES:
+                    raise ResponseDecodeError(
+                        f"{method} {safe_url}: response larger than {MAX_BODY_BYTES >> 20} MiB",
+                        method=method,
+                        url=safe_url,
+                    )
+                if time.monotonic() > deadline:
+                    raise APITimeoutError(
+                        f"{method} {safe_url}: body still arriving after "
+                        f"{self.config.read_timeout:g} s",
+                        method=method,
+                        url=safe_url,
+                    )
+        except requests.Timeout:
+            raise APITimeoutError(
+                f"{method} {safe_url}: the answer stalled", method=method, url=safe_url
+            ) from None
+        except requests.RequestException as exc:
+            raise ResponseDecodeError(
+                f"{method} {safe_url}: the answer was cut off ({type(exc).__name__})",
+                method=method,
+                url=safe_url,
+            ) from None
+        return b"".join(chunks)
+
+    def _redirect_target(self, response: requests.Response, method: str, url: str) -> str:
+        target = urljoin(response.url or url, response.headers.get("Location", ""))
+        if origin_of(target) != self.config.origin:
+            raise UnsafeRedirectError(
+                f"{method} {sanitize_url(url)}: the API redirected to {origin_of(target)}; the "
+                f"key is only ever sent to {self.config.origin}, so the redirect was not "
+                "followed. Check CALLCOV_API_URL.",
+                method=method,
+                url=sanitize_url(url),
+            )
+        return target
+
+    def _status_error(
+        self, response: requests.Response, body: bytes, method: str, url: str
+    ) -> APIError:
+        text = redact_text(body.decode("utf-8", "replace"), self.config.api_key.reveal())
+        retry_after = reset_at = None
+        if response.status_code == 429:
+            retry_after = self.limiter.retry_after(response.headers)
+            reading = self.limiter.readings[-1] if self.limiter.readings else None
+            reset_at = reading.reset_local if reading else None
+        return make_status_error(
+            response.status_code,
+            text,
+            method=method,
+            url=sanitize_url(response.url or url),
+            request_id=response.headers.get("X-Request-Id"),
+            retry_after=retry_after,
+            reset_at=reset_at,
+        )
+
+    def _retry_sleep(self, seconds: float) -> None:
+        if self.observer:
+            self.observer.on_wait(seconds, "retry")
+        self._sleep(seconds)
+
+    @staticmethod
+    def _log_retry(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        logger.info("retrying in %.1f s after %s (attempt %d)", wait, exc, state.attempt_number)
+
+
+def _parse_json(body: bytes) -> Any:
+    # json.loads on bytes insists on valid UTF-8; r.json() would guess a charset and corrupt.
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ResponseDecodeError(
+            f"the API sent a body that is not JSON ({exc.__class__.__name__}"
+            f" at byte {getattr(exc, 'pos', '?')})"
+        ) from None

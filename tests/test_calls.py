@@ -1,0 +1,169 @@
+"""load_calls() end to end against the sandbox over real sockets."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from statistics import mean
+
+import pandas as pd
+import pytest
+
+import callcov_analytics as cca
+from callcov_analytics.client import CallCovClient
+from callcov_analytics.sandbox import Sandbox
+
+
+def fast_client(api: Sandbox, key: str | None = None) -> CallCovClient:
+    """A client whose backoff sleeps are recorded, not slept (for servers that never throttle)."""
+    waits: list[float] = []
+    client = CallCovClient(key or api.key, api.url, sleep=waits.append)
+    client.waits = waits  # type: ignore[attr-defined]
+    return client
+
+
+def list_requests(api: Sandbox) -> list:
+    return [e for e in api.log if e.path.endswith(("/calls", "/analysis/"))]
+
+
+def reset_gaps(api: Sandbox) -> list[float]:
+    """Seconds between each window's reset and the first request of the next window."""
+    entries = api.log
+    gaps = []
+    for before, after in itertools.pairwise(entries):
+        if after.reset != before.reset and before.reset is not None:
+            gaps.append(after.time - before.reset)
+    return gaps
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("clock_offset", [0.0, 3600.0, -3600.0])
+def test_multi_window_crawl_is_exact_and_never_throttled(
+    sandbox_factory: Callable[..., Sandbox], clock_offset: float
+) -> None:
+    api = sandbox_factory(plan="free", window_seconds=1, limit=4, n_analyses=1000)
+    api.faults.clock_offset = clock_offset
+    df = cca.load_calls(api_key=api.key, base_url=api.url, limit=100, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
+    assert len(list_requests(api)) == 11  # offsets 0, 99, ..., 990
+    assert [e.status for e in api.log] == [200] * len(api.log)
+    gaps = reset_gaps(api)
+    assert len(gaps) >= 2, "the crawl should span several windows"
+    assert min(gaps) >= 0 and mean(gaps) < 1.0
+    assert df.attrs["throttled"] == 0 and df.attrs["requests"] == len(api.log)
+
+
+@pytest.mark.slow
+def test_retry_after_without_rate_headers(sandbox_factory: Callable[..., Sandbox]) -> None:
+    api = sandbox_factory(plan="free", window_seconds=1, limit=4, n_analyses=600)
+    api.faults.ratelimit_headers = "missing"
+    api.faults.retry_after = True
+    df = cca.load_calls(api_key=api.key, base_url=api.url, limit=100, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
+    throttled = sum(e.status == 429 for e in api.log)
+    windows = len({e.reset for e in api.log})
+    assert throttled <= windows  # at most one refused request per window
+
+
+@pytest.mark.slow
+def test_garbled_headers_fall_back_to_backoff(sandbox_factory: Callable[..., Sandbox]) -> None:
+    api = sandbox_factory(plan="free", window_seconds=1, limit=5, n_analyses=400)
+    api.faults.ratelimit_headers = "garbled"
+    df = cca.load_calls(api_key=api.key, base_url=api.url, limit=100, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
+
+
+def test_fault_matrix_returns_ground_truth(sandbox_factory: Callable[..., Sandbox]) -> None:
+    api = sandbox_factory(plan="enterprise", n_analyses=900, window_seconds=60)
+    api.faults.server_error_rate = 0.1
+    api.faults.html_error_rate = 0.1
+    api.faults.reset_rate = 0.1
+    api.faults.truncate_rate = 0.1
+    client = fast_client(api)
+    df = cca.load_calls(client=client, limit=50, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
+    assert any(e.fault for e in api.log), "the faults should have fired"
+
+
+def test_churn_during_the_crawl_returns_each_stable_row_once(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    api = sandbox_factory(plan="enterprise", n_analyses=800, window_seconds=60)
+    api.mark()
+    api.faults.churn_inserts = 3
+    api.faults.churn_deletes = 4
+    df = cca.load_calls(client=fast_client(api), limit=60, cache=False, progress=False)
+    ids = df["id"].tolist()
+    assert len(ids) == len(set(ids))
+    assert api.stable_ids() <= set(ids) <= api.ever_ids()
+
+
+def test_since_stops_paging_early_and_until_cuts(sandbox_factory: Callable[..., Sandbox]) -> None:
+    api = sandbox_factory(plan="enterprise", n_analyses=1000, window_seconds=60)
+    records = api.records()
+    since = pd.Timestamp(records[299]["created"], unit="s", tz="UTC")
+    until = pd.Timestamp(records[50]["created"], unit="s", tz="UTC")
+    df = cca.load_calls(
+        client=fast_client(api), since=since, until=until, limit=100, cache=False, progress=False
+    )
+    expected = [r["id"] for r in records if since.timestamp() <= r["created"] <= until.timestamp()]
+    assert df["id"].tolist() == expected
+    assert len(list_requests(api)) <= 4  # not the 11 pages of the whole history
+
+
+def test_filters_are_sent_to_the_api(sandbox: Sandbox) -> None:
+    df = cca.load_calls(client=fast_client(sandbox), status="failed", cache=False, progress=False)
+    assert set(df["status"]) <= {"failed"}
+    assert list_requests(sandbox)[0].query["status_filter"] == "failed"
+    assert len(df) == sum(r["status"] == "failed" for r in sandbox.records())
+
+
+def test_transcript_only_when_asked(sandbox: Sandbox) -> None:
+    client = fast_client(sandbox)
+    plain = cca.load_calls(client=client, cache=False, progress=False)
+    with_text = cca.load_calls(client=client, include_transcript=True, cache=False, progress=False)
+    assert "transcript_text" not in plain.columns
+    assert with_text["transcript_text"].notna().sum() > 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "param"),
+    [
+        ({"status": "done"}, "status"),
+        ({"limit": 0}, "limit"),
+        ({"limit": 1001}, "limit"),
+        ({"since": "yesterday-ish"}, "since"),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, "since"),
+        ({"agent": "agent_001"}, "agent"),
+    ],
+)
+def test_bad_arguments_fail_before_any_request(sandbox: Sandbox, kwargs: dict, param: str) -> None:
+    with pytest.raises(cca.ValidationError) as info:
+        cca.load_calls(api_key=sandbox.key, base_url=sandbox.url, progress=False, **kwargs)
+    assert info.value.param == param and param in str(info.value)
+    assert sandbox.log == []
+
+
+def test_missing_key_is_a_configuration_error() -> None:
+    with pytest.raises(cca.ConfigurationError, match="CALLCOV_API_KEY"):
+        cca.load_calls(progress=False)
+
+
+def test_quota_exhausted_mid_crawl_keeps_the_rows(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    api = sandbox_factory(plan="enterprise", n_analyses=500, daily_limit=3, window_seconds=60)
+    with pytest.raises(cca.QuotaExhaustedError) as info:
+        cca.load_calls(client=fast_client(api), limit=100, cache=False, progress=False)
+    partial = info.value.partial
+    assert partial is not None and len(partial) == 3 * 99 + 1
+    assert partial["id"].tolist() == api.ids()[: len(partial)]
+    assert list(partial.columns[: len(cca.SCHEMA)]) == list(cca.SCHEMA)
+
+
+def test_empty_result_keeps_columns_and_dtypes(sandbox: Sandbox) -> None:
+    df = cca.load_calls(client=fast_client(sandbox), agent_id="nobody", cache=False, progress=False)
+    assert len(df) == 0
+    assert {c: str(t) for c, t in df.dtypes.items()} == {
+        c: str(pd.Series(dtype=t).dtype) for c, t in cca.SCHEMA.items()
+    }
