@@ -1,0 +1,247 @@
+"""Transcripts: one row per segment, talk metrics per call, and full-text search.
+
+Which speaker is the agent? The contract labels speakers only "A" and "B". Decision: the agent
+is "A" by default, because the speaker who opens a contact-centre recording is the agent (the
+scripted greeting), on inbound and outbound calls alike; every function that needs it takes
+``agent_speaker`` so a tenant whose recordings differ can say so. Any other speaker label is
+the customer (the contract has two speakers).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pandas as pd
+
+from callcov_analytics.errors import ValidationError
+
+__all__ = ["search_transcripts", "segments", "talk_metrics"]
+
+SEGMENT_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "agent_id": "string",
+    "speaker": "string",
+    "role": "string",
+    "start": "Float64",
+    "end": "Float64",
+    "duration": "Float64",
+    "text": "string",
+}
+TALK_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "agent_id": "string",
+    "segments": "Int64",
+    "talk_seconds": "Float64",
+    "agent_talk_seconds": "Float64",
+    "customer_talk_seconds": "Float64",
+    "agent_talk_share": "Float64",
+    "customer_talk_share": "Float64",
+    "longest_monologue_seconds": "Float64",
+    "silence_seconds": "Float64",
+    "max_silence_seconds": "Float64",
+    "overlap_count": "Int64",
+    "overlap_seconds": "Float64",
+}
+SEARCH_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "agent_id": "string",
+    "created": "datetime64[ns, UTC]",
+    "matches": "Int64",
+    "snippet": "string",
+}
+
+
+def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    return frame.reset_index(drop=True)[list(columns)].astype(columns)
+
+
+def _seconds(value: Any) -> float | None:
+    """A finite number of seconds, or None (bools and junk are not times)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def segments(records: Iterable[Mapping[str, Any]], agent_speaker: str = "A") -> pd.DataFrame:
+    """One row per transcript segment of raw analysis records (as the API returns them).
+
+    Columns: id, agent_id, speaker, role ("agent" if speaker == agent_speaker, "customer" for
+    any other speaker, NA if none), start, end, duration (end - start, clipped at 0; NA if
+    either is unknown), text. Records without a transcript or segments give no rows.
+
+    Args:
+        records: analysis dicts; ``transcript.segments`` is a list of
+            ``{speaker, text, start, end}``.
+        agent_speaker: the speaker label of the agent (see the module docstring).
+
+    Example:
+        >>> segments([{"id": "a1", "call": {"agent_id": "ag"}, "transcript": {"segments": [
+        ...     {"speaker": "A", "text": "Hi", "start": 0.0, "end": 1.5}]}}])["role"].tolist()
+        ['agent']
+    """
+    rows: list[tuple[Any, ...]] = []
+    for record in records:
+        if not isinstance(record, Mapping):
+            continue
+        transcript = record.get("transcript")
+        items = transcript.get("segments") if isinstance(transcript, Mapping) else None
+        if not isinstance(items, list):
+            continue
+        call = record.get("call")
+        agent_id = call.get("agent_id") if isinstance(call, Mapping) else None
+        for item in items:
+            if not isinstance(item, Mapping):
+                continue
+            speaker = item.get("speaker")
+            speaker = speaker if isinstance(speaker, str) else None
+            role = None if speaker is None else "agent" if speaker == agent_speaker else "customer"
+            start, end = _seconds(item.get("start")), _seconds(item.get("end"))
+            duration = None if start is None or end is None else max(end - start, 0.0)
+            text = item.get("text")
+            rows.append(
+                (
+                    record.get("id"),
+                    agent_id,
+                    speaker,
+                    role,
+                    start,
+                    end,
+                    duration,
+                    text if isinstance(text, str) else None,
+                )
+            )
+    return pd.DataFrame(rows, columns=list(SEGMENT_COLUMNS), dtype=object).astype(SEGMENT_COLUMNS)
+
+
+def talk_metrics(segments: pd.DataFrame) -> pd.DataFrame:
+    """Per call: talk time and share by role, longest monologue, silences and overlaps.
+
+    Columns: id, agent_id, segments (rows), talk_seconds (agent + customer speaking time;
+    overlapping speech counts for both), agent_talk_seconds, customer_talk_seconds,
+    agent_talk_share, customer_talk_share (of talk_seconds; NA when it is 0),
+    longest_monologue_seconds (speaking time of the longest run of consecutive segments, by
+    start, of one speaker; pauses inside the run are not speech), silence_seconds and
+    max_silence_seconds (gaps between a segment and everything said before it, whoever
+    speaks: dead air is dead air), overlap_count and overlap_seconds (segments starting
+    before an earlier one ended, and for how long). Segments without start or end count in
+    ``segments`` only. Sorted by id.
+
+    Args:
+        segments: the frame :func:`segments` returns.
+
+    Example:
+        >>> talk_metrics(segments(records))  # doctest: +SKIP
+    """
+    missing = [c for c in SEGMENT_COLUMNS if c not in segments.columns]
+    if missing:
+        raise ValidationError(
+            f"talk_metrics needs the segments() columns {missing}", param="segments"
+        )
+    base = segments.groupby("id", sort=True).agg(
+        agent_id=("agent_id", "first"), segments=("speaker", "size")
+    )
+    timed = segments[segments["start"].notna() & segments["end"].notna()]
+    timed = timed.sort_values(["id", "start", "end"], kind="stable", ignore_index=True)
+    calls = timed.groupby("id", sort=True)
+    # The latest end so far, not just the previous segment's: a long turn can cover short ones.
+    reached = calls["end"].cummax().groupby(timed["id"]).shift(1)
+    gap = timed["start"] - reached
+    overlap = gap < 0
+    overlap_seconds = timed["end"].where(timed["end"] < reached, reached) - timed["start"]
+    new_run = (timed["speaker"] != timed["speaker"].shift()).fillna(True) | reached.isna()
+    run = new_run.astype("int64").cumsum()
+    runs = timed.groupby(run).agg(id=("id", "first"), seconds=("duration", "sum"))
+    timing = pd.DataFrame(
+        {
+            "agent_talk_seconds": timed["duration"].where(timed["role"] == "agent", 0.0),
+            "customer_talk_seconds": timed["duration"].where(timed["role"] == "customer", 0.0),
+            "silence_seconds": gap.clip(lower=0.0),
+            "max_silence_seconds": gap.clip(lower=0.0),
+            "overlap_count": overlap.fillna(False).astype("int64"),
+            "overlap_seconds": overlap_seconds.where(overlap.fillna(False), 0.0),
+        }
+    ).groupby(timed["id"], sort=True)
+    out = base.join(
+        timing.agg(
+            {
+                "agent_talk_seconds": "sum",
+                "customer_talk_seconds": "sum",
+                "silence_seconds": "sum",
+                "max_silence_seconds": "max",
+                "overlap_count": "sum",
+                "overlap_seconds": "sum",
+            }
+        )
+    )
+    out["longest_monologue_seconds"] = runs.groupby("id")["seconds"].max()
+    talk = out["agent_talk_seconds"].astype("Float64") + out["customer_talk_seconds"]
+    out["talk_seconds"] = talk
+    out["agent_talk_share"] = (out["agent_talk_seconds"] / talk).where(talk > 0)
+    out["customer_talk_share"] = (out["customer_talk_seconds"] / talk).where(talk > 0)
+    zero_if_untimed = [
+        "agent_talk_seconds",
+        "customer_talk_seconds",
+        "talk_seconds",
+        "silence_seconds",
+        "overlap_count",
+        "overlap_seconds",
+    ]
+    out[zero_if_untimed] = out[zero_if_untimed].fillna(0)
+    return _typed(out.reset_index(names="id"), TALK_COLUMNS)
+
+
+def search_transcripts(
+    df: pd.DataFrame, pattern: str, regex: bool = False, context: int = 40, case: bool = False
+) -> pd.DataFrame:
+    """Calls whose transcript matches ``pattern``, newest first, with a snippet of the first hit.
+
+    Columns: id, agent_id, created, matches (number of non-overlapping hits), snippet (the
+    first hit with ``context`` characters either side, whitespace collapsed, "…" where cut).
+
+    Args:
+        df: a load_calls(include_transcript=True) frame (needs ``transcript_text``).
+        pattern: the text to find; a regular expression if ``regex``.
+        regex: treat ``pattern`` as a Python regular expression.
+        context: characters of transcript kept either side of the first hit.
+        case: match case; the default ignores it, like the API's ``search``.
+
+    Example:
+        >>> search_transcripts(load_calls(include_transcript=True), "cancel")  # doctest: +SKIP
+    """
+    if "transcript_text" not in df.columns:
+        raise ValidationError(
+            "search_transcripts needs the transcript_text column: load the calls with "
+            "load_calls(include_transcript=True)",
+            param="df",
+        )
+    if context < 0:
+        raise ValidationError(f"context must be >= 0, got {context}", param="context")
+    try:
+        compiled = re.compile(pattern if regex else re.escape(pattern), 0 if case else re.I)
+    except re.error as exc:
+        raise ValidationError(
+            f"invalid regular expression {pattern!r}: {exc}", param="pattern"
+        ) from exc
+    if compiled.search("") is not None:  # it would "match" every call, between every character
+        raise ValidationError(f"pattern {pattern!r} matches empty text", param="pattern")
+    positions: list[int] = []
+    found: list[int] = []
+    snippets: list[str] = []
+    for position, text in enumerate(df["transcript_text"]):
+        if not isinstance(text, str):
+            continue
+        hits = list(compiled.finditer(text))
+        if not hits:
+            continue
+        first = hits[0]
+        lo, hi = max(first.start() - context, 0), min(first.end() + context, len(text))
+        snippet = " ".join(text[lo:hi].split())
+        positions.append(position)
+        found.append(len(hits))
+        snippets.append(("…" if lo > 0 else "") + snippet + ("…" if hi < len(text) else ""))
+    out = df.iloc[positions][["id", "agent_id", "created"]].assign(matches=found, snippet=snippets)
+    out = out.sort_values(["created", "id"], ascending=False, na_position="last", kind="stable")
+    return _typed(out, SEARCH_COLUMNS)
