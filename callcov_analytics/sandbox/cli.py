@@ -1,0 +1,88 @@
+"""`python -m callcov_analytics.sandbox`: run a sandbox server in the foreground."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import sys
+import threading
+from typing import NoReturn
+
+from .plans import PLANS
+from .server import serve
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one `error: ...` line (exit 2), like our other errors."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="callcov-analytics sandbox",
+        description="Serve a local CallCov stand-in with seeded data and real rate limits.",
+    )
+    parser.add_argument("--plan", choices=list(PLANS), default="starter")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--window-seconds", type=float, default=60.0)
+    parser.add_argument("--limit", type=int, default=None, help="requests per window")
+    parser.add_argument("--n-analyses", type=int, default=2500)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    return parser
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"error: {message}\n")
+    return 2
+
+
+def main(argv: list[str] | None = None, *, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C (or until `stop` is set); return the exit code.
+
+    Args:
+        argv: command-line arguments without the program name.
+        stop: lets a caller in the same process end the server (tests, the demo).
+
+    Example:
+        $ python -m callcov_analytics.sandbox --plan free --window-seconds 5
+    """
+    args = _parser().parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        return _fail(f"port must be 0..65535, not {args.port}")
+    if args.window_seconds <= 0 or args.n_analyses < 0 or args.latency < 0:
+        return _fail("--window-seconds must be > 0; --n-analyses and --latency must be >= 0")
+    if args.limit is not None and args.limit < 1:
+        return _fail("--limit must be >= 1")
+    api = serve(
+        args.plan,
+        host=args.host,
+        port=args.port,
+        seed=args.seed,
+        n_analyses=args.n_analyses,
+        window_seconds=args.window_seconds,
+        limit=args.limit,
+        latency=args.latency,
+    )
+    try:
+        api.start()
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return _fail(f"port {args.port} on {args.host} is already in use")
+        return _fail(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}")
+    try:
+        sys.stdout.write(
+            f"CallCov sandbox ({args.plan} plan) listening on {api.url}\n"
+            f"API key (a throwaway sandbox key, valid only here): {api.key}\n"
+            "Press Ctrl-C to stop.\n"
+        )
+        sys.stdout.flush()
+        (stop or threading.Event()).wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        api.close()
+    return 0
