@@ -4,15 +4,20 @@ Quickstart::
 
     import callcov_analytics as cca
     df = cca.load_calls(since="2026-11-01")      # key from CALLCOV_API_KEY, .env or the widget
+    df.callcov.scorecard()                        # per-agent compliance, sentiment, effort
 
-`plots`, `widgets` and `sandbox` are submodules, imported on use (matplotlib and ipywidgets are
-optional extras and never imported by ``import callcov_analytics``).
+Names are loaded on first use (PEP 562), so ``import callcov_analytics.sandbox`` stays
+standard-library only and ``import callcov_analytics`` never imports matplotlib or ipywidgets.
+The ``df.callcov`` accessor is registered as soon as any DataFrame API here is touched.
+`plots`, `widgets` and `sandbox` are submodules.
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .calls import load_calls
-from .client import CallCovClient
-from .config import Config, set_session_key
 from .errors import (
     APIConnectionError,
     APIError,
@@ -34,7 +39,39 @@ from .errors import (
     UnsafeRedirectError,
     ValidationError,
 )
-from .frame import SCHEMA, to_frame
+
+if TYPE_CHECKING:
+    from .calls import load_calls
+    from .client import CallCovClient
+    from .config import Config, set_session_key
+    from .frame import SCHEMA, to_frame
+    from .report import export_report
+    from .store import cache_info, clear_cache
+
+# public name -> module that defines it
+_LAZY = {
+    "load_calls": "calls",
+    "CallCovClient": "client",
+    "Config": "config",
+    "set_session_key": "config",
+    "SCHEMA": "frame",
+    "to_frame": "frame",
+    "export_report": "report",
+    "cache_info": "store",
+    "clear_cache": "store",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'callcov_analytics' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    if module in ("calls", "frame", "report", "store"):
+        importlib.import_module(".accessor", __name__)  # registers df.callcov
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "SCHEMA",
@@ -60,6 +97,9 @@ __all__ = [
     "UnsafeRedirectError",
     "ValidationError",
     "__version__",
+    "cache_info",
+    "clear_cache",
+    "export_report",
     "load_calls",
     "set_session_key",
     "to_frame",

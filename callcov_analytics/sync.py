@@ -75,27 +75,67 @@ class Sync:
         stored = self.store.read()
         if stored is None or not self.state:
             self.store.clear()
-            self.state = {"head": None, "floor": floor, "gaps": []}
+            stored, self.state = None, {"head": None, "floor": floor, "gaps": []}
         head = self.state["head"]
-        if _older(floor, self.state["floor"]) and stored is not None:
-            oldest = (
-                int(pc.min(_seconds(stored["created"])).as_py()),
-                str(stored["id"][stored.num_rows - 1]),
-            )
-            below = Crawl(self.limit, floor=floor, offset=stored.num_rows - 1, cursor=oldest)
-            self.state["gaps"].append(below.to_dict())
-            self.state["floor"] = floor
         if head is None:  # nothing was ever stored from the top: one crawl does it all
             self.state["gaps"] = []
-        # The head crawl goes first, as a gap of its own: interrupted, it is resumed like any.
-        top_floor = floor if head is None else head
-        self.state["gaps"].insert(0, Crawl(self.limit, floor=top_floor).to_dict())
-        self._save()
-        new_rows = self._crawl_gap(newer_than=head)
+        top_floor, by_id = (floor, []) if stored is None else self._plan_refresh(stored, head)
+        if stored is not None and _older(floor, self.state["floor"]):
+            self._add_gap_below(stored, floor)
+        new_rows = 0
+        if top_floor != head or self._something_new(stored):
+            # The head crawl goes first, as a gap of its own: interrupted, it resumes like any.
+            self.state["gaps"].insert(0, Crawl(self.limit, floor=top_floor).to_dict())
+            self._save()
+            new_rows = self._crawl_gap(newer_than=head)
         while self.state["gaps"]:
             self._crawl_gap(shift=new_rows)
-        if stored is not None:
-            self._refresh_processing(stored, head)
+        self._fetch_by_id(by_id)
+
+    def _plan_refresh(self, stored: pa.Table, head: int | None) -> tuple[int | None, list[str]]:
+        """How far down the head crawl goes, and which processing analyses to fetch by id.
+
+        Only a complete store refreshes processing analyses: a resumed load just finishes
+        the crawl it was doing (those rows are fresh), and the next load refreshes them.
+        """
+        if self.state["gaps"] or head is None:
+            return head, []
+        created = _seconds(stored["created"])
+        pending = pc.equal(stored["status"].cast(pa.string()), "processing")
+        if not pc.any(pending).as_py():
+            return head, []
+        oldest = int(pc.min(pc.filter(created, pending)).as_py())
+        if oldest >= head:
+            return head, []
+        # Re-reading the list down to the oldest one vs one request per analysis.
+        covered = pc.sum(pc.greater_equal(created, oldest)).as_py()
+        ids = stored.filter(pending)["id"].to_pylist()
+        if math.ceil(covered / max(self.limit - 1, 1)) <= len(ids):
+            return oldest, []
+        return head, ids
+
+    def _something_new(self, stored: pa.Table | None) -> bool:
+        """Ask for the single newest analysis: is it newer than the newest stored one?"""
+        if stored is None or stored.num_rows == 0:
+            return True
+        page = self.client.list_page(
+            offset=0, limit=1, params=self.query, include_transcript=self.include_transcript
+        )
+        if not page.ids:
+            return False
+        top = (int(_seconds(stored["created"])[0].as_py()), str(stored["id"][0]))
+        return (page.created[0], page.ids[0]) > top
+
+    def _add_gap_below(self, stored: pa.Table, floor: int | None) -> None:
+        """The caller wants older rows than stored: crawl on from the oldest stored one."""
+        oldest = (
+            int(pc.min(_seconds(stored["created"])).as_py()),
+            str(stored["id"][stored.num_rows - 1]),
+        )
+        below = Crawl(self.limit, floor=floor, offset=stored.num_rows - 1, cursor=oldest)
+        self.state["gaps"].append(below.to_dict())
+        self.state["floor"] = floor
+        self._save()
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -131,25 +171,10 @@ class Sync:
             include_transcript=self.include_transcript,
         )
 
-    def _refresh_processing(self, stored: pa.Table, head: int | None) -> None:
-        """Re-read analyses stored as processing that the head crawl did not cover."""
-        if head is None:
-            return
-        mask = pc.and_(
-            pc.equal(stored["status"].cast(pa.string()), "processing"),
-            pc.less(_seconds(stored["created"]), head),
-        )
-        pending = stored.filter(mask)
-        if pending.num_rows == 0:
-            return
-        oldest = int(pc.min(_seconds(pending["created"])).as_py())
-        newer = stored.filter(pc.greater_equal(_seconds(stored["created"]), oldest)).num_rows
-        if math.ceil(newer / max(self.limit - 1, 1)) < pending.num_rows:
-            self.state["gaps"].insert(0, Crawl(self.limit, floor=oldest).to_dict())
-            self._crawl_gap()
-            return
+    def _fetch_by_id(self, ids: list[str]) -> None:
+        """Re-read analyses one by one; those gone from the API leave the store."""
         gone = []
-        for analysis_id in pending["id"].to_pylist():
+        for analysis_id in ids:
             try:
                 record = self.client.analysis(analysis_id)
             except NotFoundError:

@@ -16,3 +16,5 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPath
         if name.startswith("CALLCOV_") or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
+    # The local store of every test lives in its own folder, never the user's cache.
+    monkeypatch.setenv("CALLCOV_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))

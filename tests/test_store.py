@@ -1,0 +1,179 @@
+"""Never fetch twice: checkpoints, resume, incremental refresh, quota pre-flight, the store."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import callcov_analytics as cca
+from callcov_analytics.client import CallCovClient
+from callcov_analytics.ratelimit import QuotaReading
+from callcov_analytics.sandbox import Sandbox
+from callcov_analytics.store import StoreWarning, cache_info, clear_cache, default_cache_dir
+from callcov_analytics.sync import QuotaWarning
+
+
+def client_for(api: Sandbox) -> CallCovClient:
+    return CallCovClient(api.key, api.url, sleep=lambda s: None)
+
+
+def list_pages(api: Sandbox) -> list[tuple[str, str]]:
+    """(offset, limit) of every list page the sandbox served (refused requests excluded)."""
+    return [
+        (e.query.get("offset", "0"), e.query.get("limit", "100"))
+        for e in api.log
+        if e.path.endswith(("/calls", "/analysis/")) and e.status == 200
+    ]
+
+
+class StopAfter:
+    """An observer that presses Ctrl-C after n pages."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+
+    def on_response(self, reading: QuotaReading) -> None:
+        pass
+
+    def on_wait(self, seconds: float, reason: str) -> None:
+        pass
+
+    def on_page(self, pages: int, rows: int, total: int | None) -> None:
+        if pages >= self.pages:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture
+def big(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    return sandbox_factory(plan="enterprise", n_analyses=1200, window_seconds=60)
+
+
+def load(api: Sandbox, **kwargs: object) -> object:
+    kwargs.setdefault("limit", 100)
+    return cca.load_calls(client=client_for(api), progress=False, **kwargs)  # type: ignore[arg-type]
+
+
+def test_interrupt_then_resume_fetches_no_page_twice(big: Sandbox) -> None:
+    with pytest.raises(cca.LoadInterrupted, match="again to continue") as info:
+        load(big, observer=StopAfter(4))
+    assert isinstance(info.value, KeyboardInterrupt)  # a bare `except KeyboardInterrupt` works
+    assert info.value.partial["id"].tolist() == big.ids()[: 4 * 99 + 1]
+    df = load(big)
+    assert df["id"].tolist() == big.ids()
+    pages = Counter(list_pages(big))
+    assert max(pages.values()) == 1, f"re-fetched: {[p for p, n in pages.items() if n > 1]}"
+
+
+def test_repeat_load_with_nothing_new_costs_one_request(big: Sandbox) -> None:
+    first = load(big, limit=1000)
+    big.clear_log()
+    again = load(big, limit=1000)
+    # One page re-reads the newest analyses, down to the oldest one still processing.
+    assert len(big.log) == 1
+    assert again["id"].tolist() == first["id"].tolist()
+
+
+def test_repeat_load_picks_up_new_and_finished_analyses(big: Sandbox) -> None:
+    load(big)
+    processing = [r["id"] for r in big.records() if r["status"] == "processing"][:3]
+    assert len(processing) == 3
+    for analysis_id in processing:
+        big.set_status(analysis_id, "completed")
+    new = [r["id"] for r in big.insert(5, status="completed")]
+    big.clear_log()
+    df = load(big)
+    assert df["id"].tolist() == big.ids()
+    assert set(new) <= set(df["id"])
+    done = df.set_index("id").loc[processing]
+    assert (done["status"] == "completed").all() and done["sentiment_overall"].notna().all()
+    assert len(big.log) <= 2
+
+
+def test_refresh_false_makes_no_request_and_full_rereads(big: Sandbox) -> None:
+    with pytest.raises(cca.ValidationError, match="refresh=True"):
+        load(big, refresh=False)
+    load(big)
+    big.clear_log()
+    assert len(load(big, refresh=False)) == len(big.ids())
+    assert big.log == []
+    load(big, refresh="full")
+    assert len(list_pages(big)) == 13  # 1200 rows in pages of 99 new rows
+
+
+def test_daily_quota_stops_cleanly_and_resumes_after_midnight(
+    sandbox_factory: Callable[..., Sandbox], fake_clock
+) -> None:
+    api = sandbox_factory(
+        plan="enterprise", n_analyses=800, window_seconds=60, daily_limit=6, clock=fake_clock
+    )
+    with pytest.raises(cca.QuotaExhaustedError) as info:
+        load(api)
+    assert len(info.value.partial) == 6 * 99 + 1
+    fake_clock.advance(86_400)  # the next UTC day: one probe and the 3 pages left
+    df = load(api)
+    assert df["id"].tolist() == api.ids()
+    assert max(Counter(list_pages(api)).values()) == 1
+
+
+def test_preflight_warns_when_the_day_cannot_cover_the_load(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    api = sandbox_factory(plan="free", n_analyses=1500)  # free: 1,000 requests a day
+    with pytest.warns(QuotaWarning, match="1000 a day"), pytest.raises(cca.LoadInterrupted):
+        load(api, limit=2, observer=StopAfter(1))  # ~1,500 requests needed
+    assert len(api.log) == 1
+
+
+def test_a_damaged_store_warns_and_refetches(big: Sandbox) -> None:
+    load(big)
+    parts = sorted(default_cache_dir().rglob("part-*.parquet"))
+    parts[0].write_bytes(parts[0].read_bytes()[:100])
+    big.clear_log()
+    with pytest.warns(StoreWarning, match="fetched again"):
+        df = load(big)
+    assert df["id"].tolist() == big.ids()
+    assert len(list_pages(big)) == 13
+
+
+def test_two_kernels_share_one_store_safely(big: Sandbox) -> None:
+    results: list[object] = []
+    threads = [threading.Thread(target=lambda: results.append(load(big))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(r["id"].tolist() == big.ids() for r in results)  # type: ignore[index]
+    # The second load waited for the first, then re-read only the newest pages (down to the
+    # oldest analysis still processing) instead of the 13 pages of a full load.
+    assert 13 + 1 <= len(list_pages(big)) <= 13 + 2
+
+
+def test_the_store_is_a_plain_parquet_dataset(big: Sandbox) -> None:
+    import duckdb
+
+    df = load(big)
+    (folder,) = {p.parent.parent.parent for p in default_cache_dir().rglob("part-*.parquet")}
+    rows = duckdb.sql(
+        f"select count(distinct id) from read_parquet('{folder}/rows/**/*.parquet', "
+        "hive_partitioning=true, union_by_name=true)"
+    ).fetchall()
+    assert rows == [(len(df),)]
+
+
+def test_cache_info_and_clear_cache(big: Sandbox) -> None:
+    load(big)
+    info = cache_info()
+    assert len(info) == 1 and info.loc[0, "rows"] >= 1200
+    assert big.key not in info.to_csv()
+    assert clear_cache() == 1 and len(cache_info()) == 0
+
+
+def test_unwritable_cache_is_a_storage_error_with_the_rows(big: Sandbox, tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the cache folder should be")
+    with pytest.raises(cca.StorageError, match="CALLCOV_CACHE_DIR"):
+        load(big, cache_dir=blocked / "sub")
