@@ -1,0 +1,266 @@
+"""The callcov-analytics command, run as a user would: a subprocess against a sandbox."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from callcov_analytics import sandbox
+from callcov_analytics.frame import SCHEMA
+from callcov_analytics.report import read_report_csv
+from callcov_analytics.sandbox import Sandbox
+
+N = 300
+
+
+@pytest.fixture(scope="module")
+def api() -> Iterator[Sandbox]:
+    """A sandbox with room for every test's requests (enterprise plan: no waiting)."""
+    with sandbox.serve(plan="enterprise", n_analyses=N) as server:
+        yield server
+
+
+def run(
+    *args: str,
+    key: str | None = None,
+    url: str | None = None,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with a clean environment; the key only ever travels in the environment."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
+    base.update(env or {})
+    if key is not None:
+        base["CALLCOV_API_KEY"] = key
+    if url is not None:
+        base["CALLCOV_API_URL"] = url
+    return subprocess.run(
+        [sys.executable, "-m", "callcov_analytics.cli", *args],
+        capture_output=True,
+        text=True,
+        env=base,
+        cwd=cwd,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    """The stderr of a failed run must be exactly one `error: ...` line."""
+    lines = done.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: "), done.stderr
+    assert len([line for line in lines if not line.startswith(("page ", "waiting "))]) == 1
+    assert "Traceback" not in done.stderr
+    return lines[-1]
+
+
+def test_fetch_csv(api: Sandbox, tmp_path: Path) -> None:
+    done = run("fetch", "--out", "out/calls.csv", key=api.key, url=api.url, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"wrote {N} calls to out/calls.csv"
+    assert "fetched" in done.stderr
+    back = read_report_csv(tmp_path / "out" / "calls.csv", schema=SCHEMA)
+    assert len(back) == N and set(back["id"]) == set(api.ids())
+    assert api.key not in done.stdout + done.stderr
+
+
+def test_fetch_parquet_with_filters(api: Sandbox, tmp_path: Path) -> None:
+    done = run(
+        "fetch",
+        "--status",
+        "completed",
+        "--since",
+        "2000-01-01",
+        "--out",
+        "calls.parquet",
+        key=api.key,
+        url=api.url,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr
+    df = pd.read_parquet(tmp_path / "calls.parquet")
+    assert len(df) > 0 and set(df["status"].astype(str)) == {"completed"}
+    assert {c: str(t) for c, t in df.dtypes.items() if c in SCHEMA} == SCHEMA
+
+
+def test_report(api: Sandbox, tmp_path: Path) -> None:
+    done = run(
+        "report", "--out", "rep", "--excel", "--parquet", key=api.key, url=api.url, cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "rep"
+    assert done.stdout.splitlines()[0] == f"report: {folder}"
+    for name in (
+        "calls.csv",
+        "agent_summary.csv",
+        "daily_volume.csv",
+        "compliance_exceptions.csv",
+        "calls.parquet",
+        "manifest.json",
+    ):
+        assert (folder / name).is_file() and f"  {name}" in done.stdout
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["files"]["calls.csv"]["rows"] == N
+    assert (folder / "calls.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    for path in folder.iterdir():
+        assert api.key.encode() not in path.read_bytes(), path.name
+
+    again = run("report", "--out", "rep", key=api.key, url=api.url, cwd=tmp_path)
+    assert again.returncode == 2
+    assert "already exists" in one_error_line(again)
+    assert (
+        run(
+            "report",
+            "--out",
+            "rep",
+            "--overwrite",
+            "--no-charts",
+            key=api.key,
+            url=api.url,
+            cwd=tmp_path,
+        ).returncode
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["fetch"], "required: --out"),
+        (["fetch", "--out", "calls.txt"], ".csv or .parquet"),
+        (["fetch", "--out", "c.csv", "--since", "not-a-date"], "not a date"),
+        (["fetch", "--out", "c.csv", "--since", "2026-02-01", "--until", "2026-01-01"], "after"),
+        (["fetch", "--out", "c.csv", "--status", "archived"], "invalid choice: 'archived'"),
+        (["fetch", "--out", "c.csv", "--api-key", "sk_test_x"], "unrecognized arguments"),
+        (["frobnicate"], "invalid choice"),
+        ([], "required: COMMAND"),
+        (["demo", "--limit", "0"], "--limit must be >= 1"),
+    ],
+)
+def test_usage_errors_exit_2_in_one_line(
+    api: Sandbox, tmp_path: Path, args: list[str], says: str
+) -> None:
+    done = run(*args, key=api.key, url=api.url, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert says in one_error_line(done)
+    assert done.stdout == ""
+
+
+def test_no_key_is_a_usage_error(tmp_path: Path) -> None:
+    done = run("fetch", "--out", "c.csv", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "CALLCOV_API_KEY" in one_error_line(done)
+
+
+def test_bad_key_exits_1_without_showing_it(api: Sandbox, tmp_path: Path) -> None:
+    wrong = "sk_test_" + secrets.token_urlsafe(32).replace("-", "a").replace("_", "b")
+    done = run("report", "--out", "rep", key=wrong, url=api.url, cwd=tmp_path)
+    assert done.returncode == 1
+    line = one_error_line(done)
+    assert "401" in line or "Invalid or missing API key" in line
+    assert wrong not in done.stdout + done.stderr and wrong[8:] not in done.stderr
+    assert not (tmp_path / "rep").exists()
+
+    debug = run("--debug", "fetch", "--out", "c.csv", key=wrong, url=api.url, cwd=tmp_path)
+    assert debug.returncode == 1
+    assert "Traceback" in debug.stderr and wrong not in debug.stdout + debug.stderr
+
+
+def test_unreachable_server_exits_1(tmp_path: Path) -> None:
+    done = run(
+        "fetch",
+        "--out",
+        "c.csv",
+        "--api-url",
+        "http://127.0.0.1:9/api/v1",
+        key="sk_test_" + "x" * 40,
+        cwd=tmp_path,
+        timeout=180,
+    )
+    assert done.returncode == 1
+    assert "127.0.0.1:9" in one_error_line(done)
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["fetch"], ["report"], ["sandbox"], ["demo"], ["notebook"]]
+)
+def test_help_for_every_command(command: list[str], tmp_path: Path) -> None:
+    done = run(*command, "--help", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("usage: callcov-analytics")
+    if command in ([], ["fetch"], ["report"]):
+        assert "CALLCOV_API_KEY" in done.stdout  # where the key comes from, and why not argv
+
+
+def test_demo(tmp_path: Path) -> None:
+    done = run("demo", "--out", "demo-output", cwd=tmp_path, timeout=60)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    folder = tmp_path / "demo-output"
+    assert "rows         5000" in out and "429 responses: 0" in out
+    requests = int(out.split("requests     ")[1].split()[0])
+    assert requests > 2 * 2  # more than two windows' worth at 2 per window
+    assert f"report: {folder}" in out
+    for name in (
+        "calls.csv",
+        "agent_summary.csv",
+        "daily_volume.csv",
+        "compliance_exceptions.csv",
+        "manifest.json",
+    ):
+        assert (folder / name).is_file()
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        assert (folder / "quota.png").is_file()
+    assert "sk_test_" not in out + done.stderr
+    again = run("demo", "--out", "demo-output", "--n-analyses", "50", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr  # a previous demo report is replaced
+
+
+def test_notebook_starts_jupyter_with_sandbox_env(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    record = tmp_path / "jupyter.json"
+    fake = bin_dir / "jupyter"
+    fake.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys, urllib.request\n"
+        "req = urllib.request.Request(os.environ['CALLCOV_API_URL'] + '/health',\n"
+        "                             headers={'X-API-Key': os.environ['CALLCOV_API_KEY']})\n"
+        "status = urllib.request.urlopen(req).status\n"
+        f"json.dump({{'argv': sys.argv[1:], 'health': status}}, open({str(record)!r}, 'w'))\n"
+    )
+    fake.chmod(0o755)
+    notebook = tmp_path / "nb.ipynb"
+    notebook.write_text("{}")
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    done = run(
+        "notebook",
+        "--notebook",
+        str(notebook),
+        "--",
+        "--no-browser",
+        cwd=tmp_path,
+        env={"PATH": path},
+    )
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(record.read_text())
+    assert seen == {"argv": ["lab", str(notebook), "--no-browser"], "health": 200}
+
+
+def test_notebook_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    done = run("notebook", "--notebook", "nope.ipynb", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "notebook not found" in one_error_line(done)
