@@ -1,0 +1,216 @@
+"""plots: figures drawn with Agg from a real sandbox load, checked for what a reader needs.
+
+PNGs are written to the test's tmp folder and copied to test-artifacts/ for humans to look at.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from callcov_analytics import load_calls, metrics, plots, sandbox
+from callcov_analytics.errors import ValidationError
+from callcov_analytics.ratelimit import QuotaReading
+
+matplotlib.use("Agg")
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def three_windows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pd.DataFrame]:
+    """A load of 2,100 calls in pages of 100 on the free plan (10 requests per 2 s window)."""
+    with sandbox.serve(plan="free", window_seconds=2, n_analyses=2100) as api:
+        yield load_calls(api.key, api.url, limit=100, cache=False, progress=False)
+
+
+def save(fig: object, tmp_path: Path, name: str) -> Path:
+    """Save as PNG in the test's folder and copy it to test-artifacts/."""
+    path = tmp_path / name
+    fig.savefig(path)  # type: ignore[attr-defined]
+    ARTIFACTS.mkdir(exist_ok=True)
+    shutil.copy(path, ARTIFACTS / name)
+    assert path.stat().st_size > 10_000  # a real picture, not an empty canvas
+    return path
+
+
+def texts(fig: object) -> str:
+    """Every string on the figure: titles, labels, tick labels, legends, annotations."""
+    from matplotlib.text import Text
+
+    return "\n".join(t.get_text() for t in fig.findobj(Text))  # type: ignore[attr-defined]
+
+
+def test_quota_plot_of_a_three_window_load(three_windows: pd.DataFrame, tmp_path: Path) -> None:
+    readings = three_windows.attrs["quota"]
+    summary = plots.quota_summary(readings)
+    assert summary["requests"] == 22 and summary["windows"] == 3
+    assert summary["throttled"] == 0 and summary["waited"] > 1.0
+    assert summary["daily_quota"] == 1000
+
+    fig = plots.plot_quota(readings)
+    window, sent, day = fig.axes
+    assert window.get_title() == "Requests remaining in the rate-limit window"
+    assert window.get_ylabel() == "Remaining (requests)"
+    assert sent.get_xlabel() == "Time since the load started (s)"
+    assert "22 requests over 3 windows" in fig.get_suptitle()
+    # one "remaining" line per window, the limit line, and the resets between windows
+    remaining_lines = [ln for ln in window.get_lines() if ln.get_marker() == "o"]
+    assert len(remaining_lines) == 3
+    assert [ln.get_ydata()[0] for ln in remaining_lines] == [9, 9, 9]
+    assert any(ln.get_label().startswith("limit: 10") for ln in window.get_lines())
+    all_text = texts(fig)
+    for words in (
+        "waiting for the window to reset",
+        "window reset",
+        "window 3",
+        "22 of 1,000 requests per day (2.2%)",
+    ):
+        assert words in all_text
+    assert day.get_xlim() == (0.0, 100.0)
+    save(fig, tmp_path, "quota_three_windows.png")
+
+
+def test_quota_plot_marks_429s_and_accepts_reading_objects(tmp_path: Path) -> None:
+    t = 1_800_000_000.0
+    readings = [
+        QuotaReading(
+            at=t + i * 0.1,
+            server_at=t,
+            status=200,
+            limit=60,
+            remaining=59 - i,
+            reset=t + 60,
+            reset_local=t + 60,
+        )
+        for i in range(3)
+    ]
+    readings.append(
+        QuotaReading(
+            at=t + 0.5,
+            server_at=t,
+            status=429,
+            limit=60,
+            remaining=0,
+            reset=t + 60,
+            reset_local=t + 60,
+            code="rate_limit_exceeded",
+        )
+    )
+    readings.append(
+        QuotaReading(
+            at=t + 61,
+            server_at=t + 61,
+            status=200,
+            limit=60,
+            remaining=59,
+            reset=t + 121,
+            reset_local=t + 121,
+            waited=60.4,
+        )
+    )
+    fig = plots.plot_quota(readings)
+    labels = [ln.get_label() for ax in fig.axes for ln in ax.get_lines()]
+    assert "429 rate limited" in labels and "429 (counted, no data)" in labels
+    assert "1 rate-limited (429)" in fig.get_suptitle()
+    assert "5 of 10,000 requests per day" in texts(fig)
+    save(fig, tmp_path, "quota_with_429.png")
+
+
+def test_quota_plot_without_a_known_plan_says_so() -> None:
+    reading = {
+        "at": 1.0,
+        "server_at": None,
+        "status": 200,
+        "limit": 7,
+        "remaining": 6,
+        "reset": None,
+        "reset_local": None,
+        "waited": 0.0,
+        "code": None,
+    }
+    assert "daily quota unknown" in texts(plots.plot_quota([reading]))
+    assert "3 of 50 requests per day" in texts(plots.plot_quota([reading] * 3, daily_quota=50))
+    assert "no responses recorded" in texts(plots.plot_quota([]))
+    with pytest.raises(ValidationError):
+        plots.plot_quota([42])  # type: ignore[list-item]
+
+
+def test_volume_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
+    fig = plots.plot_volume(three_windows)
+    (ax,) = fig.axes
+    assert ax.get_title() == "Calls per day by status (2,100 calls)"
+    assert ax.get_ylabel() == "Calls per day" and ax.get_xlabel() == "Day (UTC)"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "completed",
+        "processing",
+        "failed",
+    ]
+    heights = sum(p.get_height() for p in ax.patches)
+    assert heights == len(three_windows)
+    save(fig, tmp_path, "volume.png")
+
+
+def test_compliance_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
+    scorecard = metrics.agent_scorecard(three_windows)
+    fig = plots.plot_compliance(scorecard)
+    (ax,) = fig.axes
+    assert ax.get_title() == "Compliance pass rate per agent and check"
+    assert "95% Wilson confidence interval" in ax.get_xlabel()
+    assert len(ax.get_yticklabels()) == len(scorecard)
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        c.replace("_", " ") for c in metrics.CHECKS
+    ]
+    assert len(ax.containers) == len(metrics.CHECKS)  # one errorbar series per check
+    save(fig, tmp_path, "compliance.png")
+    with pytest.raises(ValidationError):
+        plots.plot_compliance(metrics.agent_scorecard(three_windows, period="W"))
+
+
+def test_sentiment_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
+    fig = plots.plot_sentiment(three_windows)
+    left, right = fig.axes
+    assert left.get_title() == "Overall call sentiment"
+    assert right.get_title() == "Customer sentiment, start → end of call"
+    labels = [t.get_text() for t in left.get_yticklabels()]
+    assert labels[0].startswith("All agents (n=")
+    # every row's shares add up to 100% (or 0 for an agent without analysed calls)
+    widths: dict[float, float] = {}
+    for patch in left.patches:
+        widths[patch.get_y()] = widths.get(patch.get_y(), 0) + patch.get_width()
+    assert all(w == pytest.approx(100) or w == 0 for w in widths.values())
+    save(fig, tmp_path, "sentiment.png")
+
+
+def test_figures_never_touch_pyplot(three_windows: pd.DataFrame) -> None:
+    plots.plot_quota(three_windows.attrs["quota"])
+    assert (
+        "matplotlib.pyplot" not in sys.modules or not sys.modules["matplotlib.pyplot"].get_fignums()
+    )
+
+
+def test_import_does_not_load_matplotlib_or_ipywidgets() -> None:
+    code = textwrap.dedent("""
+        import sys
+        import callcov_analytics, callcov_analytics.notebook
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("matplotlib", "ipywidgets"))
+        print(heavy)
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_missing_matplotlib_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    from callcov_analytics.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    with pytest.raises(MissingDependencyError, match=r"callcov-analytics\[plot\]"):
+        plots.plot_quota([])
