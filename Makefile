@@ -14,14 +14,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian's chromium drives the notebook browser test; installed when missing and we are root.
+# Debian's chromium drives the notebook browser test and LibreOffice checks that the CSV
+# reports open; both are installed when missing and we are root.
+SYSTEM_PACKAGES := chromium:chromium libreoffice-calc-nogui:soffice
 system-deps:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v $${pair#*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing chromium (browser tests)"; \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
-	      || echo "warning: could not install chromium; browser tests will fail"; \
-	  else echo "note: chromium missing and not root; install it for the browser tests"; fi; }
+	    echo "installing$$missing (browser and spreadsheet tests)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing$$missing and not root; the tests that need them will fail"; fi; fi
 
 demo: $(STAMP)
 	$(BIN)/callcov-analytics demo --out demo-output

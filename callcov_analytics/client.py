@@ -116,6 +116,7 @@ class CallCovClient:
         self.limiter = RateLimiter(clock=clock)
         self.observer = observer
         self._list_path: str | None = None
+        self.latency: float | None = None  # smoothed seconds per request, body included
         self.session = requests.Session()
         # No proxies, .netrc or REQUESTS_CA_BUNDLE from the environment (.netrc credentials and
         # proxy auth have leaked to redirect targets before); TLS verification stays on.
@@ -236,6 +237,7 @@ class CallCovClient:
         url = self.config.base_url + path
         waited = self._pace()
         for _ in range(MAX_REDIRECTS + 1):
+            started = time.monotonic()
             response = self._send(method, url, params)
             try:
                 redirect = response.status_code in _REDIRECTS
@@ -254,6 +256,7 @@ class CallCovClient:
                 reading = self.limiter.observe(
                     response.status_code, response.headers, waited=waited, code=code
                 )
+                self._measure(time.monotonic() - started)
                 if self.observer:
                     self.observer.on_response(reading)
                 if cut is not None:
@@ -277,6 +280,10 @@ class CallCovClient:
         except ResponseDecodeError as exc:
             exc.method, exc.url = method, sanitize_url(response.url or url)
             raise
+
+    def _measure(self, seconds: float) -> None:
+        # A smoothed round trip: how many requests one connection can send per second.
+        self.latency = seconds if self.latency is None else 0.8 * self.latency + 0.2 * seconds
 
     def _pace(self) -> float:
         """Wait until the rate-limit budget allows one more request; return the time waited."""

@@ -227,6 +227,12 @@ class RateLimiter:
             self._roll(self._clock())
             return self._window_end()
 
+    @property
+    def window_length(self) -> float | None:
+        """The window's length as observed: the longest time from a response to its reset."""
+        spans = [r.reset_local - r.at for r in self.readings[-64:] if r.reset_local is not None]
+        return max(spans) if spans else None
+
     def reserve(self) -> float:
         """Seconds to wait before the next request (0.0 = send now, a slot is reserved)."""
         now = self._clock()

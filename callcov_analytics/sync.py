@@ -24,8 +24,10 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
@@ -39,6 +41,8 @@ from .ratelimit import daily_quota_for
 from .store import Store
 
 logger = logging.getLogger("callcov_analytics")
+
+MAX_WORKERS = 8  # connections at most; the rate-limit budget, not this, sets the pace
 
 
 class QuotaWarning(UserWarning):
@@ -144,8 +148,9 @@ class Sync:
         crawl = Crawl.from_dict(self.state["gaps"][0])
         crawl.shift(shift)
         new = 0
-        while (offset := crawl.next_offset()) is not None:
-            page = self._fetch(offset)
+
+        def take(offset: int, page: ParsedPage) -> None:
+            nonlocal new
             keep = crawl.accept(offset, page.ids, page.created, page.has_more, page.total)
             self.store.append(page.take(keep), self._seq)
             self._seq += 1
@@ -156,9 +161,19 @@ class Sync:
                 self.state["head"] = max(self.state["head"] or 0, page.created[0])
             self.state["gaps"][0] = crawl.to_dict()
             self._save()
-            self._preflight(crawl)
-            if self.client.observer:
-                self.client.observer.on_page(crawl.pages, crawl.rows, crawl.total)
+
+        with _FetchAhead(self, crawl) as pages:
+            try:
+                for offset, page in pages:
+                    take(offset, page)
+                    self._preflight(crawl)
+                    if self.client.observer:
+                        self.client.observer.on_page(crawl.pages, crawl.rows, crawl.total)
+            except BaseException:
+                # Pages fetched ahead were paid for: keep those that arrive, in order.
+                for offset, page in pages.settled():
+                    take(offset, page)
+                raise
         self.state["gaps"].pop(0)
         self._save()
         return new
@@ -227,3 +242,71 @@ def _seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_timestamp(column.type):
         return pc.divide(column.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64()), 1)
     return column.cast(pa.int64())
+
+
+class _FetchAhead:
+    """A crawl's pages in order, fetched ahead when one connection is too slow for the plan.
+
+    Only a crawl to the end of the list with a known ``total`` fetches ahead: there the offsets
+    to come are known. The requests share the client's rate-limit budget, so fetching ahead
+    never sends more than the window allows. When the list shifts under the crawl (a re-read,
+    inserts), pages fetched ahead at the old offsets are dropped.
+    """
+
+    def __init__(self, sync: Sync, crawl: Crawl) -> None:
+        self.sync, self.crawl = sync, crawl
+        self.pending: dict[int, Future[ParsedPage]] = {}
+        self.pool: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> _FetchAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for future in self.pending.values():
+            future.cancel()
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def __iter__(self) -> Iterator[tuple[int, ParsedPage]]:
+        while (offset := self.crawl.next_offset()) is not None:
+            planned = self._planned(offset)
+            for stale in set(self.pending) - set(planned):
+                self.pending.pop(stale).cancel()
+            if len(planned) > 1:
+                self.pool = self.pool or ThreadPoolExecutor(MAX_WORKERS, "callcov-fetch")
+                for ahead in planned[1:]:
+                    if ahead not in self.pending:
+                        self.pending[ahead] = self.pool.submit(self.sync._fetch, ahead)
+            future = self.pending.pop(offset, None)
+            yield offset, future.result() if future else self.sync._fetch(offset)
+
+    def settled(self, timeout: float = 2.0) -> Iterator[tuple[int, ParsedPage]]:
+        """Pages already in flight that continue the crawl, waiting at most ``timeout``."""
+        deadline = time.monotonic() + timeout
+        while (offset := self.crawl.next_offset()) in self.pending:
+            try:
+                page = self.pending.pop(offset).result(max(0.0, deadline - time.monotonic()))
+            except Exception:  # failed or too slow: not kept, the resume re-reads it
+                return
+            yield offset, page
+
+    def _planned(self, offset: int) -> list[int]:
+        """Offsets to have in flight: as many as the plan's rate needs to stay busy."""
+        limiter, latency = self.sync.client.limiter, self.sync.client.latency
+        window, crawl = limiter.window_length, self.crawl
+        if (
+            crawl.floor is not None
+            or crawl.total is None
+            or not (limiter.limit and latency and window)
+        ):
+            return [offset]
+        # Requests the plan allows during one round trip: that many connections keep up, and
+        # one more, since pages fetched together also arrive together.
+        needed = limiter.limit / window * latency
+        workers = 1 if needed < 0.5 else min(MAX_WORKERS, math.ceil(needed) + 1)
+        step = max(self.sync.limit - 1, 1)
+        return [
+            o
+            for o in range(offset, offset + workers * step, step)
+            if o == offset or o < crawl.total
+        ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Callable
 from statistics import mean
 
@@ -167,3 +168,19 @@ def test_empty_result_keeps_columns_and_dtypes(sandbox: Sandbox) -> None:
     assert {c: str(t) for c, t in df.dtypes.items()} == {
         c: str(pd.Series(dtype=t).dtype) for c, t in cca.SCHEMA.items()
     }
+
+
+@pytest.mark.slow
+def test_latency_bound_plan_fetches_ahead_and_fills_every_window(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    # 30 requests per 3 s window but 250 ms per request: one connection manages ~12 a window.
+    api = sandbox_factory(
+        plan="business", window_seconds=3, limit=30, latency=0.25, n_analyses=4000
+    )
+    df = cca.load_calls(api_key=api.key, base_url=api.url, limit=100, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
+    assert [e.status for e in api.log] == [200] * len(api.log)
+    per_window = [n for _, n in sorted(Counter(e.reset for e in api.log).items())]
+    assert per_window[0] == 30, per_window  # the first window is used to the full
+    assert len(api.log) == 41  # 4,000 rows in pages of 99 new rows: nothing fetched twice

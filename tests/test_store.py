@@ -61,7 +61,9 @@ def test_interrupt_then_resume_fetches_no_page_twice(big: Sandbox) -> None:
     with pytest.raises(cca.LoadInterrupted, match="again to continue") as info:
         load(big, observer=StopAfter(4))
     assert isinstance(info.value, KeyboardInterrupt)  # a bare `except KeyboardInterrupt` works
-    assert info.value.partial["id"].tolist() == big.ids()[: 4 * 99 + 1]
+    # Rows of the pages read (and of any fetched ahead that arrived) are kept, in order.
+    partial = info.value.partial["id"].tolist()
+    assert len(partial) >= 4 * 99 + 1 and partial == big.ids()[: len(partial)]
     df = load(big)
     assert df["id"].tolist() == big.ids()
     pages = Counter(list_pages(big))
