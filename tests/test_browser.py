@@ -75,7 +75,8 @@ def say(request: pytest.FixtureRequest, line: str) -> None:
 
 @pytest.fixture
 def api() -> Iterator[Sandbox]:
-    with serve("starter", n_analyses=2500) as running:
+    # One request per 3 s window: the load has to wait, so the countdown shows on screen.
+    with serve("starter", n_analyses=2500, window_seconds=3, limit=1) as running:
         yield running
 
 
@@ -217,8 +218,10 @@ def test_key_typed_in_the_browser_never_reaches_the_saved_notebook(
             for _ in range(first_code + 1, len(cells)):
                 page.keyboard.press("Shift+Enter")
             panel = page.locator(".jp-OutputArea-output:has-text('This window')")
+            expect(panel).to_contain_text("the kernel is not stuck", timeout=30_000)
+            shot(panel, "browser_quota_panel_waiting.png", request)
             expect(panel).to_contain_text("✓ done", timeout=60_000)
-            expect(panel).to_contain_text("2 requests")
+            expect(panel).to_contain_text("1,704 rows")
             last_image = cell_nodes.nth(len(cells) - 2).locator(".jp-OutputArea img")
             expect(last_image).to_be_visible(timeout=60_000)  # the quota figure: last code cell
             panel.scroll_into_view_if_needed()

@@ -110,7 +110,7 @@ def test_daily_quota_stops_cleanly_and_resumes_after_midnight(
     sandbox_factory: Callable[..., Sandbox], fake_clock
 ) -> None:
     api = sandbox_factory(
-        plan="enterprise", n_analyses=800, window_seconds=60, daily_limit=6, clock=fake_clock
+        plan="starter", n_analyses=800, window_seconds=60, daily_limit=6, clock=fake_clock
     )
     with pytest.raises(cca.QuotaExhaustedError) as info:
         load(api)
