@@ -145,7 +145,7 @@ def _check(key: Secret, base_url: str | None) -> tuple[KeyCheck, Secret | None]:
     finally:
         client.close()
     limit = client.limiter.limit
-    plan = f" ({limit} requests per rate-limit window)" if limit else ""
+    plan = f" ({limit} request{'s' if limit != 1 else ''} per rate-limit window)" if limit else ""
     return KeyCheck(
         True, f"✓ connected to {url}{plan}. The key is kept in memory for this session only.", url
     ), config.api_key
@@ -321,6 +321,10 @@ def requests_today(now: float | None = None) -> int:
     day = datetime.fromtimestamp(time.time() if now is None else now, UTC).date().isoformat()
     with _day_lock:
         return _day_count.get(day, 0)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
 
 
 def _duration(seconds: float) -> str:
@@ -503,7 +507,7 @@ class QuotaPanel:
                 window += f", resets in {_duration(last.reset_local - now)}"
         lines.append(("This window", window))
         quota = self.daily_quota
-        today = f"{self.today:,} requests this session"
+        today = f"{_count(self.today, 'request')} this session"
         if quota:
             today += f" of {quota:,} per day ({100 * self.today / quota:.1f}%)"
         lines.append(("Today (UTC)", today))
@@ -512,7 +516,7 @@ class QuotaPanel:
         lines.append(
             (
                 "This load",
-                f"{len(self.readings):,} requests, {throttled} rate-limited (429), "
+                f"{_count(len(self.readings), 'request')}, {throttled} rate-limited (429), "
                 f"{_duration(waited)} waited",
             )
         )
@@ -541,12 +545,16 @@ class QuotaPanel:
     def _status(self, now: float) -> str:
         if self._wait_until is not None and self._wait_until > now:
             left = self._wait_until - now
-            why = (
-                "for the rate-limit window to reset"
-                if self._wait_reason == "rate limit"
-                else f"before retrying ({self._wait_reason})"
-            )
-            return f"⏳ waiting {_duration(left)} {why}: the kernel is not stuck"
+            last = self.readings[-1] if self.readings else None
+            if self._wait_reason == "rate limit":
+                why = "for the rate-limit window to reset"
+            elif last is not None and last.status == 429:
+                why = "for the rate limit (the API answered 429), then retrying"
+            elif last is not None and last.status >= 500:
+                why = f"before retrying (the API answered {last.status})"
+            else:
+                why = f"before retrying ({self._wait_reason})"
+            return f"Waiting {_duration(left)} {why}: the kernel is not stuck."
         if self.state == "done":
             took = (self.finished_at or now) - (self.started_at or now)
             return f"✓ done in {_duration(took)}"

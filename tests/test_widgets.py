@@ -200,7 +200,7 @@ def test_quota_panel_during_a_multi_window_load(api: Sandbox) -> None:
 
     def spy() -> None:
         original()
-        if "waiting" in panel.status.value:
+        if "Waiting" in panel.status.value:
             seen_waiting.append(panel.status.value)
 
     panel._render = spy  # type: ignore[method-assign]
@@ -246,20 +246,20 @@ def test_countdown_ticks_from_a_background_thread_until_the_wait_ends() -> None:
     statuses: list[str] = []
     panel.status.observe(lambda change: statuses.append(change["new"]), names="value")
     panel.on_wait(30.0, "rate limit")
-    assert "waiting 30 s for the rate-limit window to reset" in panel.status.value
+    assert "Waiting 30 s for the rate-limit window to reset" in panel.status.value
     for _ in range(3):  # the kernel's main thread is asleep; the ticker keeps the label live
         clock.now += 10
         deadline = time.monotonic() + 2
         before = len(statuses)
         while len(statuses) == before and time.monotonic() < deadline:
             time.sleep(0.01)
-    assert any("waiting 20 s" in s for s in statuses)
-    assert any("waiting 10 s" in s for s in statuses)
+    assert any("Waiting 20 s" in s for s in statuses)
+    assert any("Waiting 10 s" in s for s in statuses)
     ticker = panel._ticker
     assert ticker is not None
     ticker.join(2)
     assert not ticker.is_alive()  # the wait is over: the thread ended by itself
-    assert "waiting" not in panel.status.value
+    assert "Waiting" not in panel.status.value
     assert "This window: 10 of 10 used, 0 left" in panel.text
 
 
@@ -282,7 +282,7 @@ def test_a_new_response_stops_the_countdown() -> None:
     assert panel._ticker is not None
     panel._ticker.join(2)
     assert not panel._ticker.is_alive()
-    assert "waiting" not in panel.status.value
+    assert "Waiting" not in panel.status.value
     assert threading.active_count() >= 1
 
 
