@@ -28,32 +28,8 @@ from callcov_analytics import sandbox
 PAGE = 100
 
 
-def naive(url: str, key: str) -> list[str]:
-    """The guide's loop: one page after another until a short page."""
-    ids: list[str] = []
-    offset = 0
-    while True:
-        r = requests.get(
-            f"{url}/calls",
-            headers={"X-API-Key": key},
-            params={"limit": PAGE, "offset": offset},
-            timeout=30,
-        )
-        r.raise_for_status()
-        data = r.json()["data"]
-        ids += [d["id"] for d in data]
-        if len(data) < PAGE:
-            return ids
-        offset += PAGE
-
-
-@tenacity.retry(
-    wait=tenacity.wait_exponential(multiplier=1, max=30),
-    retry=tenacity.retry_if_exception_type(requests.HTTPError),
-    stop=tenacity.stop_after_attempt(12),
-    reraise=True,
-)
-def _page(url: str, key: str, offset: int) -> list[dict[str, Any]]:
+def _get_page(url: str, key: str, offset: int) -> list[dict[str, Any]]:
+    """One page, the way CallCov's guide asks for it."""
     r = requests.get(
         f"{url}/calls",
         headers={"X-API-Key": key},
@@ -65,16 +41,32 @@ def _page(url: str, key: str, offset: int) -> list[dict[str, Any]]:
     return data
 
 
-def with_tenacity(url: str, key: str) -> list[str]:
-    """The same loop, each page wrapped in exponential backoff."""
+def _offset_loop(get_page: Callable[[int], list[dict[str, Any]]]) -> list[str]:
+    """offset += limit until a short page: the loop everyone writes first."""
     ids: list[str] = []
     offset = 0
     while True:
-        data = _page(url, key, offset)
+        data = get_page(offset)
         ids += [d["id"] for d in data]
         if len(data) < PAGE:
             return ids
         offset += PAGE
+
+
+def naive(url: str, key: str) -> list[str]:
+    """The guide's loop: one page after another, raise_for_status on anything."""
+    return _offset_loop(lambda offset: _get_page(url, key, offset))
+
+
+def with_tenacity(url: str, key: str) -> list[str]:
+    """The same loop, each page wrapped in the usual exponential backoff on any HTTP error."""
+    backoff = tenacity.retry(
+        wait=tenacity.wait_exponential(multiplier=1, max=30),
+        retry=tenacity.retry_if_exception_type(requests.HTTPError),
+        stop=tenacity.stop_after_attempt(12),
+        reraise=True,
+    )
+    return _offset_loop(backoff(lambda offset: _get_page(url, key, offset)))
 
 
 def ours(url: str, key: str) -> list[str]:

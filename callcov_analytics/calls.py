@@ -84,6 +84,10 @@ def load_calls(
         unknown=unknown,
     )
     since_s, until_s = validate_range(since, until)
+    if refresh not in (True, False, "full"):
+        raise ValidationError(
+            f"refresh must be True, False or 'full' (got {refresh!r}).", param="refresh"
+        )
     owns_client = client is None
     client = client or CallCovClient(api_key, base_url)
     bar = _progress(progress)
@@ -111,12 +115,13 @@ def load_calls(
                     param="refresh",
                 )
         except (CallCovError, KeyboardInterrupt) as exc:
-            partial = _read_frame(store, client, query, since_s, until_s, include_transcript)
+            partial = _partial(store, client, query, since_s, until_s, include_transcript)
             if isinstance(exc, CallCovError):
                 exc.partial = partial
                 raise
+            rows = 0 if partial is None else len(partial)
             interrupted = LoadInterrupted(
-                f"Interrupted after {len(partial)} rows; they are on this exception's .partial "
+                f"Interrupted after {rows} rows; they are on this exception's .partial "
                 "and in the local store. Run the same load_calls(...) again to continue where "
                 "it stopped."
             )
@@ -129,6 +134,14 @@ def load_calls(
             if owns_client:
                 client.close()
         return _read_frame(store, client, query, since_s, until_s, include_transcript)
+
+
+def _partial(store: Store, *args: Any) -> pd.DataFrame | None:
+    """The rows stored so far, or None when even the store cannot be read (the disk failed)."""
+    try:
+        return _read_frame(store, *args)
+    except (OSError, CallCovError, ValueError):
+        return None
 
 
 def _read_frame(
