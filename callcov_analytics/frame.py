@@ -2,14 +2,58 @@
 
 SCHEMA is the contract with analysts: column names and nullable dtypes are stable.
 Update the README column table when you change it.
+
+How a page becomes columns (bench/bench_frame.py measures it): pyarrow's JSON reader parses
+the raw list body against the documented object (contract §3) as an explicit schema, with
+unexpected fields *inferred*, so unknown fields are typed in the same pass (measured: no
+slower than "error" or "ignore"). A large page is cut at record starts into one envelope per
+core and the pieces are read in threads (the reader releases the GIL; its own multi-block
+reading parallelised poorly). The SCHEMA columns are derived with pyarrow.compute and only
+those narrow columns are kept; transcripts and segments go with the page. Measured on 23 KB
+analyses: json.loads alone costs ~1.6x the Arrow read, msgspec typed Structs were no faster
+(and a new dependency). Slow path, for one page only: when Arrow cannot take the page (not
+JSON, a documented field with the wrong JSON type, an unknown field whose type changes
+between records, date-like text Arrow would turn into a timestamp, a corrupt inferred list),
+json.loads parses it and each record is coerced to the same Arrow type: same columns.
+
+Tolerate rules (contract §3), as the frame shows them:
+- Unknown fields anywhere become columns after the SCHEMA ones, named by dotted path
+  (``sentiment_score``, ``call.queue``, ``experimental.foo``); unknown lists become JSON text;
+  a path that equals a SCHEMA name gets an ``extra.`` prefix. Fields inside the items of
+  documented lists (segments, recommendations, instances) are summarised, not columns.
+  Unknown columns are Int64/Float64/boolean/string (string when only nulls were seen, or
+  when pages disagree on the type).
+- ``null`` or a missing object is NA in every column under it; so is a documented field with
+  the wrong JSON type. Lengths and counts are NA when the list is absent or null and 0 when
+  it is empty (a completed analysis with nothing to report); ``missing_disclosures`` is then "".
+- ``created`` and ``completed_at`` (Unix s) are datetime64[ns, UTC]; outside 1677-2262, NA.
+- Category columns: see CATEGORIES.
 """
 
 from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import cache
+from itertools import islice
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from .errors import ResponseDecodeError
 
 # column -> (dtype, dotted path in the analysis object, how the value is derived)
 # "value": the scalar at path; "len": length of the list at path; "join": "; ".join(list at path);
 # "first_ts": the `timestamp` of the first item of the list at path;
 # "count:<field>=<value>": number of list items at path whose field equals value.
+# fmt: off
 SCHEMA_SPEC: dict[str, tuple[str, str, str]] = {
     "id": ("string", "id", "value"),
     "created": ("datetime64[ns, UTC]", "created", "value"),
@@ -76,6 +120,7 @@ SCHEMA_SPEC: dict[str, tuple[str, str, str]] = {
         "Int64", "results.coaching.recommendations", "count:priority=medium"),
     "recommendations_low": ("Int64", "results.coaching.recommendations", "count:priority=low"),
 }
+# fmt: on
 
 # Only with include_transcript=True (long text; most analyses never need it).
 TRANSCRIPT_SPEC: dict[str, tuple[str, str, str]] = {
@@ -83,3 +128,435 @@ TRANSCRIPT_SPEC: dict[str, tuple[str, str, str]] = {
 }
 
 SCHEMA: dict[str, str] = {name: spec[0] for name, spec in SCHEMA_SPEC.items()}
+TRANSCRIPT_SCHEMA: dict[str, str] = {name: spec[0] for name, spec in TRANSCRIPT_SPEC.items()}
+
+# Fixed category sets: the documented values, in a meaningful order. A value outside them
+# (the API grew a new status, format or sentiment) is appended after the fixed ones, sorted,
+# rather than turned into NaN. `language` has no documented set: its categories are the
+# values seen, sorted.
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "status": ("processing", "completed", "failed"),
+    "audio_format": ("wav", "mp3", "m4a", "flac", "ogg"),
+    "language": (),
+    **{
+        name: ("positive", "neutral", "negative")
+        for name in ("sentiment_overall", "sentiment_customer_start", "sentiment_customer_end")
+    },
+}
+
+_PAGE_ROWS = 1000  # to_frame batches records like the API's largest page
+_S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+
+
+def _struct(**fields: Any) -> Any:
+    """A pyarrow struct type from keyword fields (keeps their order)."""
+    return pa.struct([pa.field(name, kind) for name, kind in fields.items()])
+
+
+# The documented analysis object (contract §3) as an Arrow type: the reader's explicit schema.
+_RECORD = _struct(
+    id=_S, object=_S, created=_I, status=_S, livemode=_B,
+    call=_struct(agent_id=_S, contact_id=_S, duration_ms=_I, duration_seconds=_F),
+    audio=_struct(url=_S, size_bytes=_I, format=_S, duration_seconds=_F),
+    transcript=_struct(
+        text=_S, language=_S,
+        segments=pa.list_(_struct(speaker=_S, text=_S, start=_F, end=_F)),
+    ),
+    results=_struct(
+        compliance=_struct(
+            identity_verification=_struct(verified=_B, timestamp=_F, flagged=_B),
+            mandatory_disclosures=_struct(
+                read=_B, matched_disclosures=pa.list_(_S), missing_disclosures=pa.list_(_S)),
+            purpose_declaration=_struct(disclosed=_B, interaction_number=_I, flagged=_B),
+            prohibited_phrases=_struct(
+                used=_B, instances=pa.list_(_struct(phrase=_S, timestamp=_F))),
+            sensitive_data=_struct(shared=_B, instances=pa.list_(_struct(type=_S, timestamp=_F))),
+        ),
+        quality=_struct(
+            greeting=_struct(present=_B, timestamp=_F),
+            sentiment_analysis=_struct(overall=_S, customer_start=_S, customer_end=_S),
+            empathy=_struct(count=_I),
+            interruptions=_struct(count=_I),
+            call_structure=_struct(opening=_B, resolution=_B, closing=_B),
+        ),
+        coaching=_struct(
+            customer_effort_score=_I,
+            recommendations=pa.list_(_struct(priority=_S, category=_S, text=_S)),
+        ),
+    ),
+    metadata=_struct(
+        webhook_url=_S, completed_at=_I, processing_time_ms=_I, error_message=_S),
+)  # fmt: skip
+_ENVELOPE = {"has_more": _B, "total": _I, "limit": _I, "offset": _I}
+_READ_OPTIONS = pj.ParseOptions(
+    explicit_schema=pa.schema([("data", pa.list_(_RECORD)), *_ENVELOPE.items()]),
+    # "infer" costs the same as "error" here and lets Arrow type unknown fields in the same pass.
+    unexpected_field_behavior="infer",
+    newlines_in_values=True,  # pretty-printed bodies too; measured free on one-line bodies
+)
+_ARROW_TYPE = {
+    "string": _S, "category": _S, "Int64": _I, "Float64": _F, "boolean": _B,
+    "datetime64[ns, UTC]": pa.timestamp("ns", tz="UTC"),
+}  # fmt: skip
+_PANDAS_TYPE = {
+    _S: pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.null(): pd.StringDtype(),
+    _I: pd.Int64Dtype(), _F: pd.Float64Dtype(), _B: pd.BooleanDtype(),
+}  # fmt: skip
+_NAMED = {*SCHEMA_SPEC, *TRANSCRIPT_SPEC}
+_NS_LIMIT = 9_223_372_035  # Unix seconds that still fit datetime64[ns] (years 1677..2262)
+_Cells = dict[str, dict[int, Any]]  # unknown dotted path -> {row: value}
+# Pages are read in up to _WORKERS pieces of at least _SPLIT_BYTES: one core parses ~0.6 GB/s.
+_WORKERS = min(os.cpu_count() or 1, 4)
+_SPLIT_BYTES = 2 << 20
+
+
+class _SlowPath(Exception):
+    """Arrow could not take this page as is; parse it with json instead."""
+
+
+@dataclass(frozen=True)
+class ParsedPage:
+    """One list response, parsed into columns."""
+
+    table: pa.Table  # one row per analysis in page order: SCHEMA (+ transcript) + unknown columns
+    ids: list[str]  # page order; "" where an analysis has no id
+    created: list[int]  # Unix seconds, page order; 0 where missing
+    statuses: list[str]  # "" where missing
+    has_more: bool | None  # None when the envelope lacks it (Tolerate)
+    total: int | None
+    limit: int | None
+    offset: int | None
+
+    def take(self, indices: Sequence[int]) -> pa.Table:
+        """The rows kept after dedup, in the given order."""
+        return self.table.take(pa.array(indices, type=pa.int64()))
+
+
+def parse_page(body: bytes, *, include_transcript: bool = False) -> ParsedPage:
+    """Parse the raw body of a list response into typed columns.
+
+    Raises ResponseDecodeError when the body is not JSON, is cut off, or is not a list
+    envelope (an object with a ``data`` list).
+    """
+    try:
+        parts = _read_arrow_parts(body)
+    except _SlowPath:
+        parts = [_read_json(body)]
+    tables, created, envelope = [], [], dict.fromkeys(_ENVELOPE)
+    for records, part_envelope, extras in parts:
+        columns = _derive(records, include_transcript)
+        for path, array in extras.items():
+            name = path
+            while name in columns or name in _NAMED:  # a top-level `language` is not ours
+                name = f"extra.{name}"
+            columns[name] = array
+        tables.append(pa.table(columns))
+        created += pc.struct_field(records, ["created"]).to_pylist()
+        envelope = {k: part_envelope[k] if v is None else v for k, v in envelope.items()}
+    table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    return ParsedPage(
+        table=table,
+        ids=["" if v is None else v for v in table["id"].to_pylist()],
+        created=[0 if v is None else v for v in created],
+        statuses=["" if v is None else v for v in table["status"].to_pylist()],
+        **envelope,
+    )
+
+
+def parse_record(body: bytes) -> dict[str, Any]:
+    """Parse the body of GET /analysis/{id} into the analysis dict."""
+    doc = _loads(body)
+    if not isinstance(doc, dict) or "id" not in doc:
+        raise ResponseDecodeError(f"expected an analysis object, got {_excerpt(body)}")
+    return doc
+
+
+def frame_from_tables(
+    tables: Sequence[pa.Table], *, include_transcript: bool = False
+) -> pd.DataFrame:
+    """Concatenate parsed page tables into the analysis DataFrame with SCHEMA dtypes.
+
+    Unknown columns (present in some pages only, perhaps) follow the SCHEMA columns.
+    """
+    schema = {**SCHEMA, **(TRANSCRIPT_SCHEMA if include_transcript else {})}
+    table = _concat(list(tables)) if tables else _empty_table(schema)
+    for name, dtype in schema.items():
+        if name not in table.column_names:  # e.g. pages parsed without the transcript
+            table = table.append_column(name, pa.nulls(table.num_rows, _ARROW_TYPE[dtype]))
+    unknown = [name for name in table.column_names if name not in _NAMED]
+    df: pd.DataFrame = table.select([*schema, *unknown]).to_pandas(types_mapper=_PANDAS_TYPE.get)
+    for name, fixed in CATEGORIES.items():
+        seen = set(df[name].dropna().unique()) - set(fixed)
+        categories = pd.Index([*fixed, *sorted(seen)], dtype="str")
+        df[name] = pd.Categorical(df[name], dtype=pd.CategoricalDtype(categories))
+    return df
+
+
+def to_frame(
+    records: Iterable[Mapping[str, Any]], *, include_transcript: bool = False
+) -> pd.DataFrame:
+    """Build the analysis DataFrame from analysis dicts, exactly as parse_page would.
+
+    Example: ``to_frame([client.get_analysis(id)])``.
+    """
+    tables, rows = [], iter(records)
+    while batch := [dict(r) for r in islice(rows, _PAGE_ROWS)]:
+        body = json.dumps({"object": "list", "data": batch}).encode()
+        tables.append(parse_page(body, include_transcript=include_transcript).table)
+    return frame_from_tables(tables, include_transcript=include_transcript)
+
+
+def empty_frame(*, include_transcript: bool = False) -> pd.DataFrame:
+    """A 0-row analysis DataFrame with every SCHEMA column and its exact dtype."""
+    return frame_from_tables([], include_transcript=include_transcript)
+
+
+def _read_arrow_parts(body: bytes) -> list[tuple[Any, dict[str, Any], dict[str, Any]]]:
+    """Fast path: Arrow reads the page, in parallel pieces cut at record starts when large."""
+    pieces = _split(body)
+    if len(pieces) > 1:
+        try:
+            parts = list(_pool().map(_read_arrow, pieces))
+        except _SlowPath:  # a cut at a nested {"id": (or a page Arrow can't read): try it whole
+            parts = []
+        if parts and len({records.type for records, _, _ in parts}) == 1:
+            return parts  # same unknown fields in every piece, so the tables concatenate
+    return [_read_arrow(body)]
+
+
+def _split(body: bytes) -> list[bytes]:
+    """`body` as list envelopes of consecutive records, one per worker (or just `body`).
+
+    A record start `}, {"id":` cannot occur inside a JSON string (a quote there is escaped),
+    so each cut falls between two objects; if one was nested deeper than `data`, its pieces
+    are not valid JSON and the caller reads the page whole.
+    """
+    count = min(_WORKERS, len(body) // _SPLIT_BYTES)
+    view, pieces, start = memoryview(body), [], 0
+    for k in range(1, count):
+        at = body.find(b'{"id":', len(body) * k // count)
+        while at > 0 and not body[at - 3 : at].endswith((b"},", b"}, ")):
+            at = body.find(b'{"id":', at + 1)  # the first item of some nested list
+        if at <= start:
+            break
+        end = at - 1 if body[at - 2] == ord("}") else at - 2  # just after the `}`
+        pieces.append(b"".join([b'{"data":[' if start else b"", view[start:end], b"]}"]))
+        start = at
+    if not pieces:
+        return [body]
+    return [*pieces, b"".join([b'{"data":[', view[start:]])]
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    """The threads that read pieces of a page (Arrow releases the GIL while it parses)."""
+    return ThreadPoolExecutor(_WORKERS, thread_name_prefix="callcov-frame")
+
+
+def _read_arrow(body: bytes) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Fast path: one pass of Arrow's JSON reader with the documented schema."""
+    try:
+        table = pj.read_json(
+            pa.BufferReader(body),
+            read_options=pj.ReadOptions(block_size=max(len(body) + 64, 1 << 16), use_threads=False),
+            parse_options=_READ_OPTIONS,
+        )
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:  # not JSON, or types Arrow can't take
+        raise _SlowPath from exc
+    if table.num_rows != 1 or table.column("data").null_count:
+        raise _SlowPath  # not one envelope: let json.loads say what it is
+    records = table.column("data").chunk(0).flatten()
+    envelope = {name: table.column(name)[0].as_py() for name in _ENVELOPE}
+    extras: dict[str, Any] = {}
+    try:
+        if records.type != _RECORD:
+            _arrow_unknown(records, _RECORD, "", extras)
+    except pa.ArrowException as exc:  # a corrupt inferred list (see _arrow_unknown)
+        raise _SlowPath from exc
+    return records, envelope, extras
+
+
+def _arrow_unknown(array: Any, known: Any, prefix: str, out: dict[str, Any]) -> None:
+    """Collect the fields Arrow inferred beyond `known` as flat columns named by dotted path."""
+    for index, field in enumerate(array.type):
+        ours = known.field(field.name) if known and known.get_field_index(field.name) >= 0 else None
+        if ours is not None and (ours.type == field.type or not pa.types.is_struct(ours.type)):
+            continue  # documented; extra fields inside documented list items are not columns
+        child = pc.struct_field(array, [index])
+        path = prefix + field.name
+        if pa.types.is_struct(field.type):
+            _arrow_unknown(child, ours.type if ours else None, path + ".", out)
+        elif pa.types.is_timestamp(field.type):
+            raise _SlowPath  # Arrow read a date-like string as a timestamp; keep the text
+        elif pa.types.is_list(field.type) or pa.types.is_large_list(field.type):
+            # pyarrow 26 builds corrupt offsets for an inferred list holding null then a value
+            # (`[null, 5]` reads back as `[5, 0]`); validating turns that into the slow path.
+            child.validate(full=True)
+            out[path] = pa.array([_dumps(v) for v in child.to_pylist()], _S)
+        else:
+            out[path] = child
+
+
+def _read_json(body: bytes) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """Slow path: json.loads, then coerce records to the documented type, unknowns flattened."""
+    doc = _loads(body)
+    if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
+        raise ResponseDecodeError(
+            f"expected a list envelope with a 'data' list, got {_excerpt(body)}"
+        )
+    cells: _Cells = {}
+    rows = []
+    for row, item in enumerate(doc["data"]):
+        if not isinstance(item, dict):
+            raise ResponseDecodeError(f"data[{row}] is not an analysis object: {_excerpt(body)}")
+        rows.append(_coerce(item, _RECORD, "", row, cells))
+    envelope = {name: _coerce(doc.get(name), kind, "", 0, None) for name, kind in _ENVELOPE.items()}
+    # A path that was only ever null and is the parent of another path (`x: null` beside
+    # `x: {"y": 1}`) adds nothing; Arrow's inference drops it the same way.
+    parents = {path.rsplit(".", 1)[0] for path in cells if "." in path}
+    extras = {
+        path: _column([values.get(row) for row in range(len(rows))])
+        for path, values in cells.items()
+        if not (path in parents and all(v is None for v in values.values()))
+    }
+    return pa.array(rows, type=_RECORD), envelope, extras
+
+
+def _coerce(value: Any, kind: Any, prefix: str, row: int, cells: _Cells | None) -> Any:
+    """`value` as Arrow type `kind` accepts it; a wrong JSON type becomes None (NA)."""
+    if value is None:
+        return None
+    if pa.types.is_struct(kind):
+        if not isinstance(value, dict):
+            return None
+        out = {}
+        for key, item in value.items():
+            index = kind.get_field_index(key)
+            if index >= 0:
+                out[key] = _coerce(item, kind.field(index).type, f"{prefix}{key}.", row, cells)
+            elif cells is not None:  # unknown fields inside list items are not columns
+                _flatten(item, prefix + key, row, cells)
+        return out
+    if pa.types.is_list(kind):
+        if not isinstance(value, list):
+            return None
+        return [_coerce(item, kind.value_type, "", row, None) for item in value]
+    if kind == _S:
+        return _clean(value) if isinstance(value, str) else None
+    if kind == _B or isinstance(value, bool) or not isinstance(value, int | float):
+        return value if kind == _B and isinstance(value, bool) else None
+    if kind == _F:
+        return float(value) if -1e308 < value < 1e308 else None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if -(2**63) <= value < 2**63 else None
+
+
+def _flatten(value: Any, path: str, row: int, cells: _Cells) -> None:
+    """Store an unknown value under its dotted path; objects recurse, lists become JSON."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(item, f"{path}.{key}", row, cells)
+        return
+    if isinstance(value, list):
+        value = _dumps(value)
+    elif isinstance(value, str):
+        value = _clean(value)
+    cells.setdefault(path, {})[row] = value
+
+
+def _column(values: list[Any]) -> Any:
+    """An Arrow array of unknown values, as text when they mix types or overflow."""
+    try:
+        return pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([v if v is None or isinstance(v, str) else _dumps(v) for v in values], _S)
+
+
+def _derive(records: Any, include_transcript: bool) -> dict[str, Any]:
+    """The SCHEMA columns (Arrow arrays) computed from the records' struct array."""
+    specs = {**SCHEMA_SPEC, **(TRANSCRIPT_SPEC if include_transcript else {})}
+    out: dict[str, Any] = {}
+    for name, (dtype, path, how) in specs.items():
+        array = pc.struct_field(records, path.split("."))
+        if how == "value" and dtype.startswith("datetime"):
+            fits = pc.and_(pc.greater_equal(array, -_NS_LIMIT), pc.less_equal(array, _NS_LIMIT))
+            seconds = pc.if_else(fits, array, pa.scalar(None, _I))
+            array = pc.multiply(seconds, 1_000_000_000).cast(_ARROW_TYPE[dtype])
+        elif how == "len":
+            array = pc.list_value_length(array).cast(_I)
+        elif how == "join":
+            array = pc.binary_join(array, "; ")
+        elif how == "first_ts":  # take(null) is null: absent and empty lists both give NA
+            starts = pc.if_else(
+                pc.greater(pc.list_value_length(array), 0), array.offsets[:-1], None
+            )
+            array = pc.struct_field(array.values, ["timestamp"]).take(starts)
+        elif how.startswith("count:"):
+            field, wanted = how.removeprefix("count:").split("=")
+            hits = pc.fill_null(
+                pc.equal(pc.struct_field(pc.list_flatten(array), [field]), wanted), False
+            )
+            parents = pc.list_parent_indices(array).filter(hits).to_numpy()
+            counts = pa.array(np.bincount(parents, minlength=len(array)), _I)
+            array = pc.if_else(pc.is_null(array), pa.scalar(None, _I), counts)
+        out[name] = array
+    return out
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    """Concatenate page tables; an unknown column typed differently across pages becomes text."""
+    try:
+        return pa.concat_tables(tables, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        kinds: dict[str, set[Any]] = {}
+        for table in tables:
+            for field in table.schema:
+                if field.type != pa.null():
+                    kinds.setdefault(field.name, set()).add(field.type)
+        mixed = {name for name, found in kinds.items() if len(found) > 1}
+        for i, table in enumerate(tables):
+            fields = [(f.name, _S if f.name in mixed else f.type) for f in table.schema]
+            tables[i] = table.cast(pa.schema(fields))
+        return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _empty_table(schema: Mapping[str, str]) -> pa.Table:
+    """A 0-row table with the Arrow type of every named column."""
+    return pa.table({name: pa.array([], _ARROW_TYPE[dtype]) for name, dtype in schema.items()})
+
+
+def _loads(body: bytes) -> Any:
+    """json.loads, or ResponseDecodeError saying briefly what was wrong."""
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        if not bytes(body).strip():
+            problem = "response body is empty"
+        elif isinstance(exc, json.JSONDecodeError) and (
+            exc.msg.startswith("Unterminated") or exc.pos >= len(exc.doc.rstrip())
+        ):
+            problem = "response body is cut off"
+        else:
+            problem = "response body is not JSON"
+        raise ResponseDecodeError(f"{problem}: {_excerpt(body)}") from None
+
+
+def _excerpt(body: bytes, limit: int = 80) -> str:
+    """The start of a body, for an error message (never more than ~`limit` characters)."""
+    text = bytes(body[:limit]).decode("utf-8", "replace")
+    return repr(text) + ("..." if len(body) > limit else "")
+
+
+def _dumps(value: Any) -> str | None:
+    """An unknown list (or mixed value) as JSON text, readable (non-ASCII kept)."""
+    return None if value is None else _clean(json.dumps(value, ensure_ascii=False))
+
+
+def _clean(text: str) -> str:
+    """`text` with lone surrogates (valid JSON escapes, invalid UTF-8) replaced."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace").decode()
+    return text

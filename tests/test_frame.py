@@ -198,17 +198,20 @@ def test_full_record_every_column_value_and_dtype() -> None:
     assert {k: v for k, v in got.items() if v is not pd.NA} == {
         k: v for k, v in expected.items() if v is not pd.NA
     }
-    assert [k for k, v in got.items() if v is pd.NA] == ["error_message", "sensitive_data_first_at_s"]
+    assert [k for k, v in got.items() if v is pd.NA] == [
+        "error_message",
+        "sensitive_data_first_at_s",
+    ]
     assert list(df.columns) == list(SCHEMA)  # `object` is documented, constant, not a column
 
 
 def test_processing_and_failed_rows_are_na_where_nothing_is_known() -> None:
     df = to_frame([completed(0), processing(1), failed(2)])
     assert_schema(df)
-    derived = [c for c in SCHEMA if c.startswith(("identity", "disclos", "missing", "purpose",
-                                                    "prohibited", "sensitive", "greeting",
-                                                    "sentiment", "empathy", "interruption",
-                                                    "structure", "customer_", "recommend"))]  # fmt: skip
+    prefixes = ("identity", "disclos", "missing", "purpose", "prohibited", "sensitive",
+                "greeting", "sentiment", "empathy", "interruption", "structure", "customer_",
+                "recommend")  # fmt: skip
+    derived = [c for c in SCHEMA if c.startswith(prefixes)]
     for name in [*derived, "language", "segment_count", "completed_at", "processing_time_ms"]:
         assert df[name].iloc[1:].isna().all(), name
         assert df[name].iloc[:1].notna().all() or name == "sensitive_data_first_at_s", name
@@ -307,7 +310,9 @@ def test_wrong_json_type_in_a_documented_field_is_na_not_a_crash() -> None:
     assert df["agent_id"].tolist() == ["agent_007", "agent_007"]
     # The well-formed row is identical to what the fast path makes of it alone.
     pd.testing.assert_series_equal(
-        df.iloc[1].astype(object), to_frame([completed(1)]).iloc[0].astype(object), check_names=False
+        df.iloc[1].astype(object),
+        to_frame([completed(1)]).iloc[0].astype(object),
+        check_names=False,
     )
 
 
@@ -319,7 +324,7 @@ def test_timestamps_outside_datetime64_range_are_na() -> None:
 
 def test_hostile_strings_survive_unchanged() -> None:
     long_text = "é😀 " * 17_000  # ~50 KB
-    record = completed(id="=HYPERLINK(\"http://evil\",\"x\")")
+    record = completed(id='=HYPERLINK("http://evil","x")')
     record["call"]["agent_id"] = "Zoë 山田 \u202e"
     record["transcript"]["text"] = long_text
     df = to_frame([record], include_transcript=True)
@@ -459,7 +464,9 @@ def test_parse_record() -> None:
 
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=6,
 )
 
