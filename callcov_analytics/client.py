@@ -274,7 +274,7 @@ class CallCovClient:
                 url=sanitize_url(url),
             )
         if response.status_code >= 400:
-            raise self._status_error(response, body, method, url)
+            raise self._status_error(response, body, method, url, reading)
         try:
             return parse(body)
         except ResponseDecodeError as exc:
@@ -369,14 +369,18 @@ class CallCovClient:
         return target
 
     def _status_error(
-        self, response: requests.Response, body: bytes, method: str, url: str
+        self,
+        response: requests.Response,
+        body: bytes,
+        method: str,
+        url: str,
+        reading: QuotaReading,
     ) -> APIError:
         text = redact_text(body.decode("utf-8", "replace"), self.config.api_key.reveal())
         retry_after = reset_at = None
         if response.status_code == 429:
             retry_after = self.limiter.retry_after(response.headers)
-            reading = self.limiter.readings[-1] if self.limiter.readings else None
-            reset_at = reading.reset_local if reading else None
+            reset_at = reading.reset_local
         return make_status_error(
             response.status_code,
             text,
