@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 from collections.abc import Callable
@@ -12,6 +13,7 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics.client import CallCovClient
+from callcov_analytics.config import Config
 from callcov_analytics.sandbox import Sandbox
 
 
@@ -84,6 +86,38 @@ def test_fault_matrix_returns_ground_truth(sandbox_factory: Callable[..., Sandbo
     df = cca.load_calls(client=client, limit=50, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
     assert any(e.fault for e in api.log), "the faults should have fired"
+
+
+@pytest.mark.parametrize(
+    "knob",
+    [
+        {"server_error_rate": 0.3},
+        {"html_error_rate": 0.3},
+        {"reset_rate": 0.3},
+        {"truncate_rate": 0.3},
+        {"truncate_rate": 0.3, "truncate_mode": "close"},
+        {"stall_rate": 0.3, "stall_seconds": 1.0},
+        {"ratelimit_headers": "missing"},
+        {"ratelimit_headers": "garbled"},
+        {"ratelimit_headers": "delta"},
+        {"ratelimit_headers": "millis"},
+        {"retry_after": True},
+        {"clock_offset": -3600.0},
+        {"calls_404": True},
+        {"envelope": "minimal"},
+    ],
+    ids=lambda knob: ",".join(f"{k}={v}" for k, v in knob.items()),
+)
+def test_each_fault_knob_alone_returns_ground_truth(
+    sandbox_factory: Callable[..., Sandbox], knob: dict
+) -> None:
+    api = sandbox_factory(plan="enterprise", n_analyses=500, window_seconds=60)
+    for name, value in knob.items():
+        setattr(api.faults, name, value)
+    config = dataclasses.replace(Config.resolve(api.key, api.url), read_timeout=0.3)
+    client = CallCovClient(config=config, sleep=lambda s: None)
+    df = cca.load_calls(client=client, limit=50, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
 
 
 def test_churn_during_the_crawl_returns_each_stable_row_once(
