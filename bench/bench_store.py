@@ -1,0 +1,192 @@
+"""The local store: what a day of re-runs costs with it and without it (issue 6).
+
+Two sandboxes with the same seeded 50,000 analyses (enterprise plan: 1,000 requests per 60 s
+window, so the rate limit never binds and every number is requests and the sandbox's speed)
+see the same sequence of loads, pages of 1,000:
+
+a. first load;
+b. the same load again, nothing new on the server;
+c. again after 500 new completed analyses (1%);
+d. a fresh start interrupted at page 25 of ~51 (Ctrl-C from an observer), then run again.
+
+Route "store" is ``load_calls(cache_dir=<temp>)`` (d: a second, empty temp store); route
+"no store" is ``load_calls(cache=False)``, which re-reads everything every time. Requests are
+counted from the sandbox's log (what the server saw; d: both runs), wall time around each
+step. The sandbox builds a 1,000-analysis page in ~0.1 s of CPU, so wall times here are
+mostly the sandbox's: compare them between routes, not with a real API. Each step's frame is
+checked against the sandbox's ids. Usage: ``python bench/bench_store.py [--n 50000]``.
+Not a test; results in bench/results/store.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import callcov_analytics as cca
+from callcov_analytics import sandbox
+
+RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
+PAGE = 1000
+SEED = 11
+STEPS = {
+    "a": "first load",
+    "b": "repeat, nothing new",
+    "c": "repeat, 1% new",
+    "d": "resume after interrupt at 50%",
+}
+
+
+class StopAfter:
+    """An observer that presses Ctrl-C once `pages` pages have been read."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+
+    def on_response(self, reading: Any) -> None:
+        pass
+
+    def on_wait(self, seconds: float, reason: str) -> None:
+        pass
+
+    def on_page(self, pages: int, rows: int, total: int | None) -> None:
+        if pages >= self.pages:
+            raise KeyboardInterrupt
+
+
+@contextmanager
+def measured(api: sandbox.Sandbox, into: dict[str, Any]) -> Iterator[None]:
+    """Record the requests the sandbox saw and the wall time of the block."""
+    seen = len(api.log)
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        into["wall_s"] = round(into.get("wall_s", 0) + time.monotonic() - start, 2)
+        log = api.log[seen:]
+        into["requests"] = into.get("requests", 0) + len(log)
+        into["429s"] = into.get("429s", 0) + sum(e.status == 429 for e in log)
+
+
+def route(name: str, args: argparse.Namespace, anchor: int) -> dict[str, dict[str, Any]]:
+    """Run steps a-d against a fresh sandbox; return each step's numbers."""
+    steps: dict[str, dict[str, Any]] = {k: {} for k in STEPS}
+    with (
+        sandbox.serve(
+            plan="enterprise", n_analyses=args.n, seed=SEED, anchor=anchor, window_seconds=60
+        ) as api,
+        tempfile.TemporaryDirectory(prefix="bench-store-") as tmp,
+    ):
+        options: dict[str, Any] = (
+            {"cache": False} if name == "no store" else {"cache_dir": Path(tmp) / "first"}
+        )
+
+        def load(**extra: Any) -> Any:
+            return cca.load_calls(
+                api_key=api.key, base_url=api.url, limit=PAGE, progress=False, **options, **extra
+            )
+
+        for step in "abc":
+            if step == "c":
+                api.insert(args.n // 100, status="completed")
+            with measured(api, steps[step]):
+                df = load()
+            steps[step]["rows_ok"] = df["id"].tolist() == api.ids()
+            if step == "b":
+                processing = (df["status"] == "processing").to_numpy().nonzero()[0]
+                steps[step]["processing_rows"] = len(processing)
+                steps[step]["oldest_processing_row"] = int(processing.max(initial=-1)) + 1
+        if name == "store":
+            options["cache_dir"] = Path(tmp) / "second"  # d starts from nothing
+        with measured(api, steps["d"]):
+            try:
+                load(observer=StopAfter(args.interrupt_at))
+                steps["d"]["interrupted"] = False
+            except cca.LoadInterrupted as exc:
+                steps["d"]["interrupted"] = True
+                steps["d"]["rows_before_interrupt"] = len(exc.partial)
+        steps["d"]["requests_before_interrupt"] = steps["d"]["requests"]
+        with measured(api, steps["d"]):
+            df = load()
+        steps["d"]["rows_ok"] = df["id"].tolist() == api.ids()
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=50_000, help="analyses in the sandbox")
+    parser.add_argument("--interrupt-at", type=int, default=25, help="pages before Ctrl-C (d)")
+    args = parser.parse_args()
+    anchor = int(time.time())  # both sandboxes hold the same analyses
+    routes = {name: route(name, args, anchor) for name in ("store", "no store")}
+
+    ours, base = routes["store"], routes["no store"]
+    rows = []
+    for step, label in STEPS.items():
+        o, b = ours[step], base[step]
+        rows.append(
+            {
+                "step": f"{step}. {label}",
+                "store_requests": o["requests"],
+                "store_wall_s": o["wall_s"],
+                "no_store_requests": b["requests"],
+                "no_store_wall_s": b["wall_s"],
+                "requests_ratio": round(o["requests"] / max(b["requests"], 1), 3),
+                "wall_ratio": round(o["wall_s"] / max(b["wall_s"], 1e-9), 3),
+                "429s": o["429s"] + b["429s"],
+                "rows_ok": o["rows_ok"] and b["rows_ok"],
+            }
+        )
+    total_o = sum(r["store_requests"] for r in rows)
+    total_b = sum(r["no_store_requests"] for r in rows)
+    print(
+        f"{'step':34} {'store req':>9} {'wall s':>7} {'no-store req':>12} {'wall s':>7} "
+        f"{'req ratio':>9} {'wall ratio':>10} {'429s':>5} rows ok"
+    )
+    for r in rows:
+        print(
+            f"{r['step']:34} {r['store_requests']:>9} {r['store_wall_s']:>7} "
+            f"{r['no_store_requests']:>12} {r['no_store_wall_s']:>7} {r['requests_ratio']:>9} "
+            f"{r['wall_ratio']:>10} {r['429s']:>5} {r['rows_ok']}"
+        )
+    print(
+        f"{'whole sequence':34} {total_o:>9} {'':>7} {total_b:>12} {'':>7} "
+        f"{round(total_o / total_b, 3):>9}"
+    )
+    d_o, d_b, b_o = ours["d"], base["d"], ours["b"]
+    print(
+        f"d: interrupted after {d_o['requests_before_interrupt']} requests "
+        f"({d_o.get('rows_before_interrupt')} rows kept) with the store, "
+        f"{d_b['requests_before_interrupt']} without; the resume then cost "
+        f"{d_o['requests'] - d_o['requests_before_interrupt']} vs "
+        f"{d_b['requests'] - d_b['requests_before_interrupt']}."
+    )
+    print(
+        f"b: {b_o['processing_rows']} analyses are stored as processing, the oldest at row "
+        f"{b_o['oldest_processing_row']:,}; a repeat load re-reads the list down to it."
+    )
+    result = {
+        "args": vars(args),
+        "plan": "enterprise (1,000 requests / 60 s window)",
+        "page": PAGE,
+        "steps": rows,
+        "sequence": {
+            "store_requests": total_o,
+            "no_store_requests": total_b,
+            "ratio": round(total_o / total_b, 3),
+        },
+        "raw": routes,
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=1))
+    print(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
