@@ -157,9 +157,10 @@ def _read_frame(
     if table is None:
         frame = empty_frame(include_transcript=include_transcript)
     else:
-        frame = frame_from_tables(
-            [table.drop_columns(["_seq"])], include_transcript=include_transcript
-        )
+        # Hand the only reference over, so the conversion can free Arrow memory as it goes.
+        pages = iter([table.drop_columns(["_seq"])])
+        del table
+        frame = frame_from_tables(pages, include_transcript=include_transcript)
     if since is not None:
         frame = frame[frame["created"] >= pd.Timestamp(since, unit="s", tz="UTC")]
     if until is not None:

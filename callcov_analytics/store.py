@@ -41,6 +41,7 @@ from filelock import FileLock, Timeout
 from platformdirs import user_cache_dir
 
 from .errors import StorageError
+from .frame import concat_tables
 from .redact import Secret
 
 CACHE_ENV = "CALLCOV_CACHE_DIR"
@@ -123,7 +124,7 @@ class Store:
 
     def read(self) -> pa.Table | None:
         """All stored rows, newest version of each analysis, newest first; None if empty."""
-        files = sorted(self.rows_path.glob("month=*/part-*.parquet"))
+        files = self._parts()
         if not files:
             return None
         try:
@@ -131,13 +132,19 @@ class Store:
         except (OSError, pa.ArrowInvalid) as exc:
             self._recover(f"a stored file is damaged ({exc})")
             return None
-        table = pa.concat_tables(tables, promote_options="permissive")
-        return _latest_first(table)
+        return _latest_first(concat_tables(tables))
+
+    def _parts(self) -> list[Path]:
+        # In checkpoint order (a page split across months: newer month first), so rows of a
+        # crawl from the top come back newest first and need no sort.
+        parts = sorted(
+            self.rows_path.glob("month=*/part-*.parquet"), key=lambda p: p.parent.name, reverse=True
+        )
+        return sorted(parts, key=_seq_of)
 
     def next_seq(self) -> int:
         """The checkpoint number for the next page."""
-        seqs = [int(f.stem.split("-")[1]) for f in self.rows_path.glob("month=*/part-*.parquet")]
-        return max(seqs, default=0) + 1
+        return max(map(_seq_of, self._parts()), default=0) + 1
 
     def compact(self) -> None:
         """Rewrite one file per month without superseded versions."""
@@ -212,14 +219,40 @@ class Store:
             raise _storage_error(path, exc) from exc
 
 
+def _seq_of(path: Path) -> int:
+    return int(path.stem.split("-")[1])
+
+
 def _latest_first(table: pa.Table) -> pa.Table:
-    """Keep the highest-_seq version of each id; order newest first by (created, id)."""
-    index = pd.DataFrame(
-        {"id": table["id"].to_numpy(zero_copy_only=False), "seq": table["_seq"].to_numpy()}
+    """Keep the highest-_seq version of each id; order newest first by (created, id).
+
+    A store filled by crawls from the top, read in checkpoint order, is usually in order
+    already with nothing superseded: that is checked on neighbouring rows and costs no copy.
+    Otherwise one sort and one `take` do both the order and the dedup.
+    """
+    if _strictly_newest_first(table):
+        return table  # strictly decreasing keys: in order, and no id twice
+    order = pc.sort_indices(
+        table, [("created", "descending"), ("id", "descending"), ("_seq", "descending")]
     )
-    rows = index.sort_values("seq", kind="stable").drop_duplicates("id", keep="last").index
-    table = table.take(pa.array(rows.to_numpy()))
-    return table.sort_by([("created", "descending"), ("id", "descending")])
+    ids = table["id"].take(order)
+    # Versions of one analysis share (created, id), so they are neighbours after the sort and
+    # the first of them is the newest version.
+    repeat = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))
+    del ids
+    keep = pc.invert(pc.fill_null(repeat, False))
+    order = order.filter(pa.concat_arrays([pa.array([True]), *keep.chunks]))
+    return table.take(order)
+
+
+def _strictly_newest_first(table: pa.Table) -> bool:
+    if table.num_rows < 2:
+        return True
+    created, ids = table["created"], table["id"]
+    c0, c1 = created.slice(0, len(created) - 1), created.slice(1)
+    newer = pc.greater(c0, c1)
+    tie_ok = pc.and_(pc.equal(c0, c1), pc.greater(ids.slice(0, len(ids) - 1), ids.slice(1)))
+    return bool(pc.all(pc.or_(newer, tie_ok)).as_py())
 
 
 def _storage_error(path: Path, exc: OSError) -> StorageError:

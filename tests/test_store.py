@@ -179,3 +179,29 @@ def test_unwritable_cache_is_a_storage_error_with_the_rows(big: Sandbox, tmp_pat
     blocked.write_text("a file where the cache folder should be")
     with pytest.raises(cca.StorageError, match="CALLCOV_CACHE_DIR"):
         load(big, cache_dir=blocked / "sub")
+
+
+def test_latest_version_wins_and_order_is_restored_without_copying_a_clean_crawl() -> None:
+    import pyarrow as pa
+
+    from callcov_analytics.store import _latest_first
+
+    def table(rows: list[tuple[int, str, int, str]]) -> pa.Table:
+        created, ids, seq, status = zip(*rows, strict=True)
+        return pa.table(
+            {"created": list(created), "id": list(ids), "_seq": list(seq), "status": list(status)}
+        )
+
+    clean = table([(30, "c", 1, "completed"), (20, "b", 1, "completed"), (20, "a", 2, "done")])
+    assert _latest_first(clean) is clean  # already newest first: handed back, no copy
+    messy = table(
+        [
+            (20, "a", 1, "processing"),
+            (30, "c", 1, "completed"),
+            (20, "b", 1, "completed"),
+            (20, "a", 3, "completed"),
+        ]
+    )
+    out = _latest_first(messy)
+    assert out["id"].to_pylist() == ["c", "b", "a"]
+    assert out["status"].to_pylist() == ["completed", "completed", "completed"]

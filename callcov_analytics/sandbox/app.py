@@ -122,6 +122,7 @@ class SandboxApp:
         self._log: list[LogEntry] = []
         self._log_lock = threading.Lock()
         self.pages = PageCache()
+        self._last_offset: dict[tuple[Filters, int], int] = {}
 
     def now(self) -> float:
         """Return the server clock: the injected clock plus `faults.clock_offset`."""
@@ -286,11 +287,15 @@ class SandboxApp:
         version = self.data.version
         key = (filters, limit, offset, envelope, version)
         body = self.pages.page(key, lambda: self._encode(filters, limit, offset, envelope))
-        if not self.stop.is_set() and offset + limit < self.data.count():
-            nxt = (filters, limit, offset + limit, envelope, version)
-            self.pages.read_ahead(
-                nxt, lambda: self._encode(filters, limit, offset + limit, envelope)
-            )
+        # Guess the next offset from this client's stride (clients may overlap pages).
+        previous = self._last_offset.get((filters, limit))
+        self._last_offset[(filters, limit)] = offset
+        ahead = offset + (
+            offset - previous if previous is not None and offset > previous else limit
+        )
+        if not self.stop.is_set() and ahead < self.data.count():
+            nxt = (filters, limit, ahead, envelope, version)
+            self.pages.read_ahead(nxt, lambda: self._encode(filters, limit, ahead, envelope))
         return Response(200, body, cache_key=key)
 
     def _encode(self, filters: Filters, limit: int, offset: int, envelope: str) -> bytes:
