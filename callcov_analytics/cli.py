@@ -123,6 +123,17 @@ def _report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _rate_limit_floor(readings: list[dict[str, Any]]) -> tuple[int, float]:
+    """Full windows and the seconds from each one's first response to its reset: no client
+    could have finished sooner."""
+    first: dict[float, tuple[float, float]] = {}
+    for r in readings:
+        if r.get("reset") is not None and r.get("reset_local") is not None:
+            first.setdefault(r["reset"], (r["at"], r["reset_local"]))
+    spans = [reset_local - at for _, (at, reset_local) in sorted(first.items())][:-1]
+    return len(spans), sum(spans)
+
+
 def _print_report(folder: Path) -> None:
     print(f"report: {folder}")
     for path in sorted(folder.iterdir()):
@@ -149,18 +160,23 @@ def _demo(args: argparse.Namespace) -> int:
         limit=args.limit,
     ) as api:
         started = time.monotonic()
-        df = load_calls(api.key, api.url, observer=None if sys.stderr.isatty() else _Waits())
+        df = load_calls(
+            api.key,
+            api.url,
+            cache=False,  # a fresh sandbox key each run: nothing to keep in the user's cache
+            observer=None if sys.stderr.isatty() else _Waits(),
+        )
         elapsed = time.monotonic() - started
     folder = export_report(df, out, overwrite=True)
     requests = int(df.attrs.get("requests", 0))
-    windows = max(requests - 1, 0) // args.limit  # full windows the limit makes us wait out
-    floor = windows * args.window_seconds
+    windows, floor = _rate_limit_floor(df.attrs.get("quota", []))
     print(f"CallCov demo against a local sandbox ({api.url})")
     print(f"  rows         {len(df)}")
     print(f"  requests     {requests} (429 responses: {df.attrs.get('throttled', 0)})")
     print(
         f"  wall time    {elapsed:.1f} s; the rate limit alone forces {floor:.1f} s "
-        f"({windows} full window{'s' if windows != 1 else ''} of {args.window_seconds:g} s)"
+        f"(waiting out {windows} full window{'s' if windows != 1 else ''}, each from its first "
+        "request to its reset)"
     )
     _print_report(folder)
     if not (folder / "quota.png").exists():
