@@ -349,31 +349,5 @@ def _ceil(x: float) -> int:
     return -int(-x // 1)
 
 
-def make_app(
-    plan: str = "starter",
-    *,
-    seed: int = 7,
-    n_analyses: int = 2500,
-    window_seconds: float = 60.0,
-    limit: int | None = None,
-    daily_limit: int | None = None,
-    faults: Faults | None = None,
-    clock: Callable[[], float] | None = None,
-    latency: float = 0.0,
-    latency_jitter: float = 0.0,
-    anchor: int | None = None,
-) -> SandboxApp:
-    """Return the WSGI sandbox app without a server; the arguments are those of `serve()`."""
-    return SandboxApp(
-        plan,
-        seed=seed,
-        n_analyses=n_analyses,
-        window_seconds=window_seconds,
-        limit=limit,
-        daily_limit=daily_limit,
-        faults=faults,
-        clock=clock,
-        latency=latency,
-        latency_jitter=latency_jitter,
-        anchor=anchor,
-    )
+# The WSGI app without a server (tests drive it in-process); same arguments as SandboxApp.
+make_app = SandboxApp

@@ -269,46 +269,22 @@ class Sandbox:
 
 
 def serve(
-    plan: str = "starter",
-    *,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    seed: int = 7,
-    n_analyses: int = 2500,
-    window_seconds: float = 60.0,
-    limit: int | None = None,
-    daily_limit: int | None = None,
-    faults: Faults | None = None,
-    clock: Callable[[], float] | None = None,
-    latency: float = 0.0,
-    latency_jitter: float = 0.0,
-    anchor: int | None = None,
+    plan: str = "starter", *, host: str = "127.0.0.1", port: int = 0, **options: Any
 ) -> Sandbox:
     """Return a sandbox server to use as a context manager.
 
     Args:
         plan: whose limits `api.key` gets: free, starter, business or enterprise.
         host, port: where to listen; port 0 picks a free port.
-        seed, n_analyses, anchor: the generated data (anchor defaults to the clock at start).
-        window_seconds, limit, daily_limit: rate-limit window and the chosen plan's overrides.
-        faults: fault knobs (all off by default); clock: the server's real-time source.
-        latency, latency_jitter: each request sleeps latency + uniform(0, jitter) seconds.
+        options: the `SandboxApp` arguments —
+            seed, n_analyses, anchor: the generated data (anchor defaults to the clock at start);
+            window_seconds, limit, daily_limit: rate-limit window and the plan's overrides;
+            faults: fault knobs (all off by default); clock: the server's real-time source;
+            latency, latency_jitter: each request sleeps latency + uniform(0, jitter) seconds.
 
     Example:
         >>> with serve(plan="free", window_seconds=2, limit=3) as api:
         ...     api.url  # doctest: +SKIP
     """
-    app = SandboxApp(
-        plan,
-        seed=seed,
-        n_analyses=n_analyses,
-        window_seconds=window_seconds,
-        limit=limit,
-        daily_limit=daily_limit,
-        faults=faults,
-        clock=clock,
-        latency=latency,
-        latency_jitter=latency_jitter,
-        anchor=anchor,
-    )
+    app = SandboxApp(plan, **options)
     return Sandbox(app, host, port)
