@@ -127,6 +127,9 @@ def _transcript(rng: random.Random, duration: float, hostile: str | None) -> dic
     return {"text": " ".join(turns), "language": language, "segments": segments}
 
 
+LATE_VERIFICATION_S = 120.0
+
+
 def _results(rng: random.Random, skill: float, duration: float) -> dict[str, Any]:
     """Compliance and quality outcomes drawn with the agent's skill as the success rate."""
 
@@ -137,6 +140,7 @@ def _results(rng: random.Random, skill: float, duration: float) -> dict[str, Any
         return round(rng.uniform(0, duration), 2)
 
     verified = ok()
+    verified_at = ts() if verified else None
     read = [d for d in DISCLOSURES if ok()]
     disclosed = ok()
     prohibited = [] if ok() or ok() else [{"phrase": rng.choice(PROHIBITED), "timestamp": ts()}]
@@ -162,8 +166,9 @@ def _results(rng: random.Random, skill: float, duration: float) -> dict[str, Any
         "compliance": {
             "identity_verification": {
                 "verified": verified,
-                "timestamp": ts() if verified else None,
-                "flagged": not verified,
+                "timestamp": verified_at,
+                # Verified, but only after two minutes of the call: flagged as late.
+                "flagged": not verified or (verified_at or 0) > LATE_VERIFICATION_S,
             },
             "mandatory_disclosures": {
                 "read": len(read) == len(DISCLOSURES),
