@@ -199,7 +199,10 @@ def _notebook(args: argparse.Namespace) -> int:
     with sandbox.serve(plan=args.plan) as api:
         env = {**os.environ, "CALLCOV_API_URL": api.url, "CALLCOV_API_KEY": api.key}
         _say(f"sandbox ({args.plan} plan) at {api.url}; starting JupyterLab, Ctrl-C to stop")
-        return subprocess.call([jupyter, "lab", str(notebook), *args.jupyter_args], env=env)
+        # Jupyter refuses to run as root without being told; containers and CI run as root.
+        as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
+        command = [jupyter, "lab", str(notebook), *as_root, *args.jupyter_args]
+        return subprocess.call(command, env=env)
 
 
 def _parser() -> _Parser:
