@@ -39,16 +39,13 @@ only when every file is complete, so the final name holds a whole report or noth
 from __future__ import annotations
 
 import csv
-import errno
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -57,7 +54,8 @@ import pandas as pd
 
 from . import metrics
 from ._version import __version__
-from .errors import MissingDependencyError, StorageError, ValidationError
+from .errors import MissingDependencyError, ValidationError
+from .files import atomic_open, fresh_path, storage_errors
 from .redact import sanitize_url
 
 __all__ = [
@@ -129,14 +127,14 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], *, excel: bool 
         >>> write_csv(load_calls(status="failed"), "failed.csv")  # doctest: +SKIP
     """
     path = Path(path)
-    with _storage(path):
+    with storage_errors(path, "nothing was written under that name"):
         _write_csv(frame, path, excel)
     return path
 
 
 def _write_csv(frame: pd.DataFrame, path: Path, excel: bool) -> None:
     columns = [_cells(frame.iloc[:, i], excel) for i in range(frame.shape[1])]
-    with _atomic(path, "w", encoding="utf-8-sig" if excel else "utf-8") as out:
+    with atomic_open(path, "w", encoding="utf-8-sig" if excel else "utf-8") as out:
         out.write(",".join(_header(frame, excel)) + "\r\n")
         for row in zip(*columns, strict=True):
             out.write(",".join(row) + "\r\n")
@@ -145,7 +143,7 @@ def _write_csv(frame: pd.DataFrame, path: Path, excel: bool) -> None:
 def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
     """Write ``frame`` as Parquet (exact dtypes, values not neutralized), atomically."""
     path = Path(path)
-    with _storage(path):
+    with storage_errors(path, "nothing was written under that name"):
         _write_parquet(frame, path)
     return path
 
@@ -153,7 +151,7 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     plain = frame.copy(deep=False)
     plain.attrs = {}  # pandas would store attrs as metadata; the manifest already has them
-    with _atomic(path, "wb") as out:
+    with atomic_open(path, "wb") as out:
         plain.to_parquet(out, index=False)
 
 
@@ -261,9 +259,9 @@ def export_report(
         "compliance_exceptions.csv": metrics.compliance_exceptions(df),
     }
     figures, charts_note = _figures(df, tables["agent_summary.csv"]) if charts else ({}, "off")
-    with _storage(target):
+    with storage_errors(target, "nothing was written under that name"):
         target.parent.mkdir(parents=True, exist_ok=True)
-        build = _fresh(target.parent / f".{target.name}.partial-", directory=True)
+        build = fresh_path(target.parent / f".{target.name}.partial-", directory=True)
         try:
             files: dict[str, dict[str, Any]] = {}
             for name, table in tables.items():
@@ -273,13 +271,13 @@ def export_report(
                 _write_parquet(df, build / "calls.parquet")
                 files["calls.parquet"] = _describe(df)
             for name, save in figures.items():
-                with _atomic(build / name, "wb") as out:
+                with atomic_open(build / name, "wb") as out:
                     save(out)
                 files[name] = {}
             for name, entry in files.items():
                 entry.update(_checksum(build / name))
             manifest = _manifest(df, files, query, excel=excel, charts=charts_note)
-            with _atomic(build / MANIFEST, "w", encoding="utf-8") as out:
+            with atomic_open(build / MANIFEST, "w", encoding="utf-8") as out:
                 json.dump(manifest, out, indent=2, ensure_ascii=False)
                 out.write("\n")
             _swap_in(build, target)
@@ -314,7 +312,7 @@ def _swap_in(build: Path, target: Path) -> None:
     if not target.exists():
         os.rename(build, target)
         return
-    old = _fresh(target.parent / f".{target.name}.old-", directory=True)
+    old = fresh_path(target.parent / f".{target.name}.old-", directory=True)
     os.rename(target, old / target.name)
     try:
         os.rename(build, target)
@@ -423,63 +421,3 @@ def _saver(figure: Any) -> Callable[[IO[bytes]], None]:
             sys.modules["matplotlib.pyplot"].close(figure)
 
     return save
-
-
-@contextmanager
-def _atomic(path: Path, mode: str, encoding: str | None = None) -> Iterator[IO[Any]]:
-    """A temp file beside ``path``, fsynced and renamed onto it on success, removed on failure."""
-    tmp = _fresh(path.parent / f".{path.name}.tmp-", directory=False)
-    try:
-        newline = "" if "b" not in mode else None
-        with open(tmp, mode, encoding=encoding, newline=newline) as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _fresh(stem: Path, *, directory: bool) -> Path:
-    """Create a new, uniquely named file or folder ``<stem><random>``.
-
-    Unlike tempfile's 0600/0700, the mode follows the umask: a report is meant to be shared.
-    """
-    for _ in range(100):
-        candidate = stem.with_name(stem.name + secrets.token_hex(4))
-        try:
-            if directory:
-                os.mkdir(candidate, 0o777)
-            else:
-                os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-        except FileExistsError:
-            continue
-        return candidate
-    raise FileExistsError(errno.EEXIST, "no free temporary name", str(stem))
-
-
-_ADVICE = {
-    errno.ENOSPC: "the disk is full: free some space or choose another folder, then run again",
-    errno.EDQUOT: "the disk quota is used up: free some space or choose another folder",
-    errno.EACCES: "no permission: choose a folder you can write to",
-    errno.EPERM: "no permission: choose a folder you can write to",
-    errno.EROFS: "the file system is read-only: choose another folder",
-}
-
-
-@contextmanager
-def _storage(target: Path) -> Iterator[None]:
-    """Turn OS write errors into StorageError with advice; StorageError passes through."""
-    try:
-        yield
-    except StorageError:
-        raise
-    except OSError as exc:
-        advice = _ADVICE.get(exc.errno or 0, exc.strerror or str(exc))
-        # The OS error (with its errno) stays on __cause__; setting errno here would turn
-        # str(error) into "[Errno N] None".
-        raise StorageError(
-            f"could not write {target}: {advice} (nothing was written under that name)"
-        ) from exc

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -41,11 +40,17 @@ from filelock import FileLock, Timeout
 from platformdirs import user_cache_dir
 
 from .errors import StorageError
+from .files import atomic_open, storage_errors
 from .frame import concat_tables
 from .redact import Secret
 
 CACHE_ENV = "CALLCOV_CACHE_DIR"
 STATE_VERSION = 1
+# What a cache write failure means for the caller.
+_KEPT = (
+    f"set {CACHE_ENV} to a writable folder with free space; the rows fetched so far "
+    "are on this error's .partial"
+)
 LOCK_TIMEOUT = 600.0  # another kernel's load holds the store; wait for it rather than refetch
 
 
@@ -176,13 +181,11 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------------
 
     def _mkdir(self) -> None:
-        try:
+        with storage_errors(self.path, _KEPT):
             self.path.mkdir(parents=True, exist_ok=True)
-            meta = self.path / "dataset.json"
-            if not meta.exists():
-                self._atomic_write(meta, json.dumps(self._meta, indent=1).encode())
-        except OSError as exc:
-            raise _storage_error(self.path, exc) from exc
+        meta = self.path / "dataset.json"
+        if not meta.exists():
+            self._atomic_write(meta, json.dumps(self._meta, indent=1).encode())
 
     def _recover(self, problem: str) -> None:
         warnings.warn(
@@ -194,29 +197,14 @@ class Store:
         self.clear()
 
     def _write_parquet(self, path: Path, table: pa.Table) -> None:
-        try:
+        with storage_errors(path, _KEPT):
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-            os.close(fd)
-            try:
-                pq.write_table(table, tmp)
-                os.replace(tmp, path)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-        except OSError as exc:
-            raise _storage_error(path, exc) from exc
+            with atomic_open(path, "wb") as out:
+                pq.write_table(table, out)
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
-        try:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            finally:
-                Path(tmp).unlink(missing_ok=True)
-        except OSError as exc:
-            raise _storage_error(path, exc) from exc
+        with storage_errors(path, _KEPT), atomic_open(path, "wb") as out:
+            out.write(data)
 
 
 def _seq_of(path: Path) -> int:
@@ -253,14 +241,6 @@ def _strictly_newest_first(table: pa.Table) -> bool:
     newer = pc.greater(c0, c1)
     tie_ok = pc.and_(pc.equal(c0, c1), pc.greater(ids.slice(0, len(ids) - 1), ids.slice(1)))
     return bool(pc.all(pc.or_(newer, tie_ok)).as_py())
-
-
-def _storage_error(path: Path, exc: OSError) -> StorageError:
-    return StorageError(
-        f"Cannot write the CallCov cache at {path}: {exc.strerror or exc}. "
-        f"Free some disk space or set {CACHE_ENV} to a writable folder; the "
-        "rows fetched so far are on this error's .partial."
-    )
 
 
 def cache_info(root: Path | None = None) -> pd.DataFrame:

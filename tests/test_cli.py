@@ -257,7 +257,8 @@ def test_notebook_starts_jupyter_with_sandbox_env(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     seen = json.loads(record.read_text())
-    assert seen == {"argv": ["lab", str(notebook), "--no-browser"], "health": 200}
+    as_root = ["--allow-root"] if os.geteuid() == 0 else []  # jupyter refuses root otherwise
+    assert seen == {"argv": ["lab", str(notebook), *as_root, "--no-browser"], "health": 200}
 
 
 def test_notebook_missing_file_is_a_usage_error(tmp_path: Path) -> None:
