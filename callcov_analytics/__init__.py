@@ -41,7 +41,7 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
-    from .calls import load_calls
+    from .calls import load_calls, load_segments
     from .client import CallCovClient
     from .config import Config, set_session_key
     from .frame import SCHEMA, to_frame
@@ -51,6 +51,7 @@ if TYPE_CHECKING:
 # public name -> module that defines it
 _LAZY = {
     "load_calls": "calls",
+    "load_segments": "calls",
     "CallCovClient": "client",
     "Config": "config",
     "set_session_key": "config",
@@ -101,6 +102,7 @@ __all__ = [
     "clear_cache",
     "export_report",
     "load_calls",
+    "load_segments",
     "set_session_key",
     "to_frame",
 ]

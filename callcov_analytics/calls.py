@@ -14,11 +14,13 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from .client import CallCovClient, Observer
+from .client import CallCovClient, Observer, parse_json
 from .errors import CallCovError, LoadInterrupted, ValidationError
 from .frame import empty_frame, frame_from_tables
+from .pagination import Crawl
 from .ratelimit import QuotaReading
 from .redact import Secret
+from .segments import segments
 from .store import Store
 from .sync import Sync
 
@@ -134,6 +136,55 @@ def load_calls(
             if owns_client:
                 client.close()
         return _read_frame(store, client, query, since_s, until_s, include_transcript)
+
+
+def load_segments(
+    api_key: str | Secret | None = None,
+    base_url: str | None = None,
+    *,
+    status: str | None = None,
+    agent_id: str | None = None,
+    contact_id: str | None = None,
+    search: str | None = None,
+    since: DateLike | None = None,
+    until: DateLike | None = None,
+    agent_speaker: str = "A",
+    limit: int = MAX_LIMIT,
+    client: CallCovClient | None = None,
+) -> pd.DataFrame:
+    """One row per transcript segment of every analysis that matches (see `segments.segments`).
+
+    Same filters, pacing and exactly-once paging as `load_calls`; the segments are not kept in
+    the local store (they are most of each analysis's bytes), so each call reads the list.
+
+    Example::
+
+        talk = talk_metrics(load_segments(agent_id="agent_007", since="2026-11-01"))
+    """
+    query = validate_query(
+        status=status, agent_id=agent_id, contact_id=contact_id, search=search, limit=limit
+    )
+    since_s, until_s = validate_range(since, until)
+    owns_client = client is None
+    client = client or CallCovClient(api_key, base_url)
+    crawl, parts = Crawl(limit=limit, floor=since_s), []
+    try:
+        while (offset := crawl.next_offset()) is not None:
+            page = client.list_raw(offset=offset, limit=limit, params=query, parse=parse_json)
+            data = page.get("data") or []
+            keep = crawl.accept(
+                offset,
+                [r["id"] for r in data],
+                [int(r["created"]) for r in data],
+                page.get("has_more"),
+                page.get("total"),
+            )
+            kept = [data[i] for i in keep if until_s is None or data[i]["created"] <= until_s]
+            parts.append(segments(kept, agent_speaker=agent_speaker))
+    finally:
+        if owns_client:
+            client.close()
+    return pd.concat(parts, ignore_index=True) if parts else segments([])
 
 
 def _partial(store: Store, *args: Any) -> pd.DataFrame | None:

@@ -152,7 +152,7 @@ class CallCovClient:
 
     def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         """GET a path under the base URL and return its JSON."""
-        return self.request("GET", path, params=params, parse=_parse_json)
+        return self.request("GET", path, params=params, parse=parse_json)
 
     def health(self) -> dict[str, Any]:
         """``GET /health``: raises AuthenticationError for a bad key."""
@@ -403,7 +403,8 @@ class CallCovClient:
         logger.info("retrying in %.1f s after %s (attempt %d)", wait, exc, state.attempt_number)
 
 
-def _parse_json(body: bytes) -> Any:
+def parse_json(body: bytes) -> Any:
+    """JSON from a body, or ResponseDecodeError (retried) when it is not JSON."""
     # json.loads on bytes insists on valid UTF-8; r.json() would guess a charset and corrupt.
     try:
         return json.loads(body)

@@ -219,3 +219,12 @@ def test_latency_bound_plan_fetches_ahead_and_fills_every_window(
     per_window = [n for _, n in sorted(Counter(e.reset for e in api.log).items())]
     assert per_window[0] == 30, per_window  # the first window is used to the full
     assert len(api.log) == 41  # 4,000 rows in pages of 99 new rows: nothing fetched twice
+
+
+def test_load_segments_reads_every_transcript_once(sandbox: Sandbox) -> None:
+    segs = cca.load_segments(client=fast_client(sandbox), limit=100, status="completed")
+    records = [r for r in sandbox.records() if r["status"] == "completed"]
+    expected = sum(len((r.get("transcript") or {}).get("segments") or []) for r in records)
+    assert len(segs) == expected > 0
+    assert set(segs["id"]) <= {r["id"] for r in records}
+    assert set(segs["role"].dropna()) <= {"agent", "customer"}
