@@ -49,7 +49,7 @@ notebook: $(STAMP)
 
 # Re-record the vcrpy cassettes from a fresh sandbox (developers only; CI replays).
 cassettes: $(STAMP)
-	CALLCOV_RECORD=1 $(BIN)/pytest tests/test_replay.py --record-mode=rewrite
+	CALLCOV_RECORD=1 $(BIN)/pytest tests/test_replay.py
 
 clean:
 	rm -rf $(VENV) demo-output test-artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -49,6 +49,12 @@ def vcr_config() -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def record_mode() -> str:
+    """Replay only ("none"): a request missing from the tape fails; `make cassettes` rewrites."""
+    return "rewrite" if RECORDING else "none"
+
+
 @pytest.fixture(scope="module")
 def vcr_cassette_dir() -> str:
     return str(CASSETTES)
