@@ -416,7 +416,7 @@ def _saver(figure: Any) -> Callable[[IO[bytes]], None]:
         with warnings.catch_warnings():
             # Agent ids are caller data (emoji, control characters): a box in a label is fine.
             warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
-            figure.savefig(out, format="png", dpi=100)
+            figure.savefig(out, format="png", dpi=100, bbox_inches="tight")
         if "matplotlib.pyplot" in sys.modules:  # figures made through pyplot stay open until closed
             sys.modules["matplotlib.pyplot"].close(figure)
 
