@@ -127,13 +127,18 @@ class Store:
             part = table.filter(pc.equal(months, month))
             self._write_parquet(self.rows_path / f"month={month}" / f"part-{seq:08d}.parquet", part)
 
-    def read(self) -> pa.Table | None:
-        """All stored rows, newest version of each analysis, newest first; None if empty."""
+    def read(self, columns: list[str] | None = None) -> pa.Table | None:
+        """All stored rows, newest version of each analysis, newest first; None if empty.
+
+        ``columns`` reads only those (``id``, ``created`` and ``_seq`` are always read).
+        """
         files = self._parts()
         if not files:
             return None
+        if columns is not None:
+            columns = list(dict.fromkeys(["id", "created", "_seq", *columns]))
         try:
-            tables = [pq.read_table(f, partitioning=None) for f in files]
+            tables = [pq.read_table(f, columns=columns, partitioning=None) for f in files]
         except (OSError, pa.ArrowInvalid) as exc:
             self._recover(f"a stored file is damaged ({exc})")
             return None

@@ -76,7 +76,8 @@ class Sync:
             self.store.clear()
         self.state = self.store.state()
         self._seq = self.store.next_seq()
-        stored = self.store.read()
+        # Only what the plan needs; the frame is read once, by the caller, at the end.
+        stored = self.store.read(columns=["status"])
         if stored is None or not self.state:
             self.store.clear()
             stored, self.state = None, {"head": None, "floor": floor, "gaps": []}
