@@ -484,21 +484,27 @@ def _dict_nodes(value: Any) -> list[dict[str, Any]]:
     return found
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(data=st.data(), base=st.sampled_from([completed, processing, failed]))
-def test_to_frame_survives_random_extra_fields_and_nulls(data: st.DataObject, base: Any) -> None:
-    records = [base(0), completed(1)]
-    for _ in range(data.draw(st.integers(0, 6))):
-        node = data.draw(st.sampled_from(_dict_nodes(records[0])))
-        action = data.draw(st.sampled_from(["add", "null", "delete"]))
+def mutate(data: st.DataObject, record: dict[str, Any], actions: list[str], times: int) -> None:
+    """Change `record` in place `times` times: at a random object in it, add a random field,
+    or null, delete or retype (a random JSON value) one of its fields."""
+    for _ in range(times):
+        node = data.draw(st.sampled_from(_dict_nodes(record)))
+        action = data.draw(st.sampled_from(actions))
         if action == "add":
             node[data.draw(st.text(max_size=6))] = data.draw(JSON_VALUES)
         elif node:
             key = data.draw(st.sampled_from(sorted(node)))
-            if action == "null":
-                node[key] = None
-            else:
+            if action == "delete":
                 del node[key]
+            else:
+                node[key] = None if action == "null" else data.draw(JSON_VALUES)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), base=st.sampled_from([completed, processing, failed]))
+def test_to_frame_survives_random_extra_fields_and_nulls(data: st.DataObject, base: Any) -> None:
+    records = [base(0), completed(1)]
+    mutate(data, records[0], ["add", "null", "delete"], data.draw(st.integers(0, 6)))
     snapshot = copy.deepcopy(records)
     df = to_frame(records)
     assert_schema(df)
@@ -520,8 +526,9 @@ def _many(n: int = 12) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("separators", [(",", ":"), (", ", ": ")])
 def test_a_page_read_in_pieces_equals_the_page_read_whole(separators: Any) -> None:
+    records = [{**r, "queue": "billing"} for r in _many()]  # unknown: Arrow reads the pieces
     body = json.dumps(
-        {"object": "list", "data": _many(), "has_more": True, "total": 99}, separators=separators
+        {"object": "list", "data": records, "has_more": True, "total": 99}, separators=separators
     ).encode()
     whole = parse_page(body, include_transcript=True)
     with pytest.MonkeyPatch.context() as patch:
@@ -560,3 +567,71 @@ def test_unknown_lists_mixing_null_and_values_read_back_exactly() -> None:
     records = [completed(0, scores=[None, 5]), completed(1, scores=[None, "0"]), completed(2)]
     df = to_frame(records)
     assert df["scores"].tolist() == ["[null, 5]", '[null, "0"]', pd.NA]
+
+
+# The fast path (msgspec) must give exactly what the generic path (Arrow, then json.loads)
+# gives, or decline the page.
+
+
+def _generic(body: bytes, **options: Any) -> ParsedPage:
+    """parse_page with the fast path declining every page."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(frame_module, "_struct_reader", lambda _: _Declines())
+        return parse_page(body, **options)
+
+
+class _Declines:
+    def read(self, body: bytes) -> Any:
+        raise frame_module._SlowPath
+
+
+def test_a_page_of_documented_fields_takes_the_fast_path() -> None:
+    records = [*_many(), completed(20, transcript={"text": "x", "language": "en", "segments": []})]
+    records[3]["results"]["compliance"]["mandatory_disclosures"]["missing_disclosures"] = None
+    body = envelope(records, has_more=True, total=99, url="/v1/calls")
+    for include_transcript in (False, True):
+        _, env, unknown = frame_module._struct_reader(include_transcript).read(body)
+        assert (env["has_more"], env["total"], unknown) == (True, 99, {})
+        fast = parse_page(body, include_transcript=include_transcript)
+        slow = _generic(body, include_transcript=include_transcript)
+        assert fast.table.equals(slow.table)
+        assert (fast.ids, fast.created, fast.statuses) == (slow.ids, slow.created, slow.statuses)
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda r: r.update(queue="billing"),
+        lambda r: r["call"].update(queue="billing"),
+        lambda r: r["results"]["quality"].update(tone={"warm": True}),
+        lambda r: r["transcript"].update(words=3),
+        lambda r: r["metadata"].update(created="x"),
+        lambda r: r["call"].update(duration_ms=1.0),  # documented int sent as a float
+        lambda r: r["call"].update(duration_ms=2**63),  # beyond int64
+        lambda r: r["audio"].update(format=5),
+        lambda r: r["transcript"]["segments"].append(None),
+    ],
+)
+def test_the_fast_path_declines_what_only_the_generic_path_handles(mutate: Any) -> None:
+    record = completed()
+    mutate(record)
+    with pytest.raises(frame_module._SlowPath):
+        frame_module._struct_reader(False).read(envelope([record]))
+    assert parse_page(envelope([record])).table.equals(_generic(envelope([record])).table)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), base=st.sampled_from([completed, processing, failed]))
+def test_fast_and_generic_paths_agree_on_random_records(data: st.DataObject, base: Any) -> None:
+    records = [base(0), completed(1)]
+    mutate(data, records[0], ["add", "null", "delete", "retype"], data.draw(st.integers(1, 6)))
+    body = envelope(records, has_more=data.draw(st.sampled_from([True, None, 1])))
+    for include_transcript in (False, True):
+        try:
+            slow = _generic(body, include_transcript=include_transcript)
+        except ResponseDecodeError:
+            continue  # e.g. a record replaced by a list: both paths refuse it
+        fast = parse_page(body, include_transcript=include_transcript)
+        assert fast.table.equals(slow.table), (fast.table.to_pylist(), slow.table.to_pylist())
+        assert (fast.ids, fast.created, fast.statuses) == (slow.ids, slow.created, slow.statuses)
+        assert (fast.has_more, fast.total) == (slow.has_more, slow.total)
