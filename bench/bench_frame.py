@@ -192,7 +192,7 @@ class _Declines:
     """A fast path that declines every page."""
 
     def read(self, body: bytes) -> Any:
-        from callcov_analytics.frame import _SlowPath
+        from callcov_analytics.pages import _SlowPath
 
         raise _SlowPath
 
@@ -201,7 +201,9 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     """Build the frame one way, in this (fresh) process; return the measurements."""
     import pandas as pd
 
-    from callcov_analytics.frame import SCHEMA_SPEC, frame_from_tables, parse_page
+    from callcov_analytics.frame import frame_from_tables
+    from callcov_analytics.pages import parse_page
+    from callcov_analytics.schema import SCHEMA_SPEC
 
     files = sorted(directory.glob("page_*.json"))
     phases: dict[str, float] = {}
@@ -221,9 +223,9 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     cpu_before = usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     if route == "generic":  # every page with a field the schema lacks: Arrow reads them all
-        from callcov_analytics import frame
+        from callcov_analytics import pages
 
-        frame._struct_reader = lambda _: _Declines()  # type: ignore[assignment]
+        pages._struct_reader = lambda _: _Declines()  # type: ignore[assignment]
     if route in ("ours", "generic"):
         tables = []
         for body in pages():

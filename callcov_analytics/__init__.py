@@ -44,8 +44,9 @@ if TYPE_CHECKING:
     from .calls import load_calls, load_segments
     from .client import CallCovClient
     from .config import Config, set_session_key
-    from .frame import SCHEMA, to_frame
+    from .frame import to_frame
     from .report import export_report
+    from .schema import SCHEMA
     from .store import cache_info, clear_cache
 
 # public name -> module that defines it
@@ -55,7 +56,7 @@ _LAZY = {
     "CallCovClient": "client",
     "Config": "config",
     "set_session_key": "config",
-    "SCHEMA": "frame",
+    "SCHEMA": "schema",
     "to_frame": "frame",
     "export_report": "report",
     "cache_info": "store",

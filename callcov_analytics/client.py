@@ -40,7 +40,7 @@ from .errors import (
     make_status_error,
     parse_error_body,
 )
-from .frame import ParsedPage, parse_page
+from .pages import ParsedPage, parse_page
 from .ratelimit import QuotaReading, RateLimiter, wait_rate_limit
 from .redact import Secret, guard_logging, redact_text, sanitize_url
 

@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 
 from .client import CallCovClient
 from .errors import NotFoundError
-from .frame import ParsedPage, parse_page
+from .pages import ParsedPage, parse_page
 from .pagination import Crawl
 from .ratelimit import daily_quota_for
 from .store import Store

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from callcov_analytics import sandbox
-from callcov_analytics.frame import SCHEMA
 from callcov_analytics.report import read_report_csv
 from callcov_analytics.sandbox import Sandbox
+from callcov_analytics.schema import SCHEMA
 
 N = 300
 

@@ -1,4 +1,4 @@
-"""The analysis DataFrame: SCHEMA columns and dtypes, Tolerate rules, page parsing."""
+"""The analysis DataFrame (schema, pages, frame): SCHEMA dtypes, Tolerate rules, parsing."""
 
 from __future__ import annotations
 
@@ -11,18 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callcov_analytics import frame as frame_module
+from callcov_analytics import pages as pages_module
 from callcov_analytics.errors import ResponseDecodeError
-from callcov_analytics.frame import (
-    CATEGORIES,
-    SCHEMA,
-    ParsedPage,
-    empty_frame,
-    frame_from_tables,
-    parse_page,
-    parse_record,
-    to_frame,
-)
+from callcov_analytics.frame import empty_frame, frame_from_tables, to_frame
+from callcov_analytics.pages import ParsedPage, parse_page, parse_record
+from callcov_analytics.schema import CATEGORIES, SCHEMA
 
 CREATED = 1_760_000_000  # 2025-10-09 09:33:20 UTC
 
@@ -516,8 +509,8 @@ def test_to_frame_survives_random_extra_fields_and_nulls(data: st.DataObject, ba
 @pytest.fixture
 def pieces(monkeypatch: pytest.MonkeyPatch) -> None:
     """Read even small pages in three parallel pieces, as 1000-analysis pages are."""
-    monkeypatch.setattr(frame_module, "_SPLIT_BYTES", 1000)
-    monkeypatch.setattr(frame_module, "_WORKERS", 3)
+    monkeypatch.setattr(pages_module, "_SPLIT_BYTES", 1000)
+    monkeypatch.setattr(pages_module, "_WORKERS", 3)
 
 
 def _many(n: int = 12) -> list[dict[str, Any]]:
@@ -532,9 +525,9 @@ def test_a_page_read_in_pieces_equals_the_page_read_whole(separators: Any) -> No
     ).encode()
     whole = parse_page(body, include_transcript=True)
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(frame_module, "_SPLIT_BYTES", 1000)
-        patch.setattr(frame_module, "_WORKERS", 3)
-        assert len(frame_module._split(body)) == 3
+        patch.setattr(pages_module, "_SPLIT_BYTES", 1000)
+        patch.setattr(pages_module, "_WORKERS", 3)
+        assert len(pages_module._split(body)) == 3
         split = parse_page(body, include_transcript=True)
     assert split.table.equals(whole.table)
     assert (split.ids, split.created, split.statuses) == (whole.ids, whole.created, whole.statuses)
@@ -576,13 +569,13 @@ def test_unknown_lists_mixing_null_and_values_read_back_exactly() -> None:
 def _generic(body: bytes, **options: Any) -> ParsedPage:
     """parse_page with the fast path declining every page."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(frame_module, "_struct_reader", lambda _: _Declines())
+        patch.setattr(pages_module, "_struct_reader", lambda _: _Declines())
         return parse_page(body, **options)
 
 
 class _Declines:
     def read(self, body: bytes) -> Any:
-        raise frame_module._SlowPath
+        raise pages_module._SlowPath
 
 
 def test_a_page_of_documented_fields_takes_the_fast_path() -> None:
@@ -590,7 +583,7 @@ def test_a_page_of_documented_fields_takes_the_fast_path() -> None:
     records[3]["results"]["compliance"]["mandatory_disclosures"]["missing_disclosures"] = None
     body = envelope(records, has_more=True, total=99, url="/v1/calls")
     for include_transcript in (False, True):
-        _, env, unknown = frame_module._struct_reader(include_transcript).read(body)
+        _, env, unknown = pages_module._struct_reader(include_transcript).read(body)
         assert (env["has_more"], env["total"], unknown) == (True, 99, {})
         fast = parse_page(body, include_transcript=include_transcript)
         slow = _generic(body, include_transcript=include_transcript)
@@ -615,8 +608,8 @@ def test_a_page_of_documented_fields_takes_the_fast_path() -> None:
 def test_the_fast_path_declines_what_only_the_generic_path_handles(mutate: Any) -> None:
     record = completed()
     mutate(record)
-    with pytest.raises(frame_module._SlowPath):
-        frame_module._struct_reader(False).read(envelope([record]))
+    with pytest.raises(pages_module._SlowPath):
+        pages_module._struct_reader(False).read(envelope([record]))
     assert parse_page(envelope([record])).table.equals(_generic(envelope([record])).table)
 
 

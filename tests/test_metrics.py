@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 import callcov_analytics.accessor  # noqa: F401  # registers df.callcov
 from callcov_analytics import metrics
 from callcov_analytics.errors import ValidationError
-from callcov_analytics.frame import SCHEMA
+from callcov_analytics.schema import SCHEMA
 
 Z = 1.96
 PASS: dict[str, Any] = {

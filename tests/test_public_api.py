@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics.frame import SCHEMA
+from callcov_analytics.schema import SCHEMA
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
