@@ -8,13 +8,16 @@ Which one, in order:
 3. Nothing is set: start the bundled sandbox on 127.0.0.1 (made-up data, a throwaway key) and
    make it this session's default, so the notebook runs top to bottom with no account.
 
-The sandbox lives as long as the kernel. Nothing here prints or returns the key.
+The sandbox lives as long as the kernel. Its data is made up and new each time, so unless
+CALLCOV_CACHE_DIR is set, load_calls() keeps its store in a temporary directory that goes
+with the sandbox. Nothing here prints or returns the key.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,11 +26,13 @@ from dotenv import dotenv_values
 
 from . import sandbox as sandbox_server
 from .config import KEY_ENV, URL_ENV, Config, session_key, set_session_key
+from .store import CACHE_ENV
 from .widgets import KeyCheck, KeyEntry, key_entry
 
 __all__ = ["Connection", "connect", "stop_sandboxes"]
 
 _SANDBOXES: list[sandbox_server.Sandbox] = []
+_CACHES: list[tempfile.TemporaryDirectory[str]] = []  # the sandboxes' stores, see _start_sandbox
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,10 @@ def _start_sandbox(plan: str, window_seconds: float, n_analyses: int) -> Connect
         plan=plan, window_seconds=window_seconds, n_analyses=n_analyses
     ).start()
     _SANDBOXES.append(api)
+    if not os.environ.get(CACHE_ENV):  # a store of made-up data is no use after the kernel
+        cache = tempfile.TemporaryDirectory(prefix="callcov-sandbox-", ignore_cleanup_errors=True)
+        _CACHES.append(cache)
+        os.environ[CACHE_ENV] = cache.name
     set_session_key(api.key)
     os.environ[URL_ENV] = api.url  # load_calls() and CallCovClient() read the URL from here
     limits = sandbox_server.PLANS[plan]
@@ -129,9 +138,14 @@ def _start_sandbox(plan: str, window_seconds: float, n_analyses: int) -> Connect
 
 
 def stop_sandboxes() -> None:
-    """Stop the sandboxes `connect()` started (also done when the kernel exits)."""
+    """Stop the sandboxes `connect()` started and delete their stores (also at kernel exit)."""
     while _SANDBOXES:
         _SANDBOXES.pop().close()
+    while _CACHES:
+        cache = _CACHES.pop()
+        if os.environ.get(CACHE_ENV) == cache.name:
+            del os.environ[CACHE_ENV]
+        cache.cleanup()
 
 
 atexit.register(stop_sandboxes)

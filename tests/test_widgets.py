@@ -12,12 +12,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import ipywidgets
 import pytest
 
-from callcov_analytics import config, load_calls
+from callcov_analytics import cache_info, config, load_calls
 from callcov_analytics.errors import AuthenticationError, MissingDependencyError
 from callcov_analytics.notebook import connect, stop_sandboxes
 from callcov_analytics.ratelimit import QuotaReading
@@ -168,6 +169,26 @@ def test_connect_without_configuration_starts_a_sandbox() -> None:
     assert key not in str(connection) and key not in repr(connection)
     assert "sandbox at http://127.0.0.1:" in str(connection)
     assert len(load_calls(cache=False, progress=False)) == 150
+
+
+def test_a_sandbox_store_goes_with_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLCOV_CACHE_DIR")
+    connect(window_seconds=2, n_analyses=150)
+    store = Path(os.environ["CALLCOV_CACHE_DIR"])
+    assert len(load_calls(progress=False)) == 150
+    assert cache_info()["rows"].sum() == 150  # the loaded pages were stored there
+    stop_sandboxes()
+    assert not store.exists() and "CALLCOV_CACHE_DIR" not in os.environ
+
+
+def test_a_cache_dir_the_user_chose_is_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CALLCOV_CACHE_DIR", str(tmp_path))
+    connect(window_seconds=2, n_analyses=150)
+    load_calls(progress=False)
+    stop_sandboxes()
+    assert os.environ["CALLCOV_CACHE_DIR"] == str(tmp_path) and any(tmp_path.iterdir())
 
 
 def test_connect_uses_a_configured_key(api: Sandbox, monkeypatch: pytest.MonkeyPatch) -> None:
