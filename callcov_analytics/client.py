@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -36,6 +37,7 @@ from .errors import (
     RateLimitError,
     ResponseDecodeError,
     ServerError,
+    TLSVerificationError,
     UnsafeRedirectError,
     make_status_error,
     parse_error_body,
@@ -78,11 +80,22 @@ class _APIKeyAuth(requests.auth.AuthBase):
 
 def is_retryable(exc: BaseException) -> bool:
     """The retry predicate: transient faults only (never 401/403/404/422 or a spent day)."""
-    if isinstance(exc, QuotaExhaustedError):
+    if isinstance(exc, QuotaExhaustedError | TLSVerificationError):
         return False
     return isinstance(exc, APIConnectionError | ServerError | RateLimitError) or (
         getattr(exc, "status_code", None) in (408, 425)
     )
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    """True when TLS failed because the server's certificate is not trusted."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        inner = [a for a in seen.args if isinstance(a, BaseException)]
+        seen = inner[0] if inner else seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 class CallCovClient:
@@ -112,6 +125,7 @@ class CallCovClient:
     ) -> None:
         self.config = config or Config.resolve(api_key, base_url)
         guard_logging(self.config.api_key)
+        guard_logging(self.config.proxy)
         self._sleep = sleep
         self.limiter = RateLimiter(clock=clock)
         self.observer = observer
@@ -119,8 +133,14 @@ class CallCovClient:
         self.latency: float | None = None  # smoothed seconds per request, body included
         self.session = requests.Session()
         # No proxies, .netrc or REQUESTS_CA_BUNDLE from the environment (.netrc credentials and
-        # proxy auth have leaked to redirect targets before); TLS verification stays on.
+        # proxy auth have leaked to redirect targets before); TLS verification stays on. Only
+        # the configured proxy and CA bundle apply, and the proxy only to https (a CONNECT
+        # tunnel: the proxy never sees the key).
         self.session.trust_env = False
+        if self.config.proxy is not None and self.config.origin.startswith("https:"):
+            self.session.proxies = {"https": self.config.proxy.reveal()}
+        if self.config.ca_bundle is not None:
+            self.session.verify = self.config.ca_bundle
         self.session.auth = _APIKeyAuth(self.config.api_key, self.config.origin)
         self.session.headers.update(
             {
@@ -312,14 +332,25 @@ class CallCovClient:
             ) from None
         except requests.RequestException as exc:
             self.limiter.release()
-            raise APIConnectionError(
-                f"{method} {safe_url}: cannot reach the API ({type(exc).__name__}); check the "
-                "network and CALLCOV_API_URL",
-                method=method,
-                url=safe_url,
+            error = TLSVerificationError if _untrusted_certificate(exc) else APIConnectionError
+            raise error(
+                f"{method} {safe_url}: {self._unreachable(exc)}", method=method, url=safe_url
             ) from None
         logger.debug("%s %s -> %s", method, sanitize_url(response.url or url), response.status_code)
         return response
+
+    def _unreachable(self, exc: requests.RequestException) -> str:
+        """Why a request got no answer, and what to check (never a password)."""
+        kind = type(exc).__name__
+        if isinstance(exc, requests.exceptions.ProxyError) and self.config.proxy is not None:
+            proxy = sanitize_url(self.config.proxy.reveal())
+            return f"cannot reach the API through the proxy {proxy} ({kind}); check CALLCOV_PROXY"
+        if _untrusted_certificate(exc):
+            return (
+                f"TLS verification failed ({kind}). If your network inspects TLS, set "
+                "CALLCOV_CA_BUNDLE to your organisation's root certificate (a PEM file)"
+            )
+        return f"cannot reach the API ({kind}); check the network and CALLCOV_API_URL"
 
     def _read_body(self, response: requests.Response, method: str, url: str) -> bytes:
         """Read the whole body within the read deadline and the size cap."""

@@ -4,6 +4,12 @@ One precedence rule: an explicit argument wins, then the session key set in a no
 (`set_session_key`, used by the key widget), then the environment (CALLCOV_API_KEY,
 CALLCOV_API_URL), then a `.env` file in the working directory (read, never exported, and never
 overriding a variable that is already set), then the default URL. There is no default key.
+
+Behind a corporate proxy: CALLCOV_PROXY (``http://[user:password@]host:port``) carries https
+traffic to the API through a CONNECT tunnel, and CALLCOV_CA_BUNDLE names a PEM file of the
+certificate authorities to trust instead of certifi's (for proxies that inspect TLS). Both are
+explicit opt-ins: the generic HTTP(S)_PROXY, REQUESTS_CA_BUNDLE and .netrc are never read, and
+a plain-http loopback API (the sandbox) never goes through the proxy.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ from .redact import Secret
 DEFAULT_BASE_URL = "https://api.callcov.com/api/v1"
 KEY_ENV = "CALLCOV_API_KEY"
 URL_ENV = "CALLCOV_API_URL"
+PROXY_ENV = "CALLCOV_PROXY"
+CA_BUNDLE_ENV = "CALLCOV_CA_BUNDLE"
 
 _session_key: Secret | None = None
 
@@ -47,12 +55,22 @@ class Config:
     read_timeout: float = 30.0
     deadline: float = 900.0  # one request, retries and rate-limit waits included
     max_retries: int = 6
+    proxy: Secret | None = None  # its URL may hold a password; see the module docstring
+    ca_bundle: str | None = None
 
     @classmethod
-    def resolve(cls, api_key: str | Secret | None = None, base_url: str | None = None) -> Config:
+    def resolve(
+        cls,
+        api_key: str | Secret | None = None,
+        base_url: str | None = None,
+        *,
+        proxy: str | None = None,
+        ca_bundle: str | Path | None = None,
+    ) -> Config:
         """Explicit args win, then the session key, then CALLCOV_* env vars, then .env.
 
-        Raises ConfigurationError when no key is found or the URL is not safe for a key.
+        Raises ConfigurationError when no key is found, the URL is not safe for a key, the
+        proxy URL is not http(s)://host:port, or the CA bundle is not a file.
         """
         dotenv = _dotenv()
         key = (
@@ -68,7 +86,14 @@ class Config:
                 "in a notebook. To try the package without a key, run `callcov-analytics demo`."
             )
         url = base_url or os.environ.get(URL_ENV) or dotenv.get(URL_ENV) or DEFAULT_BASE_URL
-        return cls(api_key=key, base_url=check_base_url(url))
+        proxy = proxy or os.environ.get(PROXY_ENV) or dotenv.get(PROXY_ENV)
+        ca_bundle = ca_bundle or os.environ.get(CA_BUNDLE_ENV) or dotenv.get(CA_BUNDLE_ENV)
+        return cls(
+            api_key=key,
+            base_url=check_base_url(url),
+            proxy=check_proxy(proxy) if proxy else None,
+            ca_bundle=check_ca_bundle(ca_bundle) if ca_bundle else None,
+        )
 
     @property
     def origin(self) -> str:
@@ -153,3 +178,34 @@ def check_base_url(url: str) -> str:
     if parsed.query or parsed.fragment:
         raise ConfigurationError("The API URL must not contain a query string or fragment.")
     return url.rstrip("/")
+
+
+def check_proxy(url: str) -> Secret:
+    """The proxy URL, held as a Secret (it may carry a password), or ConfigurationError.
+
+    Messages name the proxy by scheme, host and port only.
+    """
+    try:
+        parsed = parse_url(url.strip())
+    except Exception as exc:  # urllib3 raises LocationParseError and friends
+        raise ConfigurationError(f"{PROXY_ENV} cannot be parsed as a URL.") from exc
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in ("http", "https") or not parsed.host or not parsed.port:
+        raise ConfigurationError(
+            f"{PROXY_ENV} must look like http://host:port or http://user:password@host:port "
+            f"(got a URL for {scheme or 'no scheme'}://{parsed.host or '?'}:{parsed.port or '?'})."
+        )
+    if parsed.path not in (None, "", "/") or parsed.query or parsed.fragment:
+        raise ConfigurationError(f"{PROXY_ENV} must not have a path, query or fragment.")
+    return Secret(url.strip())
+
+
+def check_ca_bundle(path: str | Path) -> str:
+    """The CA bundle path, if it is a readable file."""
+    bundle = Path(path).expanduser()
+    if not bundle.is_file():
+        raise ConfigurationError(
+            f"{CA_BUNDLE_ENV} names {str(bundle)!r}, which is not a file: give the PEM file of "
+            "the certificate authorities your network uses (ask IT for the root certificate)."
+        )
+    return str(bundle)

@@ -9,6 +9,7 @@
     └── APIError                                 .method, .url (sanitized), .partial
         ├── APIConnectionError                   no usable answer: refused, reset, timeout, cut
         │   ├── APITimeoutError
+        │   ├── TLSVerificationError             the API's certificate is not trusted (no retry)
         │   └── ResponseDecodeError              an answer came, but it was not the JSON promised
         ├── UnsafeRedirectError                  the API pointed us at another origin
         └── APIStatusError                       .status_code, .code, .request_id, .body
@@ -51,6 +52,7 @@ __all__ = [
     "ResponseDecodeError",
     "ServerError",
     "StorageError",
+    "TLSVerificationError",
     "UnprocessableEntityError",
     "UnsafeRedirectError",
     "ValidationError",
@@ -105,6 +107,10 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """The API did not answer in time."""
+
+
+class TLSVerificationError(APIConnectionError):
+    """The API's TLS certificate could not be verified; retrying would not help."""
 
 
 class ResponseDecodeError(APIConnectionError):

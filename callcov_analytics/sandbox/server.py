@@ -1,4 +1,8 @@
-"""Run the sandbox app on a loopback socket in a daemon thread: `serve()` and `Sandbox`."""
+"""Run the sandbox app on a loopback socket in a daemon thread: `serve()` and `Sandbox`.
+
+Plain http by default; pass `tls=` an `ssl.SSLContext` with a certificate for https (tests
+of the CA bundle and proxy settings use one from a throwaway CA).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import io
 import logging
 import socket
 import socketserver
+import ssl
 import struct
 import sys
 import threading
@@ -105,8 +110,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 128  # a burst of parallel clients must not wait for SYN retries
 
-    def __init__(self, address: tuple[str, int], app: Callable[..., Iterable[bytes]]) -> None:
+    def __init__(
+        self,
+        address: tuple[str, int],
+        app: Callable[..., Iterable[bytes]],
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.app = app
+        self.tls = tls
         self._conns: set[socket.socket] = set()
         self._conns_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -121,6 +132,20 @@ class _Server(ThreadingHTTPServer):
             self._conns.add(request)
         super().process_request(request, client_address)
 
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        # The handshake runs here, in this connection's thread, not in the accept loop.
+        with self.tls.wrap_socket(request, server_side=True) as tls_request:
+            with self._conns_lock:
+                self._conns.add(tls_request)
+            try:
+                super().finish_request(tls_request, client_address)
+            finally:
+                with self._conns_lock:
+                    self._conns.discard(tls_request)
+
     def shutdown_request(self, request: Any) -> None:
         with self._conns_lock:
             self._conns.discard(request)
@@ -128,7 +153,7 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Clients that time out or hang up mid-response are part of the game here.
-        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError | ssl.SSLError):
             return
         logger.exception("sandbox request failed")
 
@@ -148,10 +173,16 @@ class _Server6(_Server):
 class Sandbox:
     """A running sandbox: base URL, keys, log, faults and ground-truth helpers."""
 
-    def __init__(self, app: SandboxApp, host: str = "127.0.0.1", port: int = 0) -> None:
-        """Wrap `app`; nothing listens until `start()` or `with`."""
+    def __init__(
+        self,
+        app: SandboxApp,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        """Wrap `app`; nothing listens until `start()` or `with`. `tls` serves https."""
         self.app = app
-        self.host, self.port = host, port
+        self.host, self.port, self.tls = host, port, tls
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -159,7 +190,7 @@ class Sandbox:
         """Bind and serve in a daemon thread; raises OSError if the port is taken."""
         self.app.stop.clear()
         cls = _Server6 if ":" in self.host else _Server
-        self._server = cls((self.host, self.port), self.app)
+        self._server = cls((self.host, self.port), self.app, self.tls)
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
@@ -197,7 +228,7 @@ class Sandbox:
     def origin(self) -> str:
         """Return scheme://host:port."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
 
     @property
     def url(self) -> str:
@@ -269,13 +300,19 @@ class Sandbox:
 
 
 def serve(
-    plan: str = "starter", *, host: str = "127.0.0.1", port: int = 0, **options: Any
+    plan: str = "starter",
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: ssl.SSLContext | None = None,
+    **options: Any,
 ) -> Sandbox:
     """Return a sandbox server to use as a context manager.
 
     Args:
         plan: whose limits `api.key` gets: free, starter, business or enterprise.
         host, port: where to listen; port 0 picks a free port.
+        tls: an SSLContext with the server's certificate, to serve https instead of http.
         options: the `SandboxApp` arguments —
             seed, n_analyses, anchor: the generated data (anchor defaults to the clock at start);
             window_seconds, limit, daily_limit: rate-limit window and the plan's overrides;
@@ -287,4 +324,4 @@ def serve(
         ...     api.url  # doctest: +SKIP
     """
     app = SandboxApp(plan, **options)
-    return Sandbox(app, host, port)
+    return Sandbox(app, host, port, tls)
