@@ -230,7 +230,8 @@ def _parser() -> _Parser:
     )
     key_note = (
         "The key is read from CALLCOV_API_KEY or a .env file, never from an argument "
-        "(arguments show in `ps` and shell history)."
+        "(arguments show in `ps` and shell history). Behind a corporate proxy, set "
+        "CALLCOV_PROXY (and CALLCOV_CA_BUNDLE if it inspects TLS)."
     )
 
     parser = _Parser(
