@@ -223,9 +223,9 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     cpu_before = usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     if route == "generic":  # every page with a field the schema lacks: Arrow reads them all
-        from callcov_analytics import pages
+        import callcov_analytics.pages
 
-        pages._struct_reader = lambda _: _Declines()  # type: ignore[assignment]
+        callcov_analytics.pages._struct_reader = lambda _: _Declines()  # type: ignore[assignment]
     if route in ("ours", "generic"):
         tables = []
         for body in pages():
