@@ -613,11 +613,22 @@ def test_the_fast_path_declines_what_only_the_generic_path_handles(mutate: Any) 
     assert parse_page(envelope([record])).table.equals(_generic(envelope([record])).table)
 
 
+def _nan_as_text(table: Any) -> list[dict[str, Any]]:
+    """The table's rows with NaN as "NaN", so that equal tables compare equal (Python's json
+    writes NaN, which the generic path reads)."""
+    return [
+        {k: "NaN" if isinstance(v, float) and v != v else v for k, v in row.items()}
+        for row in table.to_pylist()
+    ]
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data(), base=st.sampled_from([completed, processing, failed]))
 def test_fast_and_generic_paths_agree_on_random_records(data: st.DataObject, base: Any) -> None:
     records = [base(0), completed(1)]
-    mutate(data, records[0], ["add", "null", "delete", "retype"], data.draw(st.integers(1, 6)))
+    # "add" mostly makes the fast path decline, so it is drawn a quarter of the time.
+    actions = ["add", *["null", "delete", "retype"] * 3]
+    mutate(data, records[0], actions, data.draw(st.integers(1, 6)))
     body = envelope(records, has_more=data.draw(st.sampled_from([True, None, 1])))
     for include_transcript in (False, True):
         try:
@@ -625,6 +636,7 @@ def test_fast_and_generic_paths_agree_on_random_records(data: st.DataObject, bas
         except ResponseDecodeError:
             continue  # e.g. a record replaced by a list: both paths refuse it
         fast = parse_page(body, include_transcript=include_transcript)
-        assert fast.table.equals(slow.table), (fast.table.to_pylist(), slow.table.to_pylist())
+        assert fast.table.schema == slow.table.schema
+        assert _nan_as_text(fast.table) == _nan_as_text(slow.table)
         assert (fast.ids, fast.created, fast.statuses) == (slow.ids, slow.created, slow.statuses)
         assert (fast.has_more, fast.total) == (slow.has_more, slow.total)
