@@ -155,7 +155,9 @@ def load_segments(
     """One row per transcript segment of every analysis that matches (see `segments.segments`).
 
     Same filters, pacing and exactly-once paging as `load_calls`; the segments are not kept in
-    the local store (they are most of each analysis's bytes), so each call reads the list.
+    the local store (they are most of each analysis's bytes), so each call reads the list. On
+    any error, and on Ctrl-C (`LoadInterrupted`), the segments read so far are on the
+    exception's ``.partial``.
 
     Example::
 
@@ -167,7 +169,7 @@ def load_segments(
     since_s, until_s = validate_range(since, until)
     owns_client = client is None
     client = client or CallCovClient(api_key, base_url)
-    crawl, parts = Crawl(limit=limit, floor=since_s), []
+    crawl, parts = Crawl(limit=limit, floor=since_s), [segments([])]
     try:
         while (offset := crawl.next_offset()) is not None:
             page = client.list_raw(offset=offset, limit=limit, params=query, parse=parse_json)
@@ -181,10 +183,21 @@ def load_segments(
             )
             kept = [data[i] for i in keep if until_s is None or data[i]["created"] <= until_s]
             parts.append(segments(kept, agent_speaker=agent_speaker))
+    except (CallCovError, KeyboardInterrupt) as exc:
+        partial = pd.concat(parts, ignore_index=True)
+        if isinstance(exc, CallCovError):
+            exc.partial = partial
+            raise
+        interrupted = LoadInterrupted(
+            f"Interrupted after {len(partial)} segments; they are on this exception's "
+            ".partial. load_segments keeps no local store: a new call reads every page again."
+        )
+        interrupted.partial = partial
+        raise interrupted from None
     finally:
         if owns_client:
             client.close()
-    return pd.concat(parts, ignore_index=True) if parts else segments([])
+    return pd.concat(parts, ignore_index=True)
 
 
 def _partial(store: Store, *args: Any) -> pd.DataFrame | None:

@@ -15,6 +15,7 @@ import callcov_analytics as cca
 from callcov_analytics.client import CallCovClient
 from callcov_analytics.config import Config
 from callcov_analytics.sandbox import Sandbox
+from callcov_analytics.segments import segments
 
 
 def fast_client(api: Sandbox, key: str | None = None) -> CallCovClient:
@@ -219,6 +220,20 @@ def test_latency_bound_plan_fetches_ahead_and_fills_every_window(
     per_window = [n for _, n in sorted(Counter(e.reset for e in api.log).items())]
     assert per_window[0] == 30, per_window  # the first window is used to the full
     assert len(api.log) == 41  # 4,000 rows in pages of 99 new rows: nothing fetched twice
+
+
+def test_load_segments_keeps_what_it_read_when_the_quota_runs_out(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    api = sandbox_factory(plan="starter", n_analyses=500, daily_limit=3, window_seconds=60)
+    with pytest.raises(cca.QuotaExhaustedError) as info:
+        cca.load_segments(client=fast_client(api), limit=100)
+    partial = info.value.partial
+    first = {r["id"]: r for r in api.records()[: 3 * 99 + 1]}  # three pages got through
+    expected = sum(len((r.get("transcript") or {}).get("segments") or []) for r in first.values())
+    assert partial is not None and len(partial) == expected > 0
+    assert set(partial["id"]) <= set(first)
+    assert dict(partial.dtypes) == dict(segments([]).dtypes)
 
 
 def test_load_segments_reads_every_transcript_once(sandbox: Sandbox) -> None:
