@@ -225,7 +225,7 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     if route == "generic":  # every page with a field the schema lacks: Arrow reads them all
         import callcov_analytics.pages
 
-        callcov_analytics.pages._struct_reader = lambda _: _Declines()  # type: ignore[assignment]
+        callcov_analytics.pages._struct_reader = lambda *_: _Declines()  # type: ignore[assignment]
     if route in ("ours", "generic"):
         tables = []
         for body in pages():

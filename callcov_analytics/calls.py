@@ -1,11 +1,11 @@
-"""load_calls(): every call analysis asked for, as one typed DataFrame."""
+"""load_calls() and load_segments(): every call analysis asked for, as one typed DataFrame."""
 
 from __future__ import annotations
 
 import difflib
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import date, datetime
@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from .client import CallCovClient, Observer, parse_json
+from .client import CallCovClient, Observer
 from .errors import CallCovError, LoadInterrupted, ValidationError
 from .frame import empty_frame, frame_from_tables
-from .pagination import Crawl
 from .ratelimit import QuotaReading
 from .redact import Secret
-from .segments import segments
+from .segments import segments, table_segments
 from .store import Store
 from .sync import Sync
 
@@ -86,56 +87,23 @@ def load_calls(
         unknown=unknown,
     )
     since_s, until_s = validate_range(since, until)
-    if refresh not in (True, False, "full"):
-        raise ValidationError(
-            f"refresh must be True, False or 'full' (got {refresh!r}).", param="refresh"
-        )
-    owns_client = client is None
-    client = client or CallCovClient(api_key, base_url)
-    bar = _progress(progress)
-    previous = client.observer
-    observers = [o for o in (previous, observer, bar) if o is not None]
-    if observers:
-        client.observer = _Fanout(observers)
-    store_query = {**query, **({"transcript": "yes"} if include_transcript else {})}
-    with ExitStack() as stack:
-        root = Path(cache_dir) if cache_dir else None
-        if not cache:
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
-        store = Store(client.config.base_url, client.config.api_key, store_query, root=root)
-        stack.enter_context(store.locked())
-        try:
-            if refresh:
-                sync = Sync(
-                    client, store, query=query, limit=limit, include_transcript=include_transcript
-                )
-                sync.run(since_s, full=refresh == "full")
-            elif not store.state():
-                raise ValidationError(
-                    "refresh=False, but nothing is stored for this query yet; "
-                    "run it once with refresh=True.",
-                    param="refresh",
-                )
-        except (CallCovError, KeyboardInterrupt) as exc:
-            partial = _partial(store, client, query, since_s, until_s, include_transcript)
-            if isinstance(exc, CallCovError):
-                exc.partial = partial
-                raise
-            rows = 0 if partial is None else len(partial)
-            interrupted = LoadInterrupted(
-                f"Interrupted after {rows} rows; they are on this exception's .partial "
-                "and in the local store. Run the same load_calls(...) again to continue where "
-                "it stopped."
-            )
-            interrupted.partial = partial
-            raise interrupted from None
-        finally:
-            if bar is not None:
-                bar.close()
-            client.observer = previous
-            if owns_client:
-                client.close()
-        return _read_frame(store, client, query, since_s, until_s, include_transcript)
+    validate_refresh(refresh)
+    return _load(
+        client or CallCovClient(api_key, base_url),
+        owns_client=client is None,
+        query=query,
+        limit=limit,
+        since=since_s,
+        refresh=refresh,
+        cache=cache,
+        cache_dir=cache_dir,
+        observers=[observer, _progress(progress)],
+        columns={"include_transcript": include_transcript},
+        read=lambda store, client: _read_frame(
+            store, client, query, since_s, until_s, include_transcript
+        ),
+        again="load_calls",
+    )
 
 
 def load_segments(
@@ -150,14 +118,19 @@ def load_segments(
     until: DateLike | None = None,
     agent_speaker: str = "A",
     limit: int = MAX_LIMIT,
+    progress: bool | None = None,
+    refresh: bool | Literal["full"] = True,
+    cache: bool = True,
+    cache_dir: str | Path | None = None,
     client: CallCovClient | None = None,
+    observer: Observer | None = None,
 ) -> pd.DataFrame:
     """One row per transcript segment of every analysis that matches (see `segments.segments`).
 
-    Same filters, pacing and exactly-once paging as `load_calls`; the segments are not kept in
-    the local store (they are most of each analysis's bytes), so each call reads the list. On
-    any error, and on Ctrl-C (`LoadInterrupted`), the segments read so far are on the
-    exception's ``.partial``.
+    Same filters, pacing, exactly-once paging, local store (``refresh``, ``cache``,
+    ``cache_dir``) and ``.partial`` on errors as `load_calls`. The store keeps each page's
+    segments in a dataset of its own, beside the calls', so a repeat asks only for what is new.
+    agent_speaker: the speaker label of the agent (see `segments`).
 
     Example::
 
@@ -167,45 +140,115 @@ def load_segments(
         status=status, agent_id=agent_id, contact_id=contact_id, search=search, limit=limit
     )
     since_s, until_s = validate_range(since, until)
-    owns_client = client is None
-    client = client or CallCovClient(api_key, base_url)
-    crawl, parts = Crawl(limit=limit, floor=since_s), [segments([])]
-    try:
-        while (offset := crawl.next_offset()) is not None:
-            page = client.list_raw(offset=offset, limit=limit, params=query, parse=parse_json)
-            data = page.get("data") or []
-            keep = crawl.accept(
-                offset,
-                [r["id"] for r in data],
-                [int(r["created"]) for r in data],
-                page.get("has_more"),
-                page.get("total"),
+    validate_refresh(refresh)
+    return _load(
+        client or CallCovClient(api_key, base_url),
+        owns_client=client is None,
+        query=query,
+        limit=limit,
+        since=since_s,
+        refresh=refresh,
+        cache=cache,
+        cache_dir=cache_dir,
+        observers=[observer, _progress(progress)],
+        columns={"include_segments": True},
+        read=lambda store, _: _read_segments(store, since_s, until_s, agent_speaker),
+        again="load_segments",
+    )
+
+
+def _load(
+    client: CallCovClient,
+    *,
+    owns_client: bool,
+    query: Mapping[str, str],
+    limit: int,
+    since: int | None,
+    refresh: bool | Literal["full"],
+    cache: bool,
+    cache_dir: str | Path | None,
+    observers: list[Observer | None],
+    columns: Mapping[str, bool],
+    read: Callable[[Store, CallCovClient], pd.DataFrame],
+    again: str,
+) -> pd.DataFrame:
+    """Bring the store up to date for `query` (as `refresh` says), then `read` it.
+
+    `columns` are parse_page's options for what stored pages hold beyond SCHEMA; each set of
+    them is a dataset of its own. On an error or Ctrl-C, `read` of what is stored so far goes
+    on the exception's ``.partial``.
+    """
+    previous = client.observer
+    fanout = [o for o in (previous, *observers) if o is not None]
+    if fanout:
+        client.observer = _Fanout(fanout)
+    marks = {"include_transcript": "transcript", "include_segments": "segments"}
+    store_query = {**query, **{marks[name]: "yes" for name, on in columns.items() if on}}
+    with ExitStack() as stack:
+        root = Path(cache_dir) if cache_dir else None
+        if not cache:
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
+        store = Store(client.config.base_url, client.config.api_key, store_query, root=root)
+        stack.enter_context(store.locked())
+        try:
+            if refresh:
+                sync = Sync(client, store, query=query, limit=limit, **columns)
+                sync.run(since, full=refresh == "full")
+            elif not store.state():
+                raise ValidationError(
+                    "refresh=False, but nothing is stored for this query yet; "
+                    "run it once with refresh=True.",
+                    param="refresh",
+                )
+        except (CallCovError, KeyboardInterrupt) as exc:
+            partial = _partial(read, store, client)
+            if isinstance(exc, CallCovError):
+                exc.partial = partial
+                raise
+            rows = 0 if partial is None else len(partial)
+            interrupted = LoadInterrupted(
+                f"Interrupted after {rows} rows; they are on this exception's .partial "
+                f"and in the local store. Run the same {again}(...) again to continue where "
+                "it stopped."
             )
-            kept = [data[i] for i in keep if until_s is None or data[i]["created"] <= until_s]
-            parts.append(segments(kept, agent_speaker=agent_speaker))
-    except (CallCovError, KeyboardInterrupt) as exc:
-        partial = pd.concat(parts, ignore_index=True)
-        if isinstance(exc, CallCovError):
-            exc.partial = partial
-            raise
-        interrupted = LoadInterrupted(
-            f"Interrupted after {len(partial)} segments; they are on this exception's "
-            ".partial. load_segments keeps no local store: a new call reads every page again."
-        )
-        interrupted.partial = partial
-        raise interrupted from None
-    finally:
-        if owns_client:
-            client.close()
-    return pd.concat(parts, ignore_index=True)
+            interrupted.partial = partial
+            raise interrupted from None
+        finally:
+            for observer in observers:
+                if isinstance(observer, _ProgressBar):
+                    observer.close()
+            client.observer = previous
+            if owns_client:
+                client.close()
+        return read(store, client)
 
 
-def _partial(store: Store, *args: Any) -> pd.DataFrame | None:
+def _partial(
+    read: Callable[[Store, CallCovClient], pd.DataFrame], store: Store, client: CallCovClient
+) -> pd.DataFrame | None:
     """The rows stored so far, or None when even the store cannot be read (the disk failed)."""
     try:
-        return _read_frame(store, *args)
+        return read(store, client)
     except (OSError, CallCovError, ValueError):
         return None
+
+
+def _read_segments(
+    store: Store, since: int | None, until: int | None, agent_speaker: str
+) -> pd.DataFrame:
+    """The stored pages' segments, of analyses created within since/until."""
+    table = store.read(columns=["id", "agent_id", "created", "transcript_segments"])
+    if table is None:
+        return segments([])
+    created = table["created"]
+    keep = pc.is_valid(created)
+    if since is not None:
+        keep = pc.and_(keep, pc.greater_equal(created, pa.scalar(since * 10**9, created.type)))
+    if until is not None:
+        keep = pc.and_(keep, pc.less_equal(created, pa.scalar(until * 10**9, created.type)))
+    if since is not None or until is not None:
+        table = table.filter(keep)
+    return table_segments(table, agent_speaker=agent_speaker)
 
 
 def _read_frame(
@@ -281,6 +324,14 @@ def validate_query(
                 f"{name} must be a string (got {type(value).__name__}).", param=name
             )
     return {k: v for k, v in query.items() if v is not None}
+
+
+def validate_refresh(refresh: object) -> None:
+    """refresh is True, False or "full"; else ValidationError."""
+    if refresh not in (True, False, "full"):
+        raise ValidationError(
+            f"refresh must be True, False or 'full' (got {refresh!r}).", param="refresh"
+        )
 
 
 def validate_range(since: DateLike | None, until: DateLike | None) -> tuple[int | None, int | None]:

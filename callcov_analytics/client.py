@@ -196,13 +196,16 @@ class CallCovClient:
         limit: int,
         params: Mapping[str, Any] | None = None,
         include_transcript: bool = False,
+        include_segments: bool = False,
     ) -> ParsedPage:
-        """One page of the analysis list, parsed into columns."""
+        """One page of the analysis list, parsed into columns (see `pages.parse_page`)."""
         return self.list_raw(
             offset=offset,
             limit=limit,
             params=params,
-            parse=lambda body: parse_page(body, include_transcript=include_transcript),
+            parse=lambda body: parse_page(
+                body, include_transcript=include_transcript, include_segments=include_segments
+            ),
         )
 
     def list_raw(

@@ -55,6 +55,7 @@ from .schema import (
     NAMED_COLUMNS,
     RECORD_TYPE,
     SCHEMA_SPEC,
+    SEGMENTS_SPEC,
     TRANSCRIPT_SPEC,
 )
 
@@ -96,15 +97,19 @@ class ParsedPage:
         return self.table.take(pa.array(indices, type=pa.int64()))
 
 
-def parse_page(body: bytes, *, include_transcript: bool = False) -> ParsedPage:
+def parse_page(
+    body: bytes, *, include_transcript: bool = False, include_segments: bool = False
+) -> ParsedPage:
     """Parse the raw body of a list response into typed columns.
+
+    include_transcript adds TRANSCRIPT_SPEC's column; include_segments, SEGMENTS_SPEC's.
 
     Raises ResponseDecodeError when the body is not JSON, is cut off, or is not a list
     envelope (an object with a ``data`` list).
     """
-    specs = {**SCHEMA_SPEC, **(TRANSCRIPT_SPEC if include_transcript else {})}
+    specs = _specs(include_transcript, include_segments)
     try:
-        parts = [_struct_reader(include_transcript).read(body)]
+        parts = [_struct_reader(include_transcript, include_segments).read(body)]
     except _SlowPath:  # unknown fields, or values msgspec would not take as documented
         try:
             pieces = _read_arrow_parts(body)
@@ -158,7 +163,11 @@ class _StructReader:
         self.columns = {"created", *(path for _, path, _ in specs.values())}
         self.paths = set(self.columns)  # what is decoded: the columns and the item fields read
         for _, path, how in specs.values():
-            if how == "first_ts":
+            kind = _type_at(path)
+            if how == "value" and pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
+                # the whole list of objects: every documented item field
+                self.paths.update(f"{path}.{f.name}" for f in kind.value_type)
+            elif how == "first_ts":
                 self.paths.add(f"{path}.timestamp")
             elif how.startswith("count:"):
                 self.paths.add(f"{path}.{how.removeprefix('count:').split('=')[0]}")
@@ -235,9 +244,18 @@ class _StructReader:
 
 
 @cache
-def _struct_reader(include_transcript: bool) -> _StructReader:
-    """The fast-path reader for the columns of SCHEMA_SPEC (+ TRANSCRIPT_SPEC)."""
-    return _StructReader({**SCHEMA_SPEC, **(TRANSCRIPT_SPEC if include_transcript else {})})
+def _struct_reader(include_transcript: bool, include_segments: bool = False) -> _StructReader:
+    """The fast-path reader for the columns parse_page makes with these options."""
+    return _StructReader(_specs(include_transcript, include_segments))
+
+
+def _specs(include_transcript: bool, include_segments: bool) -> dict[str, tuple[str, str, str]]:
+    """SCHEMA_SPEC, plus TRANSCRIPT_SPEC and SEGMENTS_SPEC when asked for."""
+    return {
+        **SCHEMA_SPEC,
+        **(TRANSCRIPT_SPEC if include_transcript else {}),
+        **(SEGMENTS_SPEC if include_segments else {}),
+    }
 
 
 _INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
@@ -421,12 +439,24 @@ def _column(values: list[Any]) -> Any:
         return pa.array([v if v is None or isinstance(v, str) else _dumps(v) for v in values], _S)
 
 
+def _documented_items(array: Any, item: Any) -> Any:
+    """A list of objects with just the documented item fields (Arrow may have inferred more)."""
+    if array.type.value_type == item:
+        return array
+    values = array.values
+    children = [pc.struct_field(values, [field.name]) for field in item]
+    child = pa.StructArray.from_arrays(children, fields=list(item), mask=values.is_null())
+    return pa.ListArray.from_arrays(array.offsets, child, mask=array.is_null())
+
+
 def _derive(fields: _Fields, specs: Mapping[str, tuple[str, str, str]]) -> dict[str, Any]:
     """The SCHEMA columns (Arrow arrays) computed from the records' fields at their paths."""
     out: dict[str, Any] = {}
     for name, (dtype, path, how) in specs.items():
         array = fields(path)
-        if how == "value" and dtype.startswith("datetime"):
+        if how == "value" and pa.types.is_list(array.type):  # as documented, nothing inferred
+            array = _documented_items(array, _type_at(path).value_type)
+        elif how == "value" and dtype.startswith("datetime"):
             fits = pc.and_(pc.greater_equal(array, -_NS_LIMIT), pc.less_equal(array, _NS_LIMIT))
             seconds = pc.if_else(fits, array, pa.scalar(None, _I))
             array = pc.multiply(seconds, 1_000_000_000).cast(ARROW_TYPE[dtype])

@@ -89,6 +89,12 @@ TRANSCRIPT_SPEC: dict[str, tuple[str, str, str]] = {
     "transcript_text": ("string", "transcript.text", "value"),
 }
 
+# Only with include_segments=True: the transcript's segments as stored pages keep them, for
+# load_segments (a list of {speaker, text, start, end}; never a DataFrame column).
+SEGMENTS_SPEC: dict[str, tuple[str, str, str]] = {
+    "transcript_segments": ("list", "transcript.segments", "value"),
+}
+
 SCHEMA: dict[str, str] = {name: spec[0] for name, spec in SCHEMA_SPEC.items()}
 TRANSCRIPT_SCHEMA: dict[str, str] = {name: spec[0] for name, spec in TRANSCRIPT_SPEC.items()}
 
@@ -106,7 +112,7 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
     },
 }
 
-NAMED_COLUMNS = {*SCHEMA_SPEC, *TRANSCRIPT_SPEC}
+NAMED_COLUMNS = {*SCHEMA_SPEC, *TRANSCRIPT_SPEC, *SEGMENTS_SPEC}
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 

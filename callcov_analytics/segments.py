@@ -15,10 +15,12 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from callcov_analytics.errors import ValidationError
 
-__all__ = ["search_transcripts", "segments", "talk_metrics"]
+__all__ = ["search_transcripts", "segments", "table_segments", "talk_metrics"]
 
 SEGMENT_COLUMNS: dict[str, str] = {
     "id": "string",
@@ -114,6 +116,37 @@ def segments(records: Iterable[Mapping[str, Any]], agent_speaker: str = "A") -> 
                 )
             )
     return pd.DataFrame(rows, columns=list(SEGMENT_COLUMNS), dtype=object).astype(SEGMENT_COLUMNS)
+
+
+def table_segments(table: pa.Table, agent_speaker: str = "A") -> pd.DataFrame:
+    """`segments` of stored pages: a table with id, agent_id and transcript_segments columns.
+
+    The same rows, columns and rules as `segments` gives for the records the pages came from.
+    """
+    lists = table["transcript_segments"].combine_chunks()
+    items = pc.list_flatten(lists)
+    parents = pc.list_parent_indices(lists)
+    present = items.is_valid()  # a null item is not a segment
+    items, parents = items.filter(present), parents.filter(present)
+
+    def seconds(name: str) -> pa.Array:
+        value = pc.struct_field(items, [name])
+        return pc.if_else(pc.is_finite(value), value, pa.scalar(None, pa.float64()))
+
+    speaker = pc.struct_field(items, ["speaker"])
+    start, end = seconds("start"), seconds("end")
+    columns = {
+        "id": table["id"].take(parents),
+        "agent_id": table["agent_id"].take(parents),
+        "speaker": speaker,
+        "role": pc.if_else(pc.equal(speaker, agent_speaker), "agent", "customer"),
+        "start": start,
+        "end": end,
+        "duration": pc.max_element_wise(pc.subtract(end, start), 0.0),
+        "text": pc.struct_field(items, ["text"]),
+    }
+    frame: pd.DataFrame = pa.table(columns).to_pandas()  # null floats arrive as NaN: none are
+    return frame.astype(SEGMENT_COLUMNS)  # NaN otherwise (non-finite times are nulled above)
 
 
 def talk_metrics(segments: pd.DataFrame) -> pd.DataFrame:

@@ -60,12 +60,17 @@ class Sync:
         query: Mapping[str, str],
         limit: int,
         include_transcript: bool = False,
+        include_segments: bool = False,
     ) -> None:
         self.client = client
         self.store = store
         self.query = dict(query)
         self.limit = limit
-        self.include_transcript = include_transcript
+        # What each stored page holds beyond SCHEMA (see pages.parse_page).
+        self.columns = {
+            "include_transcript": include_transcript,
+            "include_segments": include_segments,
+        }
         self.state: dict[str, Any] = {}
         self._seq = 0
         self._warned = False
@@ -123,9 +128,7 @@ class Sync:
         """Ask for the single newest analysis: is it newer than the newest stored one?"""
         if stored is None or stored.num_rows == 0:
             return True
-        page = self.client.list_page(
-            offset=0, limit=1, params=self.query, include_transcript=self.include_transcript
-        )
+        page = self.client.list_page(offset=0, limit=1, params=self.query, **self.columns)
         if not page.ids:
             return False
         top = (int(_seconds(stored["created"])[0].as_py()), str(stored["id"][0]))
@@ -181,10 +184,7 @@ class Sync:
 
     def _fetch(self, offset: int) -> ParsedPage:
         return self.client.list_page(
-            offset=offset,
-            limit=self.limit,
-            params=self.query,
-            include_transcript=self.include_transcript,
+            offset=offset, limit=self.limit, params=self.query, **self.columns
         )
 
     def _fetch_by_id(self, ids: list[str]) -> None:
@@ -197,7 +197,7 @@ class Sync:
                 gone.append(analysis_id)
                 continue
             body = json.dumps({"object": "list", "data": [record]}).encode()
-            page = parse_page(body, include_transcript=self.include_transcript)
+            page = parse_page(body, **self.columns)
             self.store.append(page.table, self._seq)
             self._seq += 1
         self.store.remove(gone)

@@ -236,6 +236,43 @@ def test_load_segments_keeps_what_it_read_when_the_quota_runs_out(
     assert dict(partial.dtypes) == dict(segments([]).dtypes)
 
 
+def test_load_segments_equals_segments_of_the_records(sandbox: Sandbox) -> None:
+    # Every record, the sandbox's hostile ones included; through the store and the fast path.
+    loaded = cca.load_segments(client=fast_client(sandbox), limit=100, agent_speaker="B")
+    expected = segments(sandbox.records(), agent_speaker="B")
+    pd.testing.assert_frame_equal(loaded, expected)
+
+
+def test_load_segments_stores_its_pages_and_asks_only_for_what_is_new(sandbox: Sandbox) -> None:
+    first = cca.load_segments(client=fast_client(sandbox), limit=100)
+    sandbox.clear_log()
+    again = cca.load_segments(client=fast_client(sandbox), limit=100)
+    assert len(sandbox.log) == 1  # the newest analysis: nothing new
+    pd.testing.assert_frame_equal(again, first)
+    # A new completed analysis costs one page; the calls' own store is a separate dataset.
+    new = sandbox.insert(1, status="completed")[0]
+    sandbox.clear_log()
+    third = cca.load_segments(client=fast_client(sandbox), limit=100)
+    assert len(sandbox.log) <= 2 and len(third) > len(first)
+    assert set(third["id"]) - set(first["id"]) == {new["id"]}
+    assert cca.load_segments(client=fast_client(sandbox), refresh=False).equals(third)
+    assert len(cca.cache_info()) == 1
+    cca.load_calls(client=fast_client(sandbox), limit=100, progress=False)
+    assert len(cca.cache_info()) == 2
+
+
+def test_load_segments_since_and_until(sandbox: Sandbox) -> None:
+    records = sandbox.records()
+    since, until = records[150]["created"], records[50]["created"]
+    window = [r for r in records if since <= r["created"] <= until]
+    loaded = cca.load_segments(
+        client=fast_client(sandbox),
+        since=pd.Timestamp(since, unit="s", tz="UTC"),
+        until=pd.Timestamp(until, unit="s", tz="UTC"),
+    )
+    pd.testing.assert_frame_equal(loaded, segments(window))
+
+
 def test_load_segments_reads_every_transcript_once(sandbox: Sandbox) -> None:
     segs = cca.load_segments(client=fast_client(sandbox), limit=100, status="completed")
     records = [r for r in sandbox.records() if r["status"] == "completed"]

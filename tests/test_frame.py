@@ -569,7 +569,7 @@ def test_unknown_lists_mixing_null_and_values_read_back_exactly() -> None:
 def _generic(body: bytes, **options: Any) -> ParsedPage:
     """parse_page with the fast path declining every page."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pages_module, "_struct_reader", lambda _: _Declines())
+        patch.setattr(pages_module, "_struct_reader", lambda *_: _Declines())
         return parse_page(body, **options)
 
 
