@@ -130,6 +130,8 @@ def load_segments(
     Same filters, pacing, exactly-once paging, local store (``refresh``, ``cache``,
     ``cache_dir``) and ``.partial`` on errors as `load_calls`. The store keeps each page's
     segments in a dataset of its own, beside the calls', so a repeat asks only for what is new.
+    That dataset holds transcript text on disk (the user cache, or cache_dir): pass
+    ``cache=False`` to keep nothing.
     agent_speaker: the speaker label of the agent (see `segments`).
 
     Example::
@@ -179,48 +181,49 @@ def _load(
     on the exception's ``.partial``.
     """
     previous = client.observer
-    fanout = [o for o in (previous, *observers) if o is not None]
-    if fanout:
-        client.observer = _Fanout(fanout)
-    marks = {"include_transcript": "transcript", "include_segments": "segments"}
-    store_query = {**query, **{marks[name]: "yes" for name, on in columns.items() if on}}
-    with ExitStack() as stack:
-        root = Path(cache_dir) if cache_dir else None
-        if not cache:
-            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
-        store = Store(client.config.base_url, client.config.api_key, store_query, root=root)
-        stack.enter_context(store.locked())
-        try:
-            if refresh:
-                sync = Sync(client, store, query=query, limit=limit, **columns)
-                sync.run(since, full=refresh == "full")
-            elif not store.state():
-                raise ValidationError(
-                    "refresh=False, but nothing is stored for this query yet; "
-                    "run it once with refresh=True.",
-                    param="refresh",
+    try:
+        fanout = [o for o in (previous, *observers) if o is not None]
+        if fanout:
+            client.observer = _Fanout(fanout)
+        marks = {"include_transcript": "transcript", "include_segments": "segments"}
+        store_query = {**query, **{marks[name]: "yes" for name, on in columns.items() if on}}
+        with ExitStack() as stack:
+            root = Path(cache_dir) if cache_dir else None
+            if not cache:
+                root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
+            store = Store(client.config.base_url, client.config.api_key, store_query, root=root)
+            stack.enter_context(store.locked())
+            try:
+                if refresh:
+                    sync = Sync(client, store, query=query, limit=limit, **columns)
+                    sync.run(since, full=refresh == "full")
+                elif not store.state():
+                    raise ValidationError(
+                        "refresh=False, but nothing is stored for this query yet; "
+                        "run it once with refresh=True.",
+                        param="refresh",
+                    )
+            except (CallCovError, KeyboardInterrupt) as exc:
+                partial = _partial(read, store, client)
+                if isinstance(exc, CallCovError):
+                    exc.partial = partial
+                    raise
+                rows = 0 if partial is None else len(partial)
+                interrupted = LoadInterrupted(
+                    f"Interrupted after {rows} rows; they are on this exception's .partial and "
+                    f"in the local store. Run the same {again}(...) again to continue where it "
+                    "stopped."
                 )
-        except (CallCovError, KeyboardInterrupt) as exc:
-            partial = _partial(read, store, client)
-            if isinstance(exc, CallCovError):
-                exc.partial = partial
-                raise
-            rows = 0 if partial is None else len(partial)
-            interrupted = LoadInterrupted(
-                f"Interrupted after {rows} rows; they are on this exception's .partial "
-                f"and in the local store. Run the same {again}(...) again to continue where "
-                "it stopped."
-            )
-            interrupted.partial = partial
-            raise interrupted from None
-        finally:
-            for observer in observers:
-                if isinstance(observer, _ProgressBar):
-                    observer.close()
-            client.observer = previous
-            if owns_client:
-                client.close()
-        return read(store, client)
+                interrupted.partial = partial
+                raise interrupted from None
+            return read(store, client)
+    finally:  # also when the store could not even be opened
+        for observer in observers:
+            if isinstance(observer, _ProgressBar):
+                observer.close()
+        client.observer = previous
+        if owns_client:
+            client.close()
 
 
 def _partial(

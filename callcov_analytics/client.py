@@ -33,6 +33,7 @@ from .errors import (
     APIError,
     APITimeoutError,
     NotFoundError,
+    ProxyAuthenticationError,
     QuotaExhaustedError,
     RateLimitError,
     ResponseDecodeError,
@@ -80,11 +81,16 @@ class _APIKeyAuth(requests.auth.AuthBase):
 
 def is_retryable(exc: BaseException) -> bool:
     """The retry predicate: transient faults only (never 401/403/404/422 or a spent day)."""
-    if isinstance(exc, QuotaExhaustedError | TLSVerificationError):
+    if isinstance(exc, QuotaExhaustedError | TLSVerificationError | ProxyAuthenticationError):
         return False
     return isinstance(exc, APIConnectionError | ServerError | RateLimitError) or (
         getattr(exc, "status_code", None) in (408, 425)
     )
+
+
+def _proxy_refused_login(exc: BaseException) -> bool:
+    """True when the proxy answered the tunnel request with 407 Proxy Authentication Required."""
+    return isinstance(exc, requests.exceptions.ProxyError) and " 407 " in str(exc)
 
 
 def _untrusted_certificate(exc: BaseException) -> bool:
@@ -335,7 +341,11 @@ class CallCovClient:
             ) from None
         except requests.RequestException as exc:
             self.limiter.release()
-            error = TLSVerificationError if _untrusted_certificate(exc) else APIConnectionError
+            error = APIConnectionError
+            if _untrusted_certificate(exc):
+                error = TLSVerificationError
+            elif _proxy_refused_login(exc):
+                error = ProxyAuthenticationError
             raise error(
                 f"{method} {safe_url}: {self._unreachable(exc)}", method=method, url=safe_url
             ) from None
@@ -345,8 +355,13 @@ class CallCovClient:
     def _unreachable(self, exc: requests.RequestException) -> str:
         """Why a request got no answer, and what to check (never a password)."""
         kind = type(exc).__name__
-        if isinstance(exc, requests.exceptions.ProxyError) and self.config.proxy is not None:
-            proxy = sanitize_url(self.config.proxy.reveal())
+        proxy = self.config.proxy_origin
+        if _proxy_refused_login(exc):
+            return (
+                f"the proxy {proxy} refused the user name and password in CALLCOV_PROXY (407); "
+                "not retried, so that a wrong password cannot lock the account"
+            )
+        if isinstance(exc, requests.exceptions.ProxyError) and proxy is not None:
             return f"cannot reach the API through the proxy {proxy} ({kind}); check CALLCOV_PROXY"
         if _untrusted_certificate(exc):
             return (

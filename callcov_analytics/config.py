@@ -18,6 +18,7 @@ import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 from urllib3.util import parse_url
@@ -86,7 +87,8 @@ class Config:
                 "in a notebook. To try the package without a key, run `callcov-analytics demo`."
             )
         url = base_url or os.environ.get(URL_ENV) or dotenv.get(URL_ENV) or DEFAULT_BASE_URL
-        proxy = proxy or os.environ.get(PROXY_ENV) or dotenv.get(PROXY_ENV)
+        if proxy is None:  # proxy="" turns off a proxy set in the environment or .env
+            proxy = os.environ.get(PROXY_ENV) or dotenv.get(PROXY_ENV)
         ca_bundle = ca_bundle or os.environ.get(CA_BUNDLE_ENV) or dotenv.get(CA_BUNDLE_ENV)
         return cls(
             api_key=key,
@@ -99,6 +101,11 @@ class Config:
     def origin(self) -> str:
         """scheme://host:port of the API: the only place the key is ever sent."""
         return origin_of(self.base_url)
+
+    @property
+    def proxy_origin(self) -> str | None:
+        """scheme://host:port of the proxy (never its user name or password), or None."""
+        return None if self.proxy is None else origin_of(self.proxy.reveal())
 
 
 def _dotenv() -> dict[str, str | None]:
@@ -180,6 +187,12 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+_ENCODE = (
+    "Percent-encode special characters in its user name and password "
+    "(for example %40 for @, %2F for /, %23 for #, %5B and %5D for [ and ])."
+)
+
+
 def check_proxy(url: str) -> Secret:
     """The proxy URL, held as a Secret (it may carry a password), or ConfigurationError.
 
@@ -187,8 +200,9 @@ def check_proxy(url: str) -> Secret:
     """
     try:
         parsed = parse_url(url.strip())
-    except Exception as exc:  # urllib3 raises LocationParseError and friends
-        raise ConfigurationError(f"{PROXY_ENV} cannot be parsed as a URL.") from exc
+    except Exception:  # urllib3 raises LocationParseError and friends
+        # from None: urllib3's error quotes the URL, password and all, into tracebacks.
+        raise ConfigurationError(f"{PROXY_ENV} cannot be parsed as a URL. {_ENCODE}") from None
     scheme = (parsed.scheme or "").lower()
     if scheme not in ("http", "https") or not parsed.host or not parsed.port:
         raise ConfigurationError(
@@ -197,15 +211,22 @@ def check_proxy(url: str) -> Secret:
         )
     if parsed.path not in (None, "", "/") or parsed.query or parsed.fragment:
         raise ConfigurationError(f"{PROXY_ENV} must not have a path, query or fragment.")
+    try:  # requests reads it again with urllib.parse, which must see the same host and port
+        split = urlsplit(url.strip())
+        same = (split.hostname, split.port) == (parsed.host.lower().strip("[]"), parsed.port)
+    except ValueError:
+        same = False
+    if not same:
+        raise ConfigurationError(f"{PROXY_ENV} is ambiguous. {_ENCODE}")
     return Secret(url.strip())
 
 
 def check_ca_bundle(path: str | Path) -> str:
-    """The CA bundle path, if it is a readable file."""
-    bundle = Path(path).expanduser()
-    if not bundle.is_file():
+    """The CA bundle as an absolute path, if it is a file (PEM) or a directory of them."""
+    bundle = Path(path).expanduser().resolve()
+    if not bundle.exists():
         raise ConfigurationError(
-            f"{CA_BUNDLE_ENV} names {str(bundle)!r}, which is not a file: give the PEM file of "
+            f"{CA_BUNDLE_ENV} names {str(bundle)!r}, which does not exist: give the PEM file of "
             "the certificate authorities your network uses (ask IT for the root certificate)."
         )
     return str(bundle)

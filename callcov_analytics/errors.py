@@ -10,6 +10,7 @@
         ├── APIConnectionError                   no usable answer: refused, reset, timeout, cut
         │   ├── APITimeoutError
         │   ├── TLSVerificationError             the API's certificate is not trusted (no retry)
+        │   ├── ProxyAuthenticationError         the proxy refused CALLCOV_PROXY's login (no retry)
         │   └── ResponseDecodeError              an answer came, but it was not the JSON promised
         ├── UnsafeRedirectError                  the API pointed us at another origin
         └── APIStatusError                       .status_code, .code, .request_id, .body
@@ -47,6 +48,7 @@ __all__ = [
     "MissingDependencyError",
     "NotFoundError",
     "PermissionDeniedError",
+    "ProxyAuthenticationError",
     "QuotaExhaustedError",
     "RateLimitError",
     "ResponseDecodeError",
@@ -111,6 +113,11 @@ class APITimeoutError(APIConnectionError):
 
 class TLSVerificationError(APIConnectionError):
     """The API's TLS certificate could not be verified; retrying would not help."""
+
+
+class ProxyAuthenticationError(APIConnectionError):
+    """The proxy answered 407 to CALLCOV_PROXY's credentials; not retried, since repeated
+    failed logins can lock the account they belong to."""
 
 
 class ResponseDecodeError(APIConnectionError):

@@ -142,7 +142,7 @@ def table_segments(table: pa.Table, agent_speaker: str = "A") -> pd.DataFrame:
         "role": pc.if_else(pc.equal(speaker, agent_speaker), "agent", "customer"),
         "start": start,
         "end": end,
-        "duration": pc.max_element_wise(pc.subtract(end, start), 0.0),
+        "duration": pc.max_element_wise(pc.subtract(end, start), 0.0, skip_nulls=False),
         "text": pc.struct_field(items, ["text"]),
     }
     frame: pd.DataFrame = pa.table(columns).to_pandas()  # null floats arrive as NaN: none are

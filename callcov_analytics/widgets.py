@@ -36,8 +36,10 @@ from .errors import (
     CallCovError,
     MissingDependencyError,
     PermissionDeniedError,
+    ProxyAuthenticationError,
     QuotaExhaustedError,
     RateLimitError,
+    TLSVerificationError,
 )
 from .ratelimit import QuotaReading, daily_quota_for
 from .redact import Secret, redact_text
@@ -134,10 +136,22 @@ def _check(key: Secret, base_url: str | None) -> tuple[KeyCheck, Secret | None]:
         ), None
     except RateLimitError:
         return KeyCheck(False, "✗ rate limited (429): try again in a minute.", url), None
+    except TLSVerificationError:
+        return KeyCheck(
+            False,
+            f"✗ the API's certificate at {url} is not trusted: if your network inspects TLS, "
+            "set CALLCOV_CA_BUNDLE to your organisation's root certificate.",
+            url,
+        ), None
+    except ProxyAuthenticationError:
+        return KeyCheck(
+            False, "✗ the proxy refused the user name and password in CALLCOV_PROXY.", url
+        ), None
     except APIConnectionError:
         return KeyCheck(
             False,
-            f"✗ cannot reach the API at {url}: check the network, VPN and CALLCOV_API_URL.",
+            f"✗ cannot reach the API at {url}: check the network, VPN, CALLCOV_API_URL and "
+            "CALLCOV_PROXY.",
             url,
         ), None
     except Exception as exc:  # a widget callback must not raise: tracebacks show locals

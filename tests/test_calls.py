@@ -7,6 +7,7 @@ import itertools
 from collections import Counter
 from collections.abc import Callable
 from statistics import mean
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -220,6 +221,16 @@ def test_latency_bound_plan_fetches_ahead_and_fills_every_window(
     per_window = [n for _, n in sorted(Counter(e.reset for e in api.log).items())]
     assert per_window[0] == 30, per_window  # the first window is used to the full
     assert len(api.log) == 41  # 4,000 rows in pages of 99 new rows: nothing fetched twice
+
+
+@pytest.mark.parametrize("load", [cca.load_calls, cca.load_segments])
+def test_a_store_that_cannot_open_leaves_the_client_as_it_was(sandbox: Sandbox, load: Any) -> None:
+    client = fast_client(sandbox)
+    mine = object()
+    client.observer = mine  # type: ignore[assignment]
+    with pytest.raises(cca.StorageError):
+        load(client=client, cache_dir="/proc/no-such-dir", progress=False)
+    assert client.observer is mine and sandbox.log == []
 
 
 def test_load_segments_keeps_what_it_read_when_the_quota_runs_out(

@@ -16,6 +16,7 @@ import socket
 import socketserver
 import ssl
 import threading
+import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from callcov_analytics import CallCovClient, Config, load_calls
 from callcov_analytics.errors import (
     APIConnectionError,
     ConfigurationError,
+    ProxyAuthenticationError,
     TLSVerificationError,
 )
 from callcov_analytics.sandbox import Sandbox
@@ -152,7 +154,7 @@ def test_an_untrusted_certificate_fails_at_once_and_says_what_to_set(
 ) -> None:
     with pytest.raises(TLSVerificationError, match="CALLCOV_CA_BUNDLE") as caught:
         load_calls(api_key=https_api.key, base_url=https_api.url, progress=False, cache=False)
-    assert https_api.log == []  # no request got through, and none was retried into the log
+    assert https_api.log == []  # the handshake failed: no request reached the API
     assert https_api.key not in str(caught.value)
     # Not retried (no backoff sleeps); REQUESTS_CA_BUNDLE and friends are not read.
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ignored.pem")
@@ -187,15 +189,39 @@ def test_a_dead_proxy_is_named_without_its_password(
     with socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
-    proxy = f"http://analyst:{PASSWORD}@127.0.0.1:{port}"
+    proxy = f"http://analyst:{PASSWORD}%5B%2F@127.0.0.1:{port}"  # "[/", percent-encoded
     config = Config.resolve(https_api.key, https_api.url, proxy=proxy, ca_bundle=ca_bundle)
     client = CallCovClient(config=config, sleep=lambda _: None)
     caplog.set_level(logging.DEBUG)
     with pytest.raises(APIConnectionError, match=f"proxy http://127.0.0.1:{port}") as caught:
         client.health()
     shown = [str(caught.value), repr(caught.value), repr(config), repr(client), caplog.text]
+    shown.append("".join(traceback.format_exception(caught.value)))
     assert not any(PASSWORD in text or https_api.key in text for text in shown)
     assert "CALLCOV_PROXY" in str(caught.value)
+
+
+def test_a_proxy_that_refuses_the_login_is_asked_once(https_api: Sandbox, ca_bundle: Path) -> None:
+    refusals: list[bytes] = []
+
+    class Refuses(socketserver.BaseRequestHandler):
+        def handle(self) -> None:
+            refusals.append(self.request.recv(4096))
+            self.request.sendall(
+                b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                b'Proxy-Authenticate: Basic realm="corp"\r\nContent-Length: 0\r\n\r\n'
+            )
+
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), Refuses) as proxy:
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        url = f"http://analyst:{PASSWORD}@127.0.0.1:{proxy.server_address[1]}"
+        config = Config.resolve(https_api.key, https_api.url, proxy=url, ca_bundle=ca_bundle)
+        sleeps: list[float] = []
+        with pytest.raises(ProxyAuthenticationError, match="CALLCOV_PROXY") as caught:
+            CallCovClient(config=config, sleep=sleeps.append).health()
+        proxy.shutdown()
+    assert len(refusals) == 1 and sleeps == []  # a wrong password must not lock the account
+    assert PASSWORD not in "".join(traceback.format_exception(caught.value))
 
 
 @pytest.mark.parametrize(
@@ -206,16 +232,20 @@ def test_a_dead_proxy_is_named_without_its_password(
         ("http://proxy.corp.example", "http://host:port"),
         ("http://proxy.corp.example:3128/path", "path"),
         (f"ftp://analyst:{PASSWORD}@proxy:21", "http://host:port"),
+        (f"http://analyst:{PASSWORD}/x@proxy.corp.example:3128", "parsed"),  # "/" in it
+        (f"http://analyst:{PASSWORD}@proxy.corp.example:99999", "parsed"),
+        (f"http://analyst:[{PASSWORD}]@proxy.corp.example:3128", "Percent-encode"),
+        (f"http://analyst:{PASSWORD}#@proxy.corp.example:3128", "Percent-encode"),
     ],
 )
 def test_a_malformed_proxy_is_a_configuration_error(proxy: str, problem: str) -> None:
     with pytest.raises(ConfigurationError, match=problem) as caught:
         Config.resolve("sk_test_" + "a" * 24, proxy=proxy)
-    assert PASSWORD not in str(caught.value)
+    assert PASSWORD not in "".join(traceback.format_exception(caught.value))
 
 
 def test_a_missing_ca_bundle_is_a_configuration_error(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="not a file"):
+    with pytest.raises(ConfigurationError, match="does not exist"):
         Config.resolve("sk_test_" + "a" * 24, ca_bundle=tmp_path / "missing.pem")
 
 
@@ -232,3 +262,4 @@ def test_settings_come_from_the_environment_and_dotenv(
     monkeypatch.setenv("CALLCOV_PROXY", "http://other.corp.example:8080")  # env beats .env
     config = Config.resolve("sk_test_" + "a" * 24)
     assert config.proxy is not None and config.proxy.reveal().endswith(":8080")
+    assert Config.resolve("sk_test_" + "a" * 24, proxy="").proxy is None  # "" turns it off

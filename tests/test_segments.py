@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pandas as pd
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from callcov_analytics import segments as seg
 from callcov_analytics.errors import ValidationError
+from callcov_analytics.pages import parse_page
 from tests.test_metrics import make_frame
 
 
@@ -68,6 +70,23 @@ def test_segments_tolerate_junk() -> None:
     assert len(out) == 2
     assert out["role"].isna().tolist() == [True, False]
     assert out["start"].isna().tolist() == [True, False] and out["duration"].iloc[1] == 0.0
+
+
+@pytest.mark.parametrize("agent_speaker", ["A", "B"])
+def test_stored_pages_give_the_same_segments_as_the_records(agent_speaker: str) -> None:
+    odd = {"speaker": None, "start": "soon", "end": True, "text": 3}
+    items = [None, "not a dict", odd, {"speaker": "A", "start": None, "end": 1.0, "text": "t"}]
+    items += [{"speaker": "B", "start": 2.0}, {"speaker": 7, "start": float("inf"), "end": 9.0}]
+    items += [{"speaker": "A", "start": 5.0, "end": 4.0, "text": "backwards", "mood": "calm"}]
+    records = [
+        *RECORDS,
+        {"id": "odd", "call": {"agent_id": "ag"}, "transcript": {"segments": items}},
+    ]
+    body = json.dumps({"object": "list", "data": records}).encode()
+    page = parse_page(body, include_segments=True)
+    stored = seg.table_segments(page.table, agent_speaker=agent_speaker)
+    pd.testing.assert_frame_equal(stored, seg.segments(records, agent_speaker=agent_speaker))
+    assert stored["duration"].isna().sum() == 4  # unknown start or end: NA, never 0
 
 
 def test_talk_metrics_hand_computed() -> None:
