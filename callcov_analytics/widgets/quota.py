@@ -1,0 +1,305 @@
+"""The live quota panel: requests used and left, a countdown while waiting, pages, rows, ETA."""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from ..ratelimit import QuotaReading, daily_quota_for
+from ._ipy import ipywidgets as _ipywidgets
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
+
+# -- live quota panel ---------------------------------------------------------------------------
+
+_day_lock = threading.Lock()
+_day_count: dict[str, int] = {}  # UTC date -> requests seen by quota panels in this session
+
+
+def _count_today(now: float) -> int:
+    day = datetime.fromtimestamp(now, UTC).date().isoformat()
+    with _day_lock:
+        _day_count[day] = _day_count.get(day, 0) + 1
+        return _day_count[day]
+
+
+def requests_today(now: float | None = None) -> int:
+    """Requests that quota panels saw today (UTC) in this Python session."""
+    day = datetime.fromtimestamp(time.time() if now is None else now, UTC).date().isoformat()
+    with _day_lock:
+        return _day_count.get(day, 0)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 10:
+        return f"{seconds:.1f} s"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    minutes, rest = divmod(round(seconds), 60)
+    if minutes < 90:
+        return f"{minutes} min {rest:02d} s"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+class QuotaPanel:
+    """Live quota and progress while ``load_calls(observer=panel)`` runs.
+
+    Args:
+        daily_quota: the plan's requests per day; default from the window limit of the
+            documented plans (10 → 1,000, 60 → 10,000, 300 → 100,000).
+        tick: seconds between countdown updates while waiting (1 s; shorter for short waits).
+        clock: injectable for tests.
+
+    Example::
+
+        panel = QuotaPanel()
+        display(panel)
+        df = load_calls(observer=panel)
+        panel.plot()
+    """
+
+    def __init__(
+        self,
+        *,
+        daily_quota: int | None = None,
+        tick: float = 1.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        w = _ipywidgets()
+        self._daily_quota = daily_quota
+        self._tick = tick
+        self._clock = clock
+        self._lock = threading.RLock()
+        self.readings: list[QuotaReading] = []
+        self.waits: list[tuple[float, float, str]] = []  # (local start, seconds, reason)
+        self.pages = 0
+        self.rows = 0
+        self.total: int | None = None
+        self.started_at: float | None = None
+        self.finished_at: float | None = None
+        self.state = "ready"
+        self.today = 0
+        self._wait_until: float | None = None
+        self._wait_reason = ""
+        self._ticker: threading.Thread | None = None
+        self._wake = threading.Event()
+        self.heading = w.HTML(value="<b>CallCov load</b>")
+        self.table = w.HTML()
+        self.status = w.HTML()
+        self.progress = w.IntProgress(
+            value=0,
+            min=0,
+            max=1,
+            description="rows",
+            bar_style="info",
+            layout=w.Layout(width="30em"),
+        )
+        self.box = w.VBox([self.heading, self.progress, self.table, self.status])
+        self._render()
+
+    # -- Observer -----------------------------------------------------------------------------
+
+    def on_response(self, reading: QuotaReading) -> None:
+        """One response arrived (called by the client)."""
+        with self._lock:
+            if self.started_at is None:
+                self.started_at = reading.at - reading.waited
+            self.state = "loading"
+            self.readings.append(reading)
+            self.today = _count_today(reading.at)
+            self._wait_until = None
+            self._render()
+
+    def on_wait(self, seconds: float, reason: str) -> None:
+        """The client is about to sleep ``seconds``; start the countdown."""
+        now = self._clock()
+        with self._lock:
+            if self.started_at is None:
+                self.started_at = now
+            self.waits.append((now, seconds, reason))
+            self._wait_until = now + seconds
+            self._wait_reason = reason
+            self._render()
+            if self._ticker is None or not self._ticker.is_alive():
+                self._wake.clear()
+                self._ticker = threading.Thread(
+                    target=self._count_down, daemon=True, name="callcov-quota-countdown"
+                )
+                self._ticker.start()
+
+    def on_page(self, pages: int, rows: int, total: int | None) -> None:
+        """A page was merged into the result."""
+        with self._lock:
+            self.pages, self.rows, self.total = pages, rows, total
+            self._wait_until = None
+            self._render()
+
+    # -- running a load -----------------------------------------------------------------------
+
+    def load(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        """``load_calls(*args, observer=self, progress=False, **kwargs)``, then mark it done."""
+        from ..calls import load_calls
+
+        kwargs.setdefault("progress", False)
+        try:
+            frame = load_calls(*args, observer=self, **kwargs)
+        except BaseException as exc:
+            self.finish(error=exc)
+            raise
+        self.finish()
+        return frame
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """Mark the load as ended (``load()`` does this; call it after ``load_calls``)."""
+        with self._lock:
+            self.finished_at = self._clock()
+            self.state = f"stopped: {type(error).__name__}" if error else "done"
+            self._wait_until = None
+            self._wake.set()
+            self._render()
+
+    def plot(self, **kwargs: Any) -> Figure:
+        """The quota figure of this load (`plots.plot_quota`)."""
+        from ..plots import plot_quota
+
+        kwargs.setdefault("daily_quota", self.daily_quota)
+        return plot_quota(self.readings, **kwargs)
+
+    @property
+    def daily_quota(self) -> int | None:
+        """Requests per day of the plan (given, or inferred from the window limit)."""
+        if self._daily_quota is not None:
+            return self._daily_quota
+        return daily_quota_for(self.readings[-1].limit if self.readings else None)
+
+    @property
+    def text(self) -> str:
+        """The panel's current content as plain text."""
+        with self._lock:
+            return "\n".join(f"{k}: {v}" for k, v in self._lines())
+
+    # -- display ------------------------------------------------------------------------------
+
+    def _count_down(self) -> None:
+        """Refresh the countdown until the wait ends or the next event arrives."""
+        while True:
+            with self._lock:
+                if self._wait_until is None:
+                    return
+                left = self._wait_until - self._clock()
+                if left <= 0:
+                    self._wait_until = None
+                    self._render()
+                    return
+                self._render()
+                step = self._tick if left >= 3 * self._tick else min(self._tick, 0.25)
+            if self._wake.wait(min(step, left)):
+                return
+
+    def _lines(self) -> list[tuple[str, str]]:
+        now = self._clock()
+        last = self.readings[-1] if self.readings else None
+        lines = []
+        if last is None or last.limit is None:
+            window = "no rate-limit headers yet"
+        else:
+            left = 0 if last.remaining is None else last.remaining
+            window = f"{last.limit - left} of {last.limit} used, {left} left"
+            if last.reset_local is not None and last.reset_local > now:
+                window += f", resets in {_duration(last.reset_local - now)}"
+        lines.append(("This window", window))
+        quota = self.daily_quota
+        today = f"{_count(self.today, 'request')} this session"
+        if quota:
+            today += f" of {quota:,} per day ({100 * self.today / quota:.1f}%)"
+        lines.append(("Today (UTC)", today))
+        throttled = sum(r.status == 429 for r in self.readings)
+        waited = sum(s for _, s, _ in self.waits)
+        lines.append(
+            (
+                "This load",
+                f"{_count(len(self.readings), 'request')}, {throttled} rate-limited (429), "
+                f"{_duration(waited)} waited",
+            )
+        )
+        rows = f"{self.pages:,} pages, {self.rows:,}"
+        if self.total is None:
+            rows += " rows"
+        elif self.finished_at is not None and self.rows < self.total:
+            rows += f" rows (the list holds {self.total:,}; since/until kept these)"
+        else:
+            rows += f" of {self.total:,} rows"
+        eta = self._eta(now)
+        if eta is not None and self.finished_at is None:
+            rows += f", about {_duration(eta)} to go"
+        lines.append(("Progress", rows))
+        lines.append(("Status", self._status(now)))
+        return lines
+
+    def _eta(self, now: float) -> float | None:
+        if self.started_at is None or not self.rows or self.total is None:
+            return None
+        elapsed = now - self.started_at
+        if elapsed <= 0 or self.rows >= self.total:
+            return 0.0 if self.total is not None and self.rows >= self.total else None
+        return (self.total - self.rows) * elapsed / self.rows
+
+    def _status(self, now: float) -> str:
+        if self._wait_until is not None and self._wait_until > now:
+            left = self._wait_until - now
+            last = self.readings[-1] if self.readings else None
+            if self._wait_reason == "rate limit":
+                why = "for the rate-limit window to reset"
+            elif last is not None and last.status == 429:
+                why = "for the rate limit (the API answered 429), then retrying"
+            elif last is not None and last.status >= 500:
+                why = f"before retrying (the API answered {last.status})"
+            else:
+                why = f"before retrying ({self._wait_reason})"
+            return f"Waiting {_duration(left)} {why}: the kernel is not stuck."
+        if self.state == "done":
+            took = (self.finished_at or now) - (self.started_at or now)
+            return f"✓ done in {_duration(took)}"
+        if self.state.startswith("stopped"):
+            return f"✗ {self.state}"
+        return "loading…" if self.state == "loading" else "ready: pass observer=panel"
+
+    def _render(self) -> None:
+        lines = self._lines()
+        self.table.value = (
+            "<table>"
+            + "".join(
+                f"<tr><td style='padding-right:1em'><b>{html.escape(k)}</b></td>"
+                f"<td>{html.escape(v)}</td></tr>"
+                for k, v in lines[:-1]
+            )
+            + "</table>"
+        )
+        self.status.value = html.escape(lines[-1][1])
+        total = self.total if self.total and self.finished_at is None else max(self.rows, 1)
+        self.progress.max = max(total, 1)
+        self.progress.value = min(self.rows, self.progress.max)
+        if self.state == "done":
+            self.progress.bar_style = "success"
+        elif self.state.startswith("stopped"):
+            self.progress.bar_style = "danger"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        bundle = self.box._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            bundle["text/plain"] = self.text
+        return bundle
+
+    def __repr__(self) -> str:
+        return f"QuotaPanel({self.state}, {len(self.readings)} requests, {self.rows} rows)"
