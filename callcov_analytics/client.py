@@ -341,34 +341,31 @@ class CallCovClient:
             ) from None
         except requests.RequestException as exc:
             self.limiter.release()
-            error = APIConnectionError
-            if _untrusted_certificate(exc):
-                error = TLSVerificationError
-            elif _proxy_refused_login(exc):
-                error = ProxyAuthenticationError
-            raise error(
-                f"{method} {safe_url}: {self._unreachable(exc)}", method=method, url=safe_url
-            ) from None
+            error, why = self._unreachable(exc)
+            raise error(f"{method} {safe_url}: {why}", method=method, url=safe_url) from None
         logger.debug("%s %s -> %s", method, sanitize_url(response.url or url), response.status_code)
         return response
 
-    def _unreachable(self, exc: requests.RequestException) -> str:
-        """Why a request got no answer, and what to check (never a password)."""
+    def _unreachable(self, exc: requests.RequestException) -> tuple[type[APIConnectionError], str]:
+        """The error for a request that got no answer, and what to check (never a password)."""
         kind = type(exc).__name__
         proxy = self.config.proxy_origin
         if _proxy_refused_login(exc):
-            return (
+            return ProxyAuthenticationError, (
                 f"the proxy {proxy} refused the user name and password in CALLCOV_PROXY (407); "
                 "not retried, so that a wrong password cannot lock the account"
             )
-        if isinstance(exc, requests.exceptions.ProxyError) and proxy is not None:
-            return f"cannot reach the API through the proxy {proxy} ({kind}); check CALLCOV_PROXY"
         if _untrusted_certificate(exc):
-            return (
+            return TLSVerificationError, (
                 f"TLS verification failed ({kind}). If your network inspects TLS, set "
                 "CALLCOV_CA_BUNDLE to your organisation's root certificate (a PEM file)"
             )
-        return f"cannot reach the API ({kind}); check the network and CALLCOV_API_URL"
+        if isinstance(exc, requests.exceptions.ProxyError) and proxy is not None:
+            why = f"cannot reach the API through the proxy {proxy} ({kind}); check CALLCOV_PROXY"
+            return APIConnectionError, why
+        return APIConnectionError, (
+            f"cannot reach the API ({kind}); check the network and CALLCOV_API_URL"
+        )
 
     def _read_body(self, response: requests.Response, method: str, url: str) -> bytes:
         """Read the whole body within the read deadline and the size cap."""

@@ -7,12 +7,14 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 import callcov_analytics as cca
 from callcov_analytics.client import CallCovClient
 from callcov_analytics.ratelimit import QuotaReading
 from callcov_analytics.sandbox import Sandbox
+from callcov_analytics.segments import segments
 from callcov_analytics.store import StoreWarning, cache_info, clear_cache, default_cache_dir
 from callcov_analytics.sync import QuotaWarning
 
@@ -66,6 +68,22 @@ def test_interrupt_then_resume_fetches_no_page_twice(big: Sandbox) -> None:
     assert len(partial) >= 4 * 99 + 1 and partial == big.ids()[: len(partial)]
     df = load(big)
     assert df["id"].tolist() == big.ids()
+    pages = Counter(list_pages(big))
+    assert max(pages.values()) == 1, f"re-fetched: {[p for p, n in pages.items() if n > 1]}"
+
+
+def test_segments_interrupted_then_resumed_fetch_no_page_twice(big: Sandbox) -> None:
+    client = client_for(big)
+    with pytest.raises(cca.LoadInterrupted, match=r"load_segments\(\.\.\.\) again") as info:
+        cca.load_segments(client=client, limit=100, observer=StopAfter(3), progress=False)
+    partial = info.value.partial
+    # Exactly the segments of the newest analyses, down to the last page read (or fetched ahead).
+    ids = big.ids()
+    read = max(ids.index(i) for i in partial["id"]) + 1
+    assert read >= 3 * 99
+    pd.testing.assert_frame_equal(partial, segments(big.records()[:read]))
+    segs = cca.load_segments(client=client, limit=100, progress=False)
+    pd.testing.assert_frame_equal(segs, segments(big.records()))
     pages = Counter(list_pages(big))
     assert max(pages.values()) == 1, f"re-fetched: {[p for p, n in pages.items() if n > 1]}"
 
