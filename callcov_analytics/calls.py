@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from .client import CallCovClient, Observer
 from .errors import CallCovError, LoadInterrupted, ValidationError
 from .frame import empty_frame, frame_from_tables
+from .pagination import MIN_LIMIT
 from .ratelimit import QuotaReading
 from .redact import Secret
 from .segments import segments, table_segments
@@ -60,7 +61,7 @@ def load_calls(
         since, until: bounds on ``created`` applied here (str, date, datetime or Timestamp;
             naive means UTC). Paging stops once it passes ``since``.
         include_transcript: add the ``transcript_text`` column.
-        limit: page size (1-1000); the default needs the fewest requests.
+        limit: page size (2-1000); the default needs the fewest requests.
         progress: None shows a bar when interactive, False never, True always.
         refresh: True asks the API only for what the local store lacks (new analyses, an
             interrupted load's rest, analyses that were still processing); False answers
@@ -311,9 +312,11 @@ def validate_query(
         raise ValidationError(
             f"status must be one of {', '.join(STATUSES)} (got {status!r}).", param="status"
         )
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not MIN_LIMIT <= limit <= MAX_LIMIT:
         raise ValidationError(
-            f"limit must be a whole number from 1 to {MAX_LIMIT} (got {limit!r}).", param="limit"
+            f"limit must be a whole number from {MIN_LIMIT} to {MAX_LIMIT} (got {limit!r}): "
+            "each page starts on the last row of the one before, so it needs room for one more.",
+            param="limit",
         )
     query = {
         "status_filter": status,
