@@ -37,6 +37,7 @@ from .errors import (
     QuotaExhaustedError,
     RateLimitError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     ServerError,
     TLSVerificationError,
     UnsafeRedirectError,
@@ -270,12 +271,12 @@ class CallCovClient:
             response = self._send(method, url, params)
             try:
                 redirect = response.status_code in _REDIRECTS
-                cut: APIConnectionError | None = None
+                cut: APIError | None = None
                 body = b""
                 if not redirect:
                     try:
                         body = self._read_body(response, method, url)
-                    except APIConnectionError as exc:
+                    except (APIConnectionError, ResponseTooLargeError) as exc:
                         cut = exc  # the request still counted: observe it before raising
                 code = (
                     parse_error_body(body.decode("utf-8", "replace"))[0]
@@ -302,13 +303,20 @@ class CallCovClient:
                 method=method,
                 url=sanitize_url(url),
             )
-        if response.status_code >= 400:
-            raise self._status_error(response, body, method, url, reading)
         try:
+            if response.status_code >= 400:
+                raise self._status_error(response, body, method, url, reading)
             return parse(body)
         except ResponseDecodeError as exc:
             exc.method, exc.url = method, sanitize_url(response.url or url)
-            raise
+            exc.args = (redact_text(str(exc), self.config.api_key.reveal()),)
+            # Raised afresh from here: the parser's frames (whose locals hold the body) are
+            # not part of what a verbose traceback shows.
+            raise exc.with_traceback(None) from None
+        finally:
+            # No frame that a traceback with locals shows keeps the raw body (it may echo the
+            # key): the body is dropped before the exception leaves this frame.
+            del body
 
     def _measure(self, seconds: float) -> None:
         # A smoothed round trip: how many requests one connection can send per second.
@@ -373,33 +381,43 @@ class CallCovClient:
         deadline = time.monotonic() + self.config.read_timeout
         chunks: list[bytes] = []
         size = 0
+        error: APIError | None = None
         try:
             for chunk in response.iter_content(chunk_size=1 << 16):
                 size += len(chunk)
                 chunks.append(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise ResponseDecodeError(
-                        f"{method} {safe_url}: response larger than {MAX_BODY_BYTES >> 20} MiB",
+                    error = ResponseTooLargeError(
+                        f"{method} {safe_url}: the response grew past {MAX_BODY_BYTES >> 20} MiB "
+                        "(decompressed) and was dropped; not retried, since the same request "
+                        "would get the same answer. Ask for smaller pages (limit=) or check "
+                        "CALLCOV_API_URL.",
                         method=method,
                         url=safe_url,
                     )
+                    break
                 if time.monotonic() > deadline:
-                    raise APITimeoutError(
+                    error = APITimeoutError(
                         f"{method} {safe_url}: body still arriving after "
                         f"{self.config.read_timeout:g} s",
                         method=method,
                         url=safe_url,
                     )
+                    break
         except requests.Timeout:
-            raise APITimeoutError(
+            error = APITimeoutError(
                 f"{method} {safe_url}: the answer stalled", method=method, url=safe_url
-            ) from None
+            )
         except requests.RequestException as exc:
-            raise ResponseDecodeError(
+            error = ResponseDecodeError(
                 f"{method} {safe_url}: the answer was cut off ({type(exc).__name__})",
                 method=method,
                 url=safe_url,
-            ) from None
+            )
+        if error is not None:
+            chunks.clear()  # what arrived may echo the key; a traceback with locals shows it
+            chunk = b""
+            raise error from None
         return b"".join(chunks)
 
     def _redirect_target(self, response: requests.Response, method: str, url: str) -> str:

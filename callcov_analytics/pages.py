@@ -55,6 +55,7 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from .errors import InvalidRecordError, ResponseDecodeError
+from .redact import excerpt
 from .schema import (
     ARROW_TYPE,
     ENVELOPE_TYPES,
@@ -183,7 +184,7 @@ def parse_record(body: bytes) -> dict[str, Any]:
     """Parse the body of GET /analysis/{id} into the analysis dict."""
     doc = _loads(body)
     if not isinstance(doc, dict) or "id" not in doc:
-        raise ResponseDecodeError(f"expected an analysis object, got {_excerpt(body)}")
+        raise ResponseDecodeError(f"expected an analysis object, got {excerpt(bytes(body))}")
     return doc
 
 
@@ -414,13 +415,13 @@ def _read_json(body: bytes) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     doc = _loads(body)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise ResponseDecodeError(
-            f"expected a list envelope with a 'data' list, got {_excerpt(body)}"
+            f"expected a list envelope with a 'data' list, got {excerpt(bytes(body))}"
         )
     cells: _Cells = {}
     rows = []
     for row, item in enumerate(doc["data"]):
         if not isinstance(item, dict):
-            raise ResponseDecodeError(f"data[{row}] is not an analysis object: {_excerpt(body)}")
+            raise ResponseDecodeError(f"data[{row}] is not an analysis object: {excerpt(bytes(body))}")
         rows.append(_coerce(item, RECORD_TYPE, "", row, cells))
     envelope = {
         name: _coerce(doc.get(name), kind, "", 0, None) for name, kind in ENVELOPE_TYPES.items()
@@ -561,13 +562,7 @@ def _loads(body: bytes) -> Any:
             problem = "response body is cut off"
         else:
             problem = "response body is not JSON"
-        raise ResponseDecodeError(f"{problem}: {_excerpt(body)}") from None
-
-
-def _excerpt(body: bytes, limit: int = 80) -> str:
-    """The start of a body, for an error message (never more than ~`limit` characters)."""
-    text = bytes(body[:limit]).decode("utf-8", "replace")
-    return repr(text) + ("..." if len(body) > limit else "")
+        raise ResponseDecodeError(f"{problem}: {excerpt(bytes(body))}") from None
 
 
 def _dumps(value: Any) -> str | None:

@@ -69,6 +69,7 @@ class Crawl:
     _step: int = field(default=0, repr=False)
     _stalled: int = field(default=0, repr=False)
     _repeats: int = field(default=0, repr=False)
+    _after_empty: bool = field(default=False, repr=False)
     _last: tuple[int, Key, Key] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -105,8 +106,10 @@ class Crawl:
                 pass
             else:
                 self._reread()
+                self._after_empty = n == 0
                 return []
         self._step = 0
+        after_empty, self._after_empty = self._after_empty, False
         keep: list[int] = []
         reached_floor = False
         oldest = self.cursor
@@ -125,6 +128,17 @@ class Crawl:
             last = keep[-1]
             self.cursor = (created[last], ids[last])
         self.rows += len(keep)
+        if (
+            after_empty
+            and ids
+            and not keep
+            and n < self.limit
+            and (created[-1], ids[-1]) == self.cursor
+        ):
+            # A short page ending on the cursor, and the page after it was empty: the list
+            # ends here whatever `has_more` said.
+            self.done = True
+            return keep
         probe = self._progress(offset, ids, created, bool(keep) or reached_floor, has_more)
         more_by_total = total is not None and total > offset + n
         if has_more is None:
@@ -161,17 +175,18 @@ class Crawl:
         MAX_REPEATS repeats in a row mean ``offset`` is ignored.
         """
         n = len(ids)
-        if n == 1 and has_more is True:
-            raise PagingStalledError(
-                f"The server returned a page of 1 row at offset {offset} (limit={self.limit} "
-                "asked) and says there is more: pages of one row cannot overlap, so offset "
-                f"paging cannot stay exact. Stopped after {self.pages} requests and "
-                f"{self.rows} analyses, rows kept (.partial). Something between you and the "
-                "API caps page sizes; check CALLCOV_API_URL or the proxy."
-            )
         page = (n, (created[0], ids[0]), (created[-1], ids[-1])) if ids else None
         repeated = page is not None and page == self._last and not progressed
         self._last = page
+        if repeated and n == 1 and has_more is not False:
+            raise PagingStalledError(
+                f"The server answers with pages of 1 row (limit={self.limit} asked; offset "
+                f"{offset} again holds only the last row read) and says there is more: pages "
+                "of one row cannot overlap, so offset paging cannot stay exact. Stopped after "
+                f"{self.pages} requests and {self.rows} analyses, rows kept (.partial). "
+                "Something between you and the API caps page sizes; check CALLCOV_API_URL "
+                "or the proxy."
+            )
         if progressed or page is None:
             self._stalled = self._repeats = 0
             return False

@@ -208,7 +208,18 @@ def test_one_row_pages_from_the_server_stop_instead_of_looping() -> None:
             ids, created = data.page(offset, 1)  # a gateway capping every page at one row
             crawl.accept(offset, ids, created, True)
             assert crawl.pages < 10
-    assert crawl.pages == 1
+    assert crawl.pages == 3  # offset 0, 1 (read again further back), 0 again
+
+
+def test_has_more_true_on_the_last_row_ends_on_the_empty_page() -> None:
+    data = ShiftingList(99)
+    crawl = Crawl(limit=50)
+    got: list[str] = []
+    while (offset := crawl.next_offset()) is not None:
+        ids, created = data.page(offset, 50)
+        got += [ids[i] for i in crawl.accept(offset, ids, created, True)]  # always "more"
+    assert got == [r[1] for r in data.rows]
+    assert crawl.pages == 5  # 0, 49, 98 (the last row alone), 99 (empty), 98 again: the end
 
 
 def test_a_short_page_with_has_more_true_continues() -> None:
