@@ -421,7 +421,9 @@ def _read_json(body: bytes) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     rows = []
     for row, item in enumerate(doc["data"]):
         if not isinstance(item, dict):
-            raise ResponseDecodeError(f"data[{row}] is not an analysis object: {excerpt(bytes(body))}")
+            raise ResponseDecodeError(
+                f"data[{row}] is not an analysis object: {excerpt(bytes(body))}"
+            )
         rows.append(_coerce(item, RECORD_TYPE, "", row, cells))
     envelope = {
         name: _coerce(doc.get(name), kind, "", 0, None) for name, kind in ENVELOPE_TYPES.items()

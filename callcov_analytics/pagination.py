@@ -26,7 +26,8 @@ ignores ``offset`` and serves the same page again, pages of one row that can nev
 anchor) raises `PagingStalledError` within a few requests. Pages need at least two rows (the
 anchor and one more), so ``limit`` is at least 2. A page shorter than ``limit`` ends the list
 unless the envelope says ``has_more: true`` (a gateway that caps page sizes); ``has_more:
-false`` on a full page is believed unless ``total`` counts more rows past it.
+false`` on a full page is believed unless ``total`` counts more rows past it (one request more
+when ``total`` is the liar).
 
 Example (the loop is boring)::
 
@@ -144,7 +145,7 @@ class Crawl:
         if has_more is None:
             end_of_list = n < self.limit
         else:  # believe the envelope, unless its own total contradicts a `false`
-            end_of_list = n == 0 or (has_more is False and not more_by_total)
+            end_of_list = n == 0 or (has_more is False and (n < self.limit or not more_by_total))
         if reached_floor or end_of_list:
             self.done = True
         else:

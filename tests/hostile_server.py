@@ -143,6 +143,12 @@ def _set(name: str, value: Any) -> Callable[[dict[str, Any]], None]:
     return change
 
 
+def _repeated(listing: Listing) -> Answer:
+    twice = [r for i, r in enumerate(listing.records) for _ in range(2 if i % 10 == 0 else 1)]
+    doubled = Listing(listing.offset, listing.limit, twice, listing.key)
+    return ok(doubled.envelope(doubled.page()))
+
+
 def gzip_bomb(size: int) -> bytes:
     """`size` bytes of JSON-looking whitespace, gzipped (about 1,000 times smaller)."""
     return gzip.compress(b"{" + b" " * size + b"}", compresslevel=9)
@@ -171,8 +177,10 @@ MODES: dict[str, Mode] = {
     "created_garbled": _one(_set("created", "yesterday")),
     "id_missing": _one(_set("id", ...)),
     "id_null": _one(_set("id", None)),
-    # every row twice on its page (a gateway that merged two answers)
-    "rows_doubled": lambda q: ok(q.envelope([r for r in q.page() for _ in range(2)])),
+    # every tenth analysis listed twice, next to itself (a join gone wrong on the server)
+    "rows_repeated": lambda q: _repeated(q),
+    # a server with a fixed page size of 100, whatever limit asked
+    "limit_ignored": lambda q: ok(q.envelope(q.page(limit=100))),
     # pages overlapping by 10 rows instead of the client's one
     "pages_overlap": lambda q: ok(q.envelope(q.page(max(0, q.offset - 10), q.limit))),
     # envelopes that lie
@@ -223,7 +231,9 @@ class HostileServer:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:
