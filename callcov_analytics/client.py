@@ -21,7 +21,7 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import requests
 import tenacity
@@ -41,6 +41,7 @@ from .errors import (
     ServerError,
     TLSVerificationError,
     UnsafeRedirectError,
+    ValidationError,
     make_status_error,
     parse_error_body,
 )
@@ -193,7 +194,13 @@ class CallCovClient:
 
     def analysis(self, analysis_id: str) -> dict[str, Any]:
         """``GET /analysis/{id}``: one analysis as the API returns it."""
-        result: dict[str, Any] = self.get(f"/analysis/{analysis_id}")
+        if not isinstance(analysis_id, str) or analysis_id.strip(".") == "":
+            raise ValidationError(
+                f"analysis_id must be an analysis id such as a UUID (got {analysis_id!r}).",
+                param="analysis_id",
+            )
+        # One path segment, whatever it holds: "../../health" must not climb out of /analysis/.
+        result: dict[str, Any] = self.get(f"/analysis/{quote(analysis_id, safe='')}")
         return result
 
     def list_page(
