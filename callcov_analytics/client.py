@@ -15,6 +15,7 @@ Each request goes through three gates:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import ssl
@@ -137,7 +138,9 @@ class CallCovClient:
         self._sleep = sleep
         self.limiter = RateLimiter(clock=clock)
         self.observer = observer
-        self._list_path: str | None = None
+        # The list path that answered (/calls, or /analysis/ after a 404), shared with the
+        # per-load views of this client (`for_load`).
+        self._route: dict[str, str] = {}
         self.latency: float | None = None  # smoothed seconds per request, body included
         self.session = requests.Session()
         # No proxies, .netrc or REQUESTS_CA_BUNDLE from the environment (.netrc credentials and
@@ -170,6 +173,13 @@ class CallCovClient:
     def close(self) -> None:
         """Close the keep-alive connections."""
         self.session.close()
+
+    def for_load(self, observer: Observer | None) -> CallCovClient:
+        """This client for one load: the same connections, rate limit and settings, but the
+        load's own observer, so two loads on one client never see each other's events."""
+        view = copy.copy(self)
+        view.observer = observer
+        return view
 
     @property
     def readings(self) -> list[QuotaReading]:
@@ -232,15 +242,15 @@ class CallCovClient:
     ) -> T:
         """One page of the list, parsed by ``parse``; handles the /calls → /analysis/ fallback."""
         query = {**(params or {}), "limit": limit, "offset": offset}
-        if self._list_path is not None:
-            return self.request("GET", self._list_path, params=query, parse=parse)
+        if "list" in self._route:
+            return self.request("GET", self._route["list"], params=query, parse=parse)
         try:
             result = self.request("GET", LIST_PATHS[0], params=query, parse=parse)
         except NotFoundError:
             logger.info("%s answered 404; using %s from now on", LIST_PATHS[0], LIST_PATHS[1])
-            self._list_path = LIST_PATHS[1]
-            return self.request("GET", self._list_path, params=query, parse=parse)
-        self._list_path = LIST_PATHS[0]
+            self._route["list"] = LIST_PATHS[1]
+            return self.request("GET", LIST_PATHS[1], params=query, parse=parse)
+        self._route["list"] = LIST_PATHS[0]
         return result
 
     # -- the request pipeline -------------------------------------------------------------
