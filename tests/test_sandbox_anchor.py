@@ -31,7 +31,7 @@ def test_the_anchor_variable_takes_seconds_iso_or_a_shift(
 
 def test_a_bad_anchor_says_what_it_takes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ANCHOR_ENV, "last tuesday")
-    with pytest.raises(ValueError, match="ISO-8601.*-3d"):
+    with pytest.raises(ValueError, match=r"ISO-8601.*-3d"):
         anchor_from_env(NOW)
 
 
