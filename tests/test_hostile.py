@@ -60,12 +60,12 @@ class Outcome:
     slept: float
 
 
-def load(server: HostileServer, **kwargs: Any) -> Outcome:
+def load(server: HostileServer, limit: int = LIMIT) -> Outcome:
     """load_calls against the server, retries sleeping on a fake clock; never raises."""
     slept: list[float] = []
     client = cca.CallCovClient(server.key, server.url, sleep=slept.append)
     try:
-        df = cca.load_calls(client=client, limit=LIMIT, cache=False, progress=False, **kwargs)
+        df = cca.load_calls(client=client, limit=limit, cache=False, progress=False)
         outcome = Outcome(df, None, len(server.log), sum(slept))
     except CallCovError as exc:
         outcome = Outcome(exc.partial, exc, len(server.log), sum(slept))
@@ -208,15 +208,7 @@ def test_any_documented_timestamp_format_gives_every_row(created: list[str]) -> 
 
 
 def load_small(server: HostileServer) -> Outcome:
-    slept: list[float] = []
-    client = cca.CallCovClient(server.key, server.url, sleep=slept.append)
-    try:
-        df = cca.load_calls(client=client, limit=SMALL_LIMIT, cache=False, progress=False)
-        return Outcome(df, None, len(server.log), sum(slept))
-    except CallCovError as exc:
-        return Outcome(exc.partial, exc, len(server.log), sum(slept))
-    finally:
-        client.close()
+    return load(server, limit=SMALL_LIMIT)
 
 
 SMALL_PAGES = -(-SMALL // (SMALL_LIMIT - 1)) + 1

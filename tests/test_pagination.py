@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -10,6 +11,8 @@ from hypothesis import strategies as st
 
 from callcov_analytics.errors import ListOrderError, PagingStalledError
 from callcov_analytics.pagination import MAX_REPEATS, MAX_STALLED, Crawl
+
+Page = tuple[list[str], list[int]]
 
 
 class ShiftingList:
@@ -176,28 +179,30 @@ def test_a_page_size_below_two_is_refused() -> None:
         Crawl(limit=1)
 
 
-def test_a_server_that_ignores_offset_stops_after_a_few_requests() -> None:
-    data = ShiftingList(300)
+def stalls(n: int, serve: Callable[[Crawl, list[str], list[int]], Page], match: str) -> Crawl:
+    """Read the first page honestly, then what `serve` answers, until PagingStalledError."""
+    data = ShiftingList(n)
     crawl = Crawl(limit=50)
     ids, created = data.page(0, 50)
     crawl.accept(0, ids, created, True)
-    with pytest.raises(PagingStalledError, match="ignore the `offset`"):
+    with pytest.raises(PagingStalledError, match=match):
         while (offset := crawl.next_offset()) is not None:
-            crawl.accept(offset, ids, created, True)  # the first page, whatever was asked
+            crawl.accept(offset, *serve(crawl, ids, created), True)
+    return crawl
+
+
+def test_a_server_that_ignores_offset_stops_after_a_few_requests() -> None:
+    # the first page, whatever was asked
+    crawl = stalls(300, lambda crawl, ids, created: (ids, created), "ignore the `offset`")
     assert crawl.pages == 1 + MAX_REPEATS  # offsets 0, 49, then jumps of 98, 196, ...
 
 
 def test_pages_that_never_bring_a_new_row_stop_within_the_stall_budget() -> None:
-    data = ShiftingList(5000)
-    crawl = Crawl(limit=50)
-    ids, created = data.page(0, 50)
-    crawl.accept(0, ids, created, True)
-    with pytest.raises(PagingStalledError, match="pages in a row"):
-        while (offset := crawl.next_offset()) is not None:
-            # a different page each time, all of them newer than the cursor
-            k = crawl.pages % 40
-            crawl.accept(offset, ids[k : k + 10], created[k : k + 10], True)
-    assert crawl.pages == 1 + MAX_STALLED
+    def newer(crawl: Crawl, ids: list[str], created: list[int]) -> Page:
+        k = crawl.pages % 40  # a different page each time, all of them newer than the cursor
+        return ids[k : k + 10], created[k : k + 10]
+
+    assert stalls(5000, newer, "pages in a row").pages == 1 + MAX_STALLED
 
 
 def test_one_row_pages_from_the_server_stop_instead_of_looping() -> None:
