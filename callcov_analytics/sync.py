@@ -201,6 +201,7 @@ class Sync:
                 continue
             body = json.dumps({"object": "list", "data": [record]}).encode()
             page = parse_page(body, **self.columns)
+            page.check_keys()  # stored without a `created` it would fall out of the store
             self.store.append(page.table, self._seq)
             self._seq += 1
         self.store.remove(gone)
