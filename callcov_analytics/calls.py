@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 from .client import CallCovClient, Observer
 from .errors import CallCovError, LoadInterrupted, ValidationError
 from .frame import empty_frame, frame_from_tables
+from .pagination import MIN_LIMIT
 from .ratelimit import QuotaReading
 from .redact import Secret
 from .segments import segments, table_segments
@@ -30,6 +31,8 @@ FILTERS = ("status", "agent_id", "contact_id", "search")
 MAX_LIMIT = 1000
 
 DateLike = str | date | datetime | pd.Timestamp
+# Reads a load's result from its store: (store, the load's client, the load's readings).
+_Read = Callable[[Store, CallCovClient, list[QuotaReading]], pd.DataFrame]
 
 
 def load_calls(
@@ -60,7 +63,7 @@ def load_calls(
         since, until: bounds on ``created`` applied here (str, date, datetime or Timestamp;
             naive means UTC). Paging stops once it passes ``since``.
         include_transcript: add the ``transcript_text`` column.
-        limit: page size (1-1000); the default needs the fewest requests.
+        limit: page size (2-1000); the default needs the fewest requests.
         progress: None shows a bar when interactive, False never, True always.
         refresh: True asks the API only for what the local store lacks (new analyses, an
             interrupted load's rest, analyses that were still processing); False answers
@@ -99,8 +102,8 @@ def load_calls(
         cache_dir=cache_dir,
         observers=[observer, _progress(progress)],
         columns={"include_transcript": include_transcript},
-        read=lambda store, client: _read_frame(
-            store, client, query, since_s, until_s, include_transcript
+        read=lambda store, client, readings: _read_frame(
+            store, client, readings, query, since_s, until_s, include_transcript
         ),
         again="load_calls",
     )
@@ -154,7 +157,7 @@ def load_segments(
         cache_dir=cache_dir,
         observers=[observer, _progress(progress)],
         columns={"include_segments": True},
-        read=lambda store, _: _read_segments(store, since_s, until_s, agent_speaker),
+        read=lambda store, *_: _read_segments(store, since_s, until_s, agent_speaker),
         again="load_segments",
     )
 
@@ -171,7 +174,7 @@ def _load(
     cache_dir: str | Path | None,
     observers: list[Observer | None],
     columns: Mapping[str, bool],
-    read: Callable[[Store, CallCovClient], pd.DataFrame],
+    read: _Read,
     again: str,
 ) -> pd.DataFrame:
     """Bring the store up to date for `query` (as `refresh` says), then `read` it.
@@ -180,22 +183,22 @@ def _load(
     them is a dataset of its own. On an error or Ctrl-C, `read` of what is stored so far goes
     on the exception's ``.partial``.
     """
-    previous = client.observer
+    readings = _Readings()
+    # The load's own view of the client: its observers and readings are this load's alone.
+    fanout = [o for o in (client.observer, *observers, readings) if o is not None]
+    view = client.for_load(_Fanout(fanout))
     try:
-        fanout = [o for o in (previous, *observers) if o is not None]
-        if fanout:
-            client.observer = _Fanout(fanout)
         marks = {"include_transcript": "transcript", "include_segments": "segments"}
         store_query = {**query, **{marks[name]: "yes" for name, on in columns.items() if on}}
         with ExitStack() as stack:
             root = Path(cache_dir) if cache_dir else None
             if not cache:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
-            store = Store(client.config.base_url, client.config.api_key, store_query, root=root)
+            store = Store(view.config.base_url, view.config.api_key, store_query, root=root)
             stack.enter_context(store.locked())
             try:
                 if refresh:
-                    sync = Sync(client, store, query=query, limit=limit, **columns)
+                    sync = Sync(view, store, query=query, limit=limit, **columns)
                     sync.run(since, full=refresh == "full")
                 elif not store.state():
                     raise ValidationError(
@@ -204,7 +207,7 @@ def _load(
                         param="refresh",
                     )
             except (CallCovError, KeyboardInterrupt) as exc:
-                partial = _partial(read, store, client)
+                partial = _partial(read, store, view, readings.items)
                 if isinstance(exc, CallCovError):
                     exc.partial = partial
                     raise
@@ -216,22 +219,21 @@ def _load(
                 )
                 interrupted.partial = partial
                 raise interrupted from None
-            return read(store, client)
+            return read(store, view, readings.items)
     finally:  # also when the store could not even be opened
         for observer in observers:
             if isinstance(observer, _ProgressBar):
                 observer.close()
-        client.observer = previous
         if owns_client:
             client.close()
 
 
 def _partial(
-    read: Callable[[Store, CallCovClient], pd.DataFrame], store: Store, client: CallCovClient
+    read: _Read, store: Store, client: CallCovClient, readings: list[QuotaReading]
 ) -> pd.DataFrame | None:
     """The rows stored so far, or None when even the store cannot be read (the disk failed)."""
     try:
-        return read(store, client)
+        return read(store, client, readings)
     except (OSError, CallCovError, ValueError):
         return None
 
@@ -257,6 +259,7 @@ def _read_segments(
 def _read_frame(
     store: Store,
     client: CallCovClient,
+    readings: list[QuotaReading],
     query: Mapping[str, str],
     since: int | None,
     until: int | None,
@@ -276,7 +279,6 @@ def _read_frame(
     if until is not None:
         frame = frame[frame["created"] <= pd.Timestamp(until, unit="s", tz="UTC")]
     frame = frame.reset_index(drop=True)
-    readings = client.readings
     frame.attrs.update(
         {
             "query": {**query, "since": since, "until": until},
@@ -311,9 +313,11 @@ def validate_query(
         raise ValidationError(
             f"status must be one of {', '.join(STATUSES)} (got {status!r}).", param="status"
         )
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not MIN_LIMIT <= limit <= MAX_LIMIT:
         raise ValidationError(
-            f"limit must be a whole number from 1 to {MAX_LIMIT} (got {limit!r}).", param="limit"
+            f"limit must be a whole number from {MIN_LIMIT} to {MAX_LIMIT} (got {limit!r}): "
+            "each page starts on the last row of the one before, so it needs room for one more.",
+            param="limit",
         )
     query = {
         "status_filter": status,
@@ -393,6 +397,22 @@ class _Fanout:
     def on_page(self, pages: int, rows: int, total: int | None) -> None:
         for o in self.observers:
             o.on_page(pages, rows, total)
+
+
+class _Readings:
+    """The rate-limit reading of each response of one load (its frame's attrs)."""
+
+    def __init__(self) -> None:
+        self.items: list[QuotaReading] = []
+
+    def on_response(self, reading: QuotaReading) -> None:
+        self.items.append(reading)
+
+    def on_wait(self, seconds: float, reason: str) -> None:
+        """Waits are not readings."""
+
+    def on_page(self, pages: int, rows: int, total: int | None) -> None:
+        """Pages are not readings."""
 
 
 class _ProgressBar:

@@ -30,6 +30,7 @@ from ._version import __version__
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 STATUSES = ("processing", "completed", "failed")
 NOTEBOOK = Path("notebooks") / "01_quickstart.ipynb"
+FETCH_FORMATS = (".csv", ".parquet")  # what `fetch --out` can write, by file extension
 
 
 class UsageError(Exception):
@@ -87,12 +88,38 @@ def _load(args: argparse.Namespace) -> Any:
     return df
 
 
+def check_output(out: Path, formats: Sequence[str] | None = None) -> None:
+    """Refuse an --out the command could not write, before any request spends quota.
+
+    ``formats``: the file extensions allowed (None: ``out`` is a folder to create). The
+    nearest existing folder above ``out`` must be a folder we may write in; ``out`` itself,
+    if it exists, must be of the right kind.
+    """
+    if formats is not None and out.suffix.lower() not in formats:
+        allowed = " or ".join(formats)
+        raise UsageError(f"--out must end in {allowed}, not {out.name!r}")
+    if formats is not None and out.is_dir():
+        raise UsageError(f"--out {out} is a folder; name a file, e.g. {out / 'calls.csv'}")
+    parent = out.absolute().parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(
+            f"--out {out}: {parent} is a file, not a folder, so nothing can be written under "
+            "it; choose another --out (nothing was fetched)"
+        )
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists() and not os.access(out, os.W_OK)):
+        raise UsageError(
+            f"--out {out}: no permission to write in {parent}; choose another --out "
+            "(nothing was fetched)"
+        )
+
+
 def _fetch(args: argparse.Namespace) -> int:
     from .report import write_csv, write_parquet
 
     out = Path(args.out)
-    if out.suffix.lower() not in (".csv", ".parquet"):
-        raise UsageError(f"--out must end in .csv or .parquet, not {out.name!r}")
+    check_output(out, FETCH_FORMATS)  # before spending quota on the fetch
     if args.excel and out.suffix.lower() != ".csv":
         raise UsageError("--excel applies to .csv output only")
     df = _load(args)
@@ -109,7 +136,8 @@ def _report(args: argparse.Namespace) -> int:
     from .report import check_target, export_report
 
     out = Path(args.out).absolute()
-    check_target(out, overwrite=args.overwrite)  # before spending quota on the fetch
+    check_output(out)  # before spending quota on the fetch
+    check_target(out, overwrite=args.overwrite)
     df = _load(args)
     folder = export_report(
         df,

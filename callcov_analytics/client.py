@@ -15,13 +15,14 @@ Each request goes through three gates:
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
-from urllib.parse import urljoin
+from urllib.parse import quote, urljoin
 
 import requests
 import tenacity
@@ -37,9 +38,11 @@ from .errors import (
     QuotaExhaustedError,
     RateLimitError,
     ResponseDecodeError,
+    ResponseTooLargeError,
     ServerError,
     TLSVerificationError,
     UnsafeRedirectError,
+    ValidationError,
     make_status_error,
     parse_error_body,
 )
@@ -135,7 +138,9 @@ class CallCovClient:
         self._sleep = sleep
         self.limiter = RateLimiter(clock=clock)
         self.observer = observer
-        self._list_path: str | None = None
+        # The list path that answered (/calls, or /analysis/ after a 404), shared with the
+        # per-load views of this client (`for_load`).
+        self._route: dict[str, str] = {}
         self.latency: float | None = None  # smoothed seconds per request, body included
         self.session = requests.Session()
         # No proxies, .netrc or REQUESTS_CA_BUNDLE from the environment (.netrc credentials and
@@ -169,6 +174,13 @@ class CallCovClient:
         """Close the keep-alive connections."""
         self.session.close()
 
+    def for_load(self, observer: Observer | None) -> CallCovClient:
+        """This client for one load: the same connections, rate limit and settings, but the
+        load's own observer, so two loads on one client never see each other's events."""
+        view = copy.copy(self)
+        view.observer = observer
+        return view
+
     @property
     def readings(self) -> list[QuotaReading]:
         """Rate-limit facts of every response so far (for the quota plot)."""
@@ -192,7 +204,13 @@ class CallCovClient:
 
     def analysis(self, analysis_id: str) -> dict[str, Any]:
         """``GET /analysis/{id}``: one analysis as the API returns it."""
-        result: dict[str, Any] = self.get(f"/analysis/{analysis_id}")
+        if not isinstance(analysis_id, str) or analysis_id.strip(".") == "":
+            raise ValidationError(
+                f"analysis_id must be an analysis id such as a UUID (got {analysis_id!r}).",
+                param="analysis_id",
+            )
+        # One path segment, whatever it holds: "../../health" must not climb out of /analysis/.
+        result: dict[str, Any] = self.get(f"/analysis/{quote(analysis_id, safe='')}")
         return result
 
     def list_page(
@@ -224,15 +242,15 @@ class CallCovClient:
     ) -> T:
         """One page of the list, parsed by ``parse``; handles the /calls → /analysis/ fallback."""
         query = {**(params or {}), "limit": limit, "offset": offset}
-        if self._list_path is not None:
-            return self.request("GET", self._list_path, params=query, parse=parse)
+        if "list" in self._route:
+            return self.request("GET", self._route["list"], params=query, parse=parse)
         try:
             result = self.request("GET", LIST_PATHS[0], params=query, parse=parse)
         except NotFoundError:
             logger.info("%s answered 404; using %s from now on", LIST_PATHS[0], LIST_PATHS[1])
-            self._list_path = LIST_PATHS[1]
-            return self.request("GET", self._list_path, params=query, parse=parse)
-        self._list_path = LIST_PATHS[0]
+            self._route["list"] = LIST_PATHS[1]
+            return self.request("GET", LIST_PATHS[1], params=query, parse=parse)
+        self._route["list"] = LIST_PATHS[0]
         return result
 
     # -- the request pipeline -------------------------------------------------------------
@@ -270,12 +288,12 @@ class CallCovClient:
             response = self._send(method, url, params)
             try:
                 redirect = response.status_code in _REDIRECTS
-                cut: APIConnectionError | None = None
+                cut: APIError | None = None
                 body = b""
                 if not redirect:
                     try:
                         body = self._read_body(response, method, url)
-                    except APIConnectionError as exc:
+                    except (APIConnectionError, ResponseTooLargeError) as exc:
                         cut = exc  # the request still counted: observe it before raising
                 code = (
                     parse_error_body(body.decode("utf-8", "replace"))[0]
@@ -302,13 +320,20 @@ class CallCovClient:
                 method=method,
                 url=sanitize_url(url),
             )
-        if response.status_code >= 400:
-            raise self._status_error(response, body, method, url, reading)
         try:
+            if response.status_code >= 400:
+                raise self._status_error(response, body, method, url, reading)
             return parse(body)
         except ResponseDecodeError as exc:
             exc.method, exc.url = method, sanitize_url(response.url or url)
-            raise
+            exc.args = (redact_text(str(exc), self.config.api_key.reveal()),)
+            # Raised afresh from here: the parser's frames (whose locals hold the body) are
+            # not part of what a verbose traceback shows.
+            raise exc.with_traceback(None) from None
+        finally:
+            # No frame that a traceback with locals shows keeps the raw body (it may echo the
+            # key): the body is dropped before the exception leaves this frame.
+            del body
 
     def _measure(self, seconds: float) -> None:
         # A smoothed round trip: how many requests one connection can send per second.
@@ -373,33 +398,43 @@ class CallCovClient:
         deadline = time.monotonic() + self.config.read_timeout
         chunks: list[bytes] = []
         size = 0
+        error: APIError | None = None
         try:
             for chunk in response.iter_content(chunk_size=1 << 16):
                 size += len(chunk)
                 chunks.append(chunk)
                 if size > MAX_BODY_BYTES:
-                    raise ResponseDecodeError(
-                        f"{method} {safe_url}: response larger than {MAX_BODY_BYTES >> 20} MiB",
+                    error = ResponseTooLargeError(
+                        f"{method} {safe_url}: the response grew past {MAX_BODY_BYTES >> 20} MiB "
+                        "(decompressed) and was dropped; not retried, since the same request "
+                        "would get the same answer. Ask for smaller pages (limit=) or check "
+                        "CALLCOV_API_URL.",
                         method=method,
                         url=safe_url,
                     )
+                    break
                 if time.monotonic() > deadline:
-                    raise APITimeoutError(
+                    error = APITimeoutError(
                         f"{method} {safe_url}: body still arriving after "
                         f"{self.config.read_timeout:g} s",
                         method=method,
                         url=safe_url,
                     )
+                    break
         except requests.Timeout:
-            raise APITimeoutError(
+            error = APITimeoutError(
                 f"{method} {safe_url}: the answer stalled", method=method, url=safe_url
-            ) from None
+            )
         except requests.RequestException as exc:
-            raise ResponseDecodeError(
+            error = ResponseDecodeError(
                 f"{method} {safe_url}: the answer was cut off ({type(exc).__name__})",
                 method=method,
                 url=safe_url,
-            ) from None
+            )
+        if error is not None:
+            chunks.clear()  # what arrived may echo the key; a traceback with locals shows it
+            chunk = b""
+            raise error from None
         return b"".join(chunks)
 
     def _redirect_target(self, response: requests.Response, method: str, url: str) -> str:

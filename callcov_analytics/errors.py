@@ -4,7 +4,6 @@
     ├── ConfigurationError (also ValueError)     no key, plain http to a remote host, bad URL
     ├── ValidationError (also ValueError)        a bad argument, or a 422 from the API
     ├── StorageError (also OSError)              the local cache or an export could not be written
-    ├── LoadInterrupted                          Ctrl-C during a load; carries the rows so far
     ├── MissingDependencyError (also ImportError)
     └── APIError                                 .method, .url (sanitized), .partial
         ├── APIConnectionError                   no usable answer: refused, reset, timeout, cut
@@ -13,6 +12,11 @@
         │   ├── ProxyAuthenticationError         the proxy refused CALLCOV_PROXY's login (no retry)
         │   └── ResponseDecodeError              an answer came, but it was not the JSON promised
         ├── UnsafeRedirectError                  the API pointed us at another origin
+        ├── ResponseTooLargeError                a body past the size cap (gzip bombs too)
+        ├── ServerMisbehaviourError              answers that break the API's rules
+        │   ├── InvalidRecordError               .field: an analysis without id or created
+        │   ├── ListOrderError                   a list page that is not newest first
+        │   └── PagingStalledError               paging makes no progress (offset ignored)
         └── APIStatusError                       .status_code, .code, .request_id, .body
             ├── AuthenticationError          401
             ├── PermissionDeniedError        403
@@ -22,8 +26,11 @@
             │   └── QuotaExhaustedError      429 daily_quota_exceeded
             └── ServerError                  5xx
 
-Every error that can end a load carries ``.partial``: a DataFrame of the rows fetched before it
-(or None when the failure came before any row). Messages never contain the API key.
+    LoadInterrupted (a KeyboardInterrupt, not an Exception)   Ctrl-C during a load; .partial
+
+Which of them are retried is the client's retry predicate (`client.is_retryable`), not this
+tree. Every error that can end a load carries ``.partial``: a DataFrame of the rows fetched
+before it (or None when the failure came before any row). Messages never contain the API key.
 """
 
 from __future__ import annotations
@@ -44,15 +51,20 @@ __all__ = [
     "AuthenticationError",
     "CallCovError",
     "ConfigurationError",
+    "InvalidRecordError",
+    "ListOrderError",
     "LoadInterrupted",
     "MissingDependencyError",
     "NotFoundError",
+    "PagingStalledError",
     "PermissionDeniedError",
     "ProxyAuthenticationError",
     "QuotaExhaustedError",
     "RateLimitError",
     "ResponseDecodeError",
+    "ResponseTooLargeError",
     "ServerError",
+    "ServerMisbehaviourError",
     "StorageError",
     "TLSVerificationError",
     "UnprocessableEntityError",
@@ -90,8 +102,14 @@ class MissingDependencyError(CallCovError, ImportError):
     """An optional extra (plots, widgets) is not installed."""
 
 
-class LoadInterrupted(CallCovError, KeyboardInterrupt):
-    """The load was interrupted (Ctrl-C); ``.partial`` holds the rows fetched so far."""
+class LoadInterrupted(KeyboardInterrupt):
+    """The load was interrupted (Ctrl-C); ``.partial`` holds the rows fetched so far.
+
+    A KeyboardInterrupt, so that ``except Exception:`` in a notebook or a library does not
+    swallow Ctrl-C; catch it by name (or as KeyboardInterrupt).
+    """
+
+    partial: pd.DataFrame | None = None
 
 
 class APIError(CallCovError):
@@ -126,6 +144,30 @@ class ResponseDecodeError(APIConnectionError):
 
 class UnsafeRedirectError(APIError):
     """The API redirected to another origin; the key is never sent there."""
+
+
+class ResponseTooLargeError(APIError):
+    """A response body (decompressed) grew past the size cap; the same request would too."""
+
+
+class ServerMisbehaviourError(APIError):
+    """The answers arrived but break the API's rules in a way a retry would not change."""
+
+
+class InvalidRecordError(ServerMisbehaviourError):
+    """An analysis lacks a field exact paging needs (``id``, ``created``); ``.field`` names it."""
+
+    def __init__(self, message: str, *, field: str, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.field = field
+
+
+class ListOrderError(ServerMisbehaviourError):
+    """A list page is not newest first, so offset paging over it could lose rows."""
+
+
+class PagingStalledError(ServerMisbehaviourError):
+    """Pages keep bringing nothing new (``offset`` ignored, one-row pages): stopped, not looped."""
 
 
 class APIStatusError(APIError):

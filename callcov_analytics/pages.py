@@ -28,6 +28,11 @@ Tolerate rules (contract §3), as the frame shows them:
   the wrong JSON type. Lengths and counts are NA when the list is absent or null and 0 when
   it is empty (a completed analysis with nothing to report); ``missing_disclosures`` is then "".
 - ``created`` and ``completed_at`` (Unix s) are datetime64[ns, UTC]; outside 1677-2262, NA.
+  Unix milliseconds (any number from 10^11 up: Unix seconds reach that only in year 5138)
+  and ISO-8601 text (naive = UTC) are read too; other text is NA. A list page whose
+  analysis has no readable ``created`` or no ``id`` cannot be paged exactly once:
+  `ParsedPage.check_keys` raises InvalidRecordError naming the field (the row is not
+  dropped or kept silently).
 - Category columns: see schema.CATEGORIES.
 """
 
@@ -38,6 +43,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from operator import attrgetter
 from typing import Annotated, Any
@@ -48,7 +54,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .errors import ResponseDecodeError
+from .errors import InvalidRecordError, ResponseDecodeError
+from .redact import excerpt
 from .schema import (
     ARROW_TYPE,
     ENVELOPE_TYPES,
@@ -67,6 +74,9 @@ _READ_OPTIONS = pj.ParseOptions(
     newlines_in_values=True,  # pretty-printed bodies too; measured free on one-line bodies
 )
 _NS_LIMIT = 9_223_372_035  # Unix seconds that still fit datetime64[ns] (years 1677..2262)
+_MS_FROM = 10**11  # a timestamp this large is in milliseconds (as seconds: year 5138)
+# The documented Unix-seconds fields, as _coerce's prefix names them: text there is ISO-8601.
+_TIMESTAMP_PREFIXES = frozenset({"created.", "metadata.completed_at."})
 _Cells = dict[str, dict[int, Any]]  # unknown dotted path -> {row: value}
 _Fields = Callable[[str], Any]  # dotted path -> Arrow array of that field, one row per record
 _Part = tuple[_Fields, dict[str, Any], dict[str, Any]]  # (fields, envelope, unknown columns)
@@ -91,6 +101,27 @@ class ParsedPage:
     total: int | None
     limit: int | None
     offset: int | None
+    unkeyed: tuple[str, int] | None = None  # (field, row) of the first row without id/created
+
+    def check_keys(self) -> None:
+        """Raise InvalidRecordError when an analysis lacks ``id`` or a readable ``created``."""
+        if self.unkeyed is None:
+            return
+        field, row = self.unkeyed
+        if field == "id":
+            what = f"data[{row}] has no `id` (missing, null or empty)"
+        else:
+            what = (
+                f"data[{row}] (id {self.ids[row]!r}) has no `created` the client can read "
+                "(Unix seconds or milliseconds, or ISO-8601 text)"
+            )
+        raise InvalidRecordError(
+            f"The API sent an analysis it cannot page: {what}. Without it the list cannot "
+            "be read exactly once, so the load stopped instead of dropping or guessing the "
+            "row; the rows read before are kept (.partial). Report the analysis to CallCov, "
+            "or check that CALLCOV_API_URL points at the CallCov API.",
+            field=field,
+        )
 
     def take(self, indices: Sequence[int]) -> pa.Table:
         """The rows kept after dedup, in the given order."""
@@ -127,14 +158,24 @@ def parse_page(
                 name = f"extra.{name}"
             columns[name] = array
         tables.append(pa.table(columns))
-        created += fields("created").to_pylist()
+        created += _unix_seconds(fields("created")).to_pylist()
         envelope = {k: part_envelope[k] if v is None else v for k, v in envelope.items()}
     table = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    ids = table["id"].to_pylist()
+    unkeyed = next(
+        (
+            ("id" if not key else "created", row)
+            for row, (key, when) in enumerate(zip(ids, created, strict=True))
+            if not key or when is None
+        ),
+        None,
+    )
     return ParsedPage(
         table=table,
-        ids=["" if v is None else v for v in table["id"].to_pylist()],
+        ids=["" if v is None else v for v in ids],
         created=[0 if v is None else v for v in created],
         statuses=["" if v is None else v for v in table["status"].to_pylist()],
+        unkeyed=unkeyed,
         **envelope,
     )
 
@@ -143,7 +184,7 @@ def parse_record(body: bytes) -> dict[str, Any]:
     """Parse the body of GET /analysis/{id} into the analysis dict."""
     doc = _loads(body)
     if not isinstance(doc, dict) or "id" not in doc:
-        raise ResponseDecodeError(f"expected an analysis object, got {_excerpt(body)}")
+        raise ResponseDecodeError(f"expected an analysis object, got {excerpt(bytes(body))}")
     return doc
 
 
@@ -374,13 +415,15 @@ def _read_json(body: bytes) -> tuple[Any, dict[str, Any], dict[str, Any]]:
     doc = _loads(body)
     if not isinstance(doc, dict) or not isinstance(doc.get("data"), list):
         raise ResponseDecodeError(
-            f"expected a list envelope with a 'data' list, got {_excerpt(body)}"
+            f"expected a list envelope with a 'data' list, got {excerpt(bytes(body))}"
         )
     cells: _Cells = {}
     rows = []
     for row, item in enumerate(doc["data"]):
         if not isinstance(item, dict):
-            raise ResponseDecodeError(f"data[{row}] is not an analysis object: {_excerpt(body)}")
+            raise ResponseDecodeError(
+                f"data[{row}] is not an analysis object: {excerpt(bytes(body))}"
+            )
         rows.append(_coerce(item, RECORD_TYPE, "", row, cells))
     envelope = {
         name: _coerce(doc.get(name), kind, "", 0, None) for name, kind in ENVELOPE_TYPES.items()
@@ -417,6 +460,8 @@ def _coerce(value: Any, kind: Any, prefix: str, row: int, cells: _Cells | None) 
         return [_coerce(item, kind.value_type, "", row, None) for item in value]
     if kind == _S:
         return _clean(value) if isinstance(value, str) else None
+    if prefix in _TIMESTAMP_PREFIXES and isinstance(value, str | float):
+        return _timestamp(value)
     if kind == _B or isinstance(value, bool) or not isinstance(value, int | float):
         return value if kind == _B and isinstance(value, bool) else None
     if kind == _F:
@@ -465,6 +510,7 @@ def _derive(fields: _Fields, specs: Mapping[str, tuple[str, str, str]]) -> dict[
         if how == "value" and pa.types.is_list(array.type):  # as documented, nothing inferred
             array = _documented_items(array, _type_at(path).value_type)
         elif how == "value" and dtype.startswith("datetime"):
+            array = _unix_seconds(array)
             fits = pc.and_(pc.greater_equal(array, -_NS_LIMIT), pc.less_equal(array, _NS_LIMIT))
             seconds = pc.if_else(fits, array, pa.scalar(None, _I))
             array = pc.multiply(seconds, 1_000_000_000).cast(ARROW_TYPE[dtype])
@@ -489,6 +535,22 @@ def _derive(fields: _Fields, specs: Mapping[str, tuple[str, str, str]]) -> dict[
     return out
 
 
+def _unix_seconds(array: Any) -> Any:
+    """Integer timestamps as Unix seconds: values in milliseconds are divided down."""
+    return pc.if_else(pc.greater_equal(pc.abs(array), _MS_FROM), pc.divide(array, 1000), array)
+
+
+def _timestamp(value: str | float) -> int | None:
+    """A documented timestamp given as ISO-8601 text or a float, as Unix seconds (or None)."""
+    if isinstance(value, float):
+        return int(value) if -1e18 < value < 1e18 else None
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
+
+
 def _loads(body: bytes) -> Any:
     """json.loads, or ResponseDecodeError saying briefly what was wrong."""
     try:
@@ -502,13 +564,7 @@ def _loads(body: bytes) -> Any:
             problem = "response body is cut off"
         else:
             problem = "response body is not JSON"
-        raise ResponseDecodeError(f"{problem}: {_excerpt(body)}") from None
-
-
-def _excerpt(body: bytes, limit: int = 80) -> str:
-    """The start of a body, for an error message (never more than ~`limit` characters)."""
-    text = bytes(body[:limit]).decode("utf-8", "replace")
-    return repr(text) + ("..." if len(body) > limit else "")
+        raise ResponseDecodeError(f"{problem}: {excerpt(bytes(body))}") from None
 
 
 def _dumps(value: Any) -> str | None:

@@ -56,11 +56,25 @@ class Secret:
 
 
 def redact_text(text: str, *secrets: str) -> str:
-    """Mask the given secrets and anything key-shaped in ``text``."""
-    for secret in secrets:
+    """Mask the given secrets, every key a client was configured with, and anything key-shaped.
+
+    Keys of any shape are masked once `guard_logging` knows them (every CallCovClient
+    registers its key), so an excerpt of a server's body never shows a key that is not
+    ``sk_``-shaped either.
+    """
+    for secret in sorted({*secrets, *_FILTER.secrets}, key=len, reverse=True):
         if secret:
             text = text.replace(secret, MASK)
     return KEY_PATTERN.sub(MASK, text)
+
+
+def excerpt(data: bytes | str, limit: int = 80) -> str:
+    """The start of a server's body for a message: redacted first, then cut to ~`limit`."""
+    # Redact a window wider than the cut, so that a key straddling the cut is masked whole.
+    window = data[: limit + 512]
+    text = window.decode("utf-8", "replace") if isinstance(window, bytes) else window
+    clean = redact_text(text)
+    return repr(clean[:limit]) + ("..." if len(clean) > limit or len(data) > len(window) else "")
 
 
 def sanitize_url(url: str) -> str:
@@ -85,15 +99,15 @@ class RedactingFilter(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self._secrets: set[str] = set()
+        self.secrets: set[str] = set()
 
     def add_secret(self, secret: str) -> None:
         """Mask this exact value from now on."""
-        self._secrets.add(secret)
+        self.secrets.add(secret)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact_text(message, *self._secrets)
+        clean = redact_text(message, *self.secrets)
         if clean != message:
             record.msg, record.args = clean, None
         return True

@@ -129,6 +129,7 @@ class Sync:
         if stored is None or stored.num_rows == 0:
             return True
         page = self.client.list_page(offset=0, limit=1, params=self.query, **self.columns)
+        page.check_keys()
         if not page.ids:
             return False
         top = (int(_seconds(stored["created"])[0].as_py()), str(stored["id"][0]))
@@ -183,9 +184,11 @@ class Sync:
         return new
 
     def _fetch(self, offset: int) -> ParsedPage:
-        return self.client.list_page(
+        page = self.client.list_page(
             offset=offset, limit=self.limit, params=self.query, **self.columns
         )
+        page.check_keys()  # a row without id or created cannot be paged exactly once
+        return page
 
     def _fetch_by_id(self, ids: list[str]) -> None:
         """Re-read analyses one by one; those gone from the API leave the store."""
@@ -198,6 +201,7 @@ class Sync:
                 continue
             body = json.dumps({"object": "list", "data": [record]}).encode()
             page = parse_page(body, **self.columns)
+            page.check_keys()  # stored without a `created` it would fall out of the store
             self.store.append(page.table, self._seq)
             self._seq += 1
         self.store.remove(gone)

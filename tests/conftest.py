@@ -13,6 +13,8 @@ pytest_plugins = ["tests.sandbox_fixtures"]
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     """No test sees the developer's CallCov settings, proxies or .env."""
     for name in list(os.environ):
+        if name == "CALLCOV_SANDBOX_ANCHOR":
+            continue  # the sandbox's data anchor: set to run the suite as on another day
         if name.startswith("CALLCOV_") or name.lower().endswith("_proxy"):
             monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))

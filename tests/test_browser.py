@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -25,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 
 from callcov_analytics.redact import KEY_PATTERN
@@ -226,7 +228,16 @@ def test_key_typed_in_the_browser_never_reaches_the_saved_notebook(
             expect(panel).to_contain_text("the kernel is not stuck", timeout=30_000)
             shot(panel, "browser_quota_panel_waiting.png", request)
             expect(panel).to_contain_text("✓ done", timeout=60_000)
-            expect(panel).to_contain_text("1,704 rows")
+            # The count depends on the day and hour the sandbox anchors its data (and the
+            # kernel's "four weeks ago"): take it from the sandbox's own records.
+            summary = page.locator(".jp-OutputArea-output:has-text('calls since')")
+            expect(summary).to_be_visible(timeout=30_000)
+            shown = re.search(r"([\d,]+) calls since (\d{4}-\d{2}-\d{2})", summary.inner_text())
+            assert shown, summary.inner_text()
+            since = pd.Timestamp(shown[2], tz="UTC").timestamp()
+            expected = sum(r["created"] >= since for r in api.records())
+            assert int(shown[1].replace(",", "")) == expected > 0
+            expect(panel).to_contain_text(f"{expected:,} rows")
             last_image = cell_nodes.nth(len(cells) - 2).locator(".jp-OutputArea img")
             expect(last_image).to_be_visible(timeout=60_000)  # the quota figure: last code cell
             panel.scroll_into_view_if_needed()

@@ -38,6 +38,8 @@ def run(
 ) -> subprocess.CompletedProcess[str]:
     """Run the CLI with a clean environment; the key only ever travels in the environment."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
+    # The store of this test run, never the user's cache (another run may have left anything).
+    base["CALLCOV_CACHE_DIR"] = os.environ["CALLCOV_CACHE_DIR"]
     base.update(env or {})
     if key is not None:
         base["CALLCOV_API_KEY"] = key

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callcov_analytics import pages as pages_module
-from callcov_analytics.errors import ResponseDecodeError
+from callcov_analytics.errors import InvalidRecordError, ResponseDecodeError
 from callcov_analytics.frame import empty_frame, frame_from_tables, to_frame
 from callcov_analytics.pages import ParsedPage, parse_page, parse_record
 from callcov_analytics.schema import CATEGORIES, SCHEMA
@@ -310,9 +310,56 @@ def test_wrong_json_type_in_a_documented_field_is_na_not_a_crash() -> None:
 
 
 def test_timestamps_outside_datetime64_range_are_na() -> None:
-    df = to_frame([completed(created=10**12), completed(1, created=-(2**63))])
+    # 2**62 is out of range even read as milliseconds
+    df = to_frame([completed(created=2**62), completed(1, created=-(2**63))])
     assert df["created"].isna().all()
     assert df["completed_at"].notna().all()
+
+
+@pytest.mark.parametrize(
+    "created",
+    [CREATED * 1000, float(CREATED), "2025-11-30T22:13:20Z", "2025-11-30T22:13:20+00:00"],
+    ids=["milliseconds", "float", "iso-z", "iso-offset"],
+)
+def test_created_and_completed_at_in_other_formats_are_read(created: Any) -> None:
+    when = pd.Timestamp("2025-11-30T22:13:20Z") if isinstance(created, str) else None
+    record = completed(created=created)
+    record["metadata"]["completed_at"] = created
+    body = json.dumps({"object": "list", "data": [record, completed(1)]}).encode()
+    page = parse_page(body)
+    expected = int(when.timestamp()) if when is not None else CREATED
+    assert page.created[0] == expected and page.unkeyed is None
+    df = to_frame([record])
+    assert df["created"][0] == pd.Timestamp(expected, unit="s", tz="UTC")
+    assert df["completed_at"][0] == df["created"][0]
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"id": None}, "id"),
+        ({"id": ""}, "id"),
+        ({"id": ...}, "id"),
+        ({"created": ...}, "created"),
+        ({"created": None}, "created"),
+        ({"created": "last tuesday"}, "created"),
+    ],
+    ids=["id-null", "id-empty", "id-missing", "created-missing", "created-null", "created-text"],
+)
+def test_a_row_without_id_or_created_is_named_not_dropped(
+    change: dict[str, Any], field: str
+) -> None:
+    record = completed(1)
+    for name, value in change.items():
+        if value is ...:
+            del record[name]
+        else:
+            record[name] = value
+    page = parse_page(json.dumps({"object": "list", "data": [completed(), record]}).encode())
+    assert page.table.num_rows == 2  # kept in the columns, but the crawl refuses the page
+    with pytest.raises(InvalidRecordError, match=f"data\\[1\\].* `{field}`") as info:
+        page.check_keys()
+    assert info.value.field == field
 
 
 def test_hostile_strings_survive_unchanged() -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcov_analytics.pagination import Crawl
+from callcov_analytics.errors import ListOrderError, PagingStalledError
+from callcov_analytics.pagination import MAX_REPEATS, MAX_STALLED, Crawl
+
+Page = tuple[list[str], list[int]]
 
 
 class ShiftingList:
@@ -165,3 +169,93 @@ def test_every_stable_row_exactly_once_under_any_churn(
     assert len(got) == len(set(got)), "a row came back twice"
     assert data.stable <= set(got), "a row that existed throughout was skipped"
     assert set(got) <= data.initial | data.inserted, "a row that never existed"
+
+
+# -- servers that break the paging rules: a typed error within a few requests, never a loop --
+
+
+def test_a_page_size_below_two_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 2"):
+        Crawl(limit=1)
+
+
+def stalls(n: int, serve: Callable[[Crawl, list[str], list[int]], Page], match: str) -> Crawl:
+    """Read the first page honestly, then what `serve` answers, until PagingStalledError."""
+    data = ShiftingList(n)
+    crawl = Crawl(limit=50)
+    ids, created = data.page(0, 50)
+    crawl.accept(0, ids, created, True)
+    with pytest.raises(PagingStalledError, match=match):
+        while (offset := crawl.next_offset()) is not None:
+            crawl.accept(offset, *serve(crawl, ids, created), True)
+    return crawl
+
+
+def test_a_server_that_ignores_offset_stops_after_a_few_requests() -> None:
+    # the first page, whatever was asked
+    crawl = stalls(300, lambda crawl, ids, created: (ids, created), "ignore the `offset`")
+    assert crawl.pages == 1 + MAX_REPEATS  # offsets 0, 49, then jumps of 98, 196, ...
+
+
+def test_pages_that_never_bring_a_new_row_stop_within_the_stall_budget() -> None:
+    def newer(crawl: Crawl, ids: list[str], created: list[int]) -> Page:
+        k = crawl.pages % 40  # a different page each time, all of them newer than the cursor
+        return ids[k : k + 10], created[k : k + 10]
+
+    assert stalls(5000, newer, "pages in a row").pages == 1 + MAX_STALLED
+
+
+def test_one_row_pages_from_the_server_stop_instead_of_looping() -> None:
+    data = ShiftingList(40)
+    crawl = Crawl(limit=50)
+    with pytest.raises(PagingStalledError, match="pages of one row"):
+        while (offset := crawl.next_offset()) is not None:
+            ids, created = data.page(offset, 1)  # a gateway capping every page at one row
+            crawl.accept(offset, ids, created, True)
+            assert crawl.pages < 10
+    assert crawl.pages == 3  # offset 0, 1 (read again further back), 0 again
+
+
+def test_has_more_true_on_the_last_row_ends_on_the_empty_page() -> None:
+    data = ShiftingList(99)
+    crawl = Crawl(limit=50)
+    got: list[str] = []
+    while (offset := crawl.next_offset()) is not None:
+        ids, created = data.page(offset, 50)
+        got += [ids[i] for i in crawl.accept(offset, ids, created, True)]  # always "more"
+    assert got == [r[1] for r in data.rows]
+    assert crawl.pages == 5  # 0, 49, 98 (the last row alone), 99 (empty), 98 again: the end
+
+
+def test_a_short_page_with_has_more_true_continues() -> None:
+    data = ShiftingList(300)
+    crawl = Crawl(limit=100)
+    got: list[str] = []
+    while (offset := crawl.next_offset()) is not None:
+        ids, created = data.page(offset, 30)  # the server caps pages at 30 rows
+        got += [ids[i] for i in crawl.accept(offset, ids, created, offset + 30 < 300)]
+    assert got == [r[1] for r in data.rows]
+
+
+def test_has_more_false_is_not_believed_when_total_counts_more() -> None:
+    data = ShiftingList(300)
+    crawl = Crawl(limit=50)
+    got: list[str] = []
+    while (offset := crawl.next_offset()) is not None:
+        ids, created = data.page(offset, 50)
+        got += [ids[i] for i in crawl.accept(offset, ids, created, False, total=300)]
+    assert got == [r[1] for r in data.rows]
+
+
+def test_an_oldest_first_page_raises_at_once() -> None:
+    data = ShiftingList(300)
+    ids, created = data.page(0, 50)
+    with pytest.raises(ListOrderError, match="not newest first"):
+        Crawl(limit=50).accept(0, ids[::-1], created[::-1], True)
+
+
+def test_a_row_repeated_within_a_page_is_kept_once() -> None:
+    data = ShiftingList(10)
+    ids, created = data.page(0, 10)
+    keep = Crawl(limit=20).accept(0, [ids[0], *ids], [created[0], *created], False)
+    assert [([ids[0], *ids])[i] for i in keep] == ids

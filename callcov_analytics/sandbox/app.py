@@ -11,16 +11,24 @@ Decisions where the contract is silent:
   spelling on the same origin, before authentication.
 - A daily-quota 429 carries X-RateLimit-Remaining 0 and X-RateLimit-Reset at the next 00:00 UTC.
 - A malformed id in `/analysis/{id}` is 404, like an unknown one.
+
+The data is generated over the weeks before an *anchor*: the `anchor` argument, else (on the
+real clock) the environment variable CALLCOV_SANDBOX_ANCHOR, else now. The variable takes Unix
+seconds, an ISO-8601 time (naive = UTC) or a shift from now such as ``-3d`` or ``+30h``, so
+a test suite can be run as if it were another weekday or hour.
 """
 
 from __future__ import annotations
 
+import os
 import random
+import re
 import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -52,6 +60,31 @@ _SLASH_REDIRECTS = {
 }
 
 StartResponse = Callable[..., Any]
+
+
+ANCHOR_ENV = "CALLCOV_SANDBOX_ANCHOR"
+_SHIFT = re.compile(r"([+-]\d+(?:\.\d+)?)([dh])")
+
+
+def anchor_from_env(now: float) -> int:
+    """The data's anchor: CALLCOV_SANDBOX_ANCHOR (Unix s, ISO-8601, or a shift like -3d) or now."""
+    value = os.environ.get(ANCHOR_ENV, "").strip()
+    if not value:
+        return int(now)
+    if shift := _SHIFT.fullmatch(value):
+        return int(now + float(shift[1]) * (86400 if shift[2] == "d" else 3600))
+    try:
+        return int(float(value))
+    except ValueError:
+        pass
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"{ANCHOR_ENV}={value!r}: use Unix seconds, an ISO-8601 time such as "
+            "2026-11-28T07:30:00Z, or a shift from now such as -3d or +30h"
+        ) from None
+    return int((when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp())
 
 
 @dataclass(frozen=True)
@@ -115,7 +148,9 @@ class SandboxApp:
         self._names = {key: name for name, key in self.keys.items()}
         allowances = {n: effective_plan(n, plan, limit, daily_limit) for n in KEY_NAMES}
         self.limiter = Limiter(window_seconds, allowances)
-        self.data = Dataset(seed, n_analyses, int(self.clock()) if anchor is None else anchor)
+        if anchor is None:
+            anchor = int(self.clock()) if clock is not None else anchor_from_env(self.clock())
+        self.data = Dataset(seed, n_analyses, anchor)
         self.latency, self.latency_jitter = latency, latency_jitter
         self._latency_rng = random.Random(seed + 2)
         self.stop = threading.Event()  # set on shutdown so stalls and latency end at once

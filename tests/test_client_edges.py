@@ -1,0 +1,105 @@
+"""CallCovClient at its edges: ids as one path segment, bodies that echo the key, size caps."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import traceback
+from pathlib import Path
+
+import pytest
+
+from callcov_analytics import cli
+from callcov_analytics import client as client_module
+from callcov_analytics.client import CallCovClient
+from callcov_analytics.errors import (
+    NotFoundError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    ServerError,
+    ValidationError,
+)
+from tests.hostile_server import Answer, HostileServer, Listing
+
+KEYS = {
+    "sk-key": lambda: f"sk_test_{secrets.token_hex(16)}",
+    "plain-key": lambda: f"ck-{secrets.token_urlsafe(24)}",  # not sk_-shaped: no pattern finds it
+}
+
+
+def client_for(server: HostileServer) -> tuple[CallCovClient, list[float]]:
+    slept: list[float] = []
+    return CallCovClient(server.key, server.url, sleep=slept.append), slept
+
+
+def verbose(exc: BaseException) -> str:
+    """What a verbose error reporter shows: the traceback with every frame's locals."""
+    tb = traceback.TracebackException(type(exc), exc, exc.__traceback__, capture_locals=True)
+    return "".join(tb.format())
+
+
+def test_an_id_is_one_path_segment() -> None:
+    with HostileServer("honest", n=3) as server:
+        client, _ = client_for(server)
+        with client, pytest.raises(NotFoundError):
+            client.analysis("../../health")
+        assert [r.path for r in server.log] == ["/api/v1/analysis/..%2F..%2Fhealth"]
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", None])
+def test_an_id_that_is_no_id_is_refused_before_any_request(bad: object) -> None:
+    with HostileServer("honest", n=3) as server:
+        client, _ = client_for(server)
+        with client, pytest.raises(ValidationError, match="analysis_id") as info:
+            client.analysis(bad)  # type: ignore[arg-type]
+        assert info.value.param == "analysis_id" and server.log == []
+
+
+def echo(status: int) -> object:
+    def mode(q: Listing) -> Answer:
+        page = f"<html><h1>Blocked</h1><p>Your request (X-API-Key: {q.key}) was refused.</p>"
+        return Answer(status, page.encode(), {"Content-Type": "text/html"})
+
+    return mode
+
+
+@pytest.mark.parametrize("status", [200, 502])
+@pytest.mark.parametrize("make_key", KEYS.values(), ids=KEYS.keys())
+def test_a_body_echoing_the_key_never_shows_it(status: int, make_key: object) -> None:
+    with HostileServer(echo(status), key=make_key()) as server:  # type: ignore[operator,arg-type]
+        client, _ = client_for(server)
+        with client, pytest.raises((ResponseDecodeError, ServerError)) as info:
+            client.list_page(offset=0, limit=10)
+    exc = info.value
+    for text in (str(exc), repr(exc), getattr(exc, "body", ""), verbose(exc)):
+        assert server.key not in text
+    assert "***" in str(exc) + getattr(exc, "body", "")  # the excerpt is there, masked
+
+
+def test_the_cli_line_and_debug_output_never_show_a_key_from_dotenv(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = KEYS["plain-key"]()
+    monkeypatch.setattr(CallCovClient, "_retry_sleep", lambda self, seconds: None)
+    monkeypatch.setattr(logging.getLogger(), "level", logging.getLogger().level)  # restored
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text(f"CALLCOV_API_KEY={key}\n")
+    with HostileServer(echo(200), key=key) as server:
+        for debug in ([], ["--debug"]):
+            out = ["--api-url", server.url, "--out", str(tmp_path / "calls.csv")]
+            assert cli.main([*debug, "fetch", *out]) == 1
+            shown = capsys.readouterr()
+            assert "not JSON" in shown.err and "***" in shown.err
+            assert key not in shown.err + shown.out
+            assert not (tmp_path / "calls.csv").exists()
+
+
+def test_an_oversized_body_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(client_module, "MAX_BODY_BYTES", 1 << 20)
+    with HostileServer("gzip_bomb") as server:
+        client, slept = client_for(server)
+        with client, pytest.raises(ResponseTooLargeError, match="1 MiB") as info:
+            client.list_page(offset=0, limit=50)
+    assert len(server.log) == 1 and slept == []
+    assert len(client.readings) == 1  # the request still counted against the rate limit
+    assert "b'" not in verbose(info.value).split("Traceback")[0]  # no chunk kept in a local
