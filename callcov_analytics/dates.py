@@ -35,7 +35,7 @@ DateLike = str | int | float | date | datetime | pd.Timestamp
 Clock = Callable[[], datetime]
 
 _AGO = re.compile(r"(\d+)\s*(min|h|d|w)", re.IGNORECASE)
-_UNITS = {"min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_UNITS = {"min": 60, "h": 3600, "d": 86_400, "w": 604_800}  # seconds
 _DAYS = {"today": 0, "yesterday": 1}
 FORMS = "'2026-11-01', '2026-11-01T09:00:00Z', Unix seconds, '7d', '24h', '2w', 'today'"
 
@@ -116,7 +116,7 @@ def _parse(value: DateLike, name: str, zone: str, now: Clock) -> tuple[pd.Timest
             return day.tz_localize(zone, ambiguous=True, nonexistent="shift_forward"), True
         ago = _AGO.fullmatch(word)
         if ago:
-            span = pd.Timedelta(**{_UNITS[ago[2]]: int(ago[1])})
+            span = pd.Timedelta(seconds=_UNITS[ago[2]] * int(ago[1]))
             return current - span, False
         if not text:
             raise bad("is empty")

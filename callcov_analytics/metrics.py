@@ -187,7 +187,7 @@ def _zone(df: pd.DataFrame, tz: str | None) -> str:
     return check_tz(tz if tz is not None else df.attrs.get("tz"))
 
 
-def _local(starts: pd.Series | pd.Index, tz: str) -> Any:
+def _local(starts: Any, tz: str) -> Any:
     """Wall-clock period starts in ``tz`` as aware timestamps (DST gaps move forward)."""
     return starts.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
 
@@ -313,7 +313,7 @@ def _with_keys(
 def volume(df: pd.DataFrame, freq: str = "D", *, tz: str | None = None) -> pd.DataFrame:
     """Calls and talk time per period, by status; periods without calls appear with zeros.
 
-    Columns: period (start of the period in the report's zone), calls, completed, processing, failed,
+    Columns: period (start of the period in ``tz``), calls, completed, processing, failed,
     talk_seconds (sum of duration_seconds, all statuses), talk_minutes. Calls without
     ``created`` are left out.
 

@@ -112,7 +112,7 @@ def _header(frame: pd.DataFrame, excel: bool) -> list[str]:
     names = []
     for name, dtype in frame.dtypes.items():
         zoned = excel and isinstance(dtype, pd.DatetimeTZDtype)
-        names.append(_quote(f"{name} ({dtype.tz})" if zoned else str(name)))  # type: ignore[union-attr]  # zoned means DatetimeTZDtype
+        names.append(_quote(f"{name} ({getattr(dtype, 'tz', '')})" if zoned else str(name)))
     return names
 
 
@@ -212,9 +212,10 @@ def _parsed(text: pd.Series, dtype: str, categories: list[str] | None) -> pd.Ser
     if pd.api.types.is_bool_dtype(target):
         text = text.map({"true": True, "false": False})
     elif isinstance(target, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(target):
-        if isinstance(target, pd.DatetimeTZDtype) and not text.dropna().str.contains(
-            r"[+-]\d\d:\d\d$|Z$"
-        ).all():  # excel=True: wall-clock times in the column's zone
+        if (
+            isinstance(target, pd.DatetimeTZDtype)
+            and not text.dropna().str.contains(r"[+-]\d\d:\d\d$|Z$").all()
+        ):  # excel=True: wall-clock times in the column's zone
             wall = pd.to_datetime(text, format="ISO8601")
             text = wall.dt.tz_localize(target.tz, ambiguous=True, nonexistent="shift_forward")
         else:
@@ -393,5 +394,3 @@ def _swap_in(build: Path, target: Path) -> None:
         raise
     finally:
         shutil.rmtree(old, ignore_errors=True)
-
-

@@ -28,7 +28,7 @@ def team_rates(df: pd.DataFrame) -> pd.DataFrame:
         low, high = metrics.wilson_interval(hits, n)
         rows[m] = {"hits": hits, "n": n, "rate": hits / n if n else float("nan"),
                    "low": low, "high": high}  # fmt: skip
-    return pd.DataFrame.from_dict(rows, orient="index")
+    return pd.DataFrame.from_dict(rows, orient="index").astype({"hits": "int64", "n": "int64"})
 
 
 def _n(count: int, noun: str) -> str:
@@ -44,7 +44,7 @@ def headlines(
 ) -> list[str]:
     """The headline figures as sentences a manager can read aloud."""
     calls = len(df)
-    analysed = int(team.loc["flagged", "n"])
+    analysed: int = team["n"].to_dict()["flagged"]
     lines = [
         f"{_n(calls, 'call')}, of which {analysed:,} analysed"
         + (f" ({analysed / calls:.0%})" if calls else "")
@@ -56,7 +56,7 @@ def headlines(
         if row["n"]:
             lines.append(
                 f"{LABELS[m]}: passed on {interval_text(row['rate'], row['low'], row['high'])} "
-                f"of {row['n']:,} analysed calls."
+                f"of {int(row['n']):,} analysed calls."
             )
     flagged = team.loc["flagged"]
     if flagged["n"]:
@@ -122,24 +122,32 @@ def write_summary(
     """The Summary sheet: facts, headlines, how to read it, the sheets, a pass-rate chart."""
     ws: Any = book.wb.add_worksheet("Summary")
     f = book.f
-    ws.set_column(0, 0, 20)
-    ws.set_column(1, 1, 100)
+    ws.set_column(0, 0, 16)
+    ws.set_column(1, 1, 28)
+    ws.set_column(2, 6, 11)
+
+    def text(row: int, value: str, fmt: Any, height: int = 0) -> None:
+        ws.merge_range(row, 1, row, 6, "", fmt)  # merged empty, then written as text
+        ws.write_string(row, 1, value, fmt)
+        lines = 1 + len(value) // 115
+        if lines > 1 or height:
+            ws.set_row(row, max(height, 15 * lines))
+
     ws.write_string(0, 0, "Call compliance report", f["title"])
+    ws.set_row(0, 24)
     row = 2
-    for label, text in facts.items():
+    for label, value in facts.items():
         ws.write_string(row, 0, label, f["label"])
-        ws.write_string(row, 1, text, f["wrap"])
+        text(row, value, f["wrap"])
         row += 1
     row += 1
     ws.write_string(row, 0, "In brief", f["label"])
     for line in headlines(df, scorecard, exceptions, team, min_calls):
-        ws.write_string(row, 1, line, f["wrap"])
-        ws.set_row(row, 15 * (1 + len(line) // 110))
+        text(row, line, f["wrap"])
         row += 1
     row += 1
     ws.write_string(row, 0, "How to read", f["label"])
-    ws.write_string(row, 1, _READING, f["wrap"])
-    ws.set_row(row, 30)
+    text(row, _READING, f["wrap"])
     row += 2
     ws.write_string(row, 0, "Sheets", f["label"])
     for name, what in _GUIDE:
@@ -149,7 +157,7 @@ def write_summary(
     top = _team_table(book, ws, row, team)
     ws.set_landscape()
     ws.set_paper(9)
-    ws.fit_to_pages(1, 0)
+    ws.fit_to_pages(1, 1)  # the summary is one page
     ws.set_footer("&L&A&RPage &P of &N")
     if charts and team["n"].iloc[0]:
         _team_chart(book, ws, top, team)
@@ -159,19 +167,21 @@ def _team_table(book: _Book, ws: Any, row: int, team: pd.DataFrame) -> int:
     """The team's rate per check as numbers (the chart's data); returns the header row."""
     f = book.f
     ws.write_string(row, 0, "Whole team", f["label"])
-    ws.write_string(row, 1, "pass rate per check (flagged: share of calls), 95% interval", f["note"])
-    row += 1
-    for col, header in enumerate(["Check", "Rate", "95% low", "95% high", "Calls", "Analysed"]):
-        ws.write_string(row, col + 2, header, f["header"])
+    headers = ["Check", "Pass rate", "95% low", "95% high", "Passed", "Analysed", "+", "-"]
+    for col, header in enumerate(headers, start=1):
+        ws.write_string(row, col, header, f["header"])
     for i, m in enumerate(MEASURES, start=1):
         t = team.loc[m]
-        ws.write_string(row + i, 2, LABELS[m])
-        for col, (value, kind) in enumerate(
-            [(t["rate"], "pct"), (t["low"], "pct"), (t["high"], "pct"),
-             (t["hits"], "int"), (t["n"], "int")], start=3):  # fmt: skip
+        ws.write_string(row + i, 1, LABELS[m])
+        cells = [
+            *((t[k], "pct") for k in ("rate", "low", "high")),
+            *((t[k], "int") for k in ("hits", "n")),
+            (t["high"] - t["rate"], "pct"),
+            (t["rate"] - t["low"], "pct"),
+        ]
+        for col, (value, kind) in enumerate(cells, start=2):
             book.cell(ws, row + i, col, value, kind)
-    ws.set_column(2, 2, 26)
-    ws.set_column(3, 7, 10)
+    ws.set_column(7, 8, 6, None, {"hidden": True})  # the error bars' lengths, for the chart
     return row
 
 
@@ -181,22 +191,23 @@ def _team_chart(book: _Book, ws: Any, top: int, team: pd.DataFrame) -> None:
     chart.add_series(
         {
             "name": "Pass rate",
-            "categories": ["Summary", top + 1, 2, top + len(checks), 2],
-            "values": ["Summary", top + 1, 3, top + len(checks), 3],
-            "fill": {"color": "#0072B2"},
-            "y_error_bars": {
+            "categories": ["Summary", top + 1, 1, top + len(checks), 1],
+            "values": ["Summary", top + 1, 2, top + len(checks), 2],
+            "fill": {"color": "#56B4E9"},
+            "x_error_bars": {
                 "type": "custom",
-                "plus_values": [float(v) for v in (checks["high"] - checks["rate"]).fillna(0)],
-                "minus_values": [float(v) for v in (checks["rate"] - checks["low"]).fillna(0)],
+                "plus_values": f"=Summary!$H${top + 2}:$H${top + 1 + len(checks)}",
+                "minus_values": f"=Summary!$I${top + 2}:$I${top + 1 + len(checks)}",
+                "end_style": 1,
+                "line": {"color": "#000000", "width": 1.25},
             },
-            "data_labels": {"value": True, "num_format": "0%"},
         }
     )
     chart.set_title({"name": "Team pass rate per check, with 95% intervals"})
     chart.set_x_axis({"min": 0, "max": 1, "num_format": "0%"})
     chart.set_y_axis({"reverse": True})
     chart.set_legend({"none": True})
-    chart.set_size({"width": 720, "height": 300})
+    chart.set_size({"width": 640, "height": 250})
     ws.insert_chart(top + len(MEASURES) + 2, 1, chart)
 
 
@@ -227,14 +238,14 @@ def summary_facts(df: pd.DataFrame, query: Mapping[str, Any] | None, tz: str) ->
     query = dict(query or {})
     attrs = df.attrs
     created = df["created"].dropna() if "created" in df else pd.Series([], dtype=object)
-    asked = [f"from {_when(query['since'], tz)}" if query.get("since") is not None else "",
-             f"until {_when(query['until'], tz)}" if query.get("until") is not None else ""]  # fmt: skip
+    asked = [f"{word} {_when(query[b], tz)}" for word, b in (("from", "since"), ("until", "until"))
+             if query.get(b) is not None]  # fmt: skip
     span = (
         f"first call {_when(created.min(), tz)}, last call {_when(created.max(), tz)}"
         if len(created)
         else "no calls"
     )
-    chosen = " ".join(a for a in asked if a) or "every call the key can see"
+    chosen = " ".join(asked) or "every call the key can see"
     filters = "; ".join(f"{_FILTERS.get(k, k)}: {v}" for k, v in query.items()
                         if k in _FILTERS and v is not None)  # fmt: skip
     base = sanitize_url(attrs["base_url"]) if attrs.get("base_url") else "an unknown API"
@@ -242,12 +253,11 @@ def summary_facts(df: pd.DataFrame, query: Mapping[str, Any] | None, tz: str) ->
     if attrs.get("key_hint"):
         loaded += f" with the key {attrs['key_hint']}"
     if attrs.get("requests") is not None:
-        loaded += f" ({attrs['requests']} requests, {attrs.get('throttled', 0)} throttled)"
+        loaded += f" ({_n(attrs['requests'], 'request')}, {attrs.get('throttled', 0)} throttled)"
     return {
         "Period": f"{chosen} ({span})",
         "Filters": filters or "none",
         "Loaded": loaded,
-        "Written": f"{_when(datetime.now(UTC).isoformat(), tz)} by callcov-analytics "
-        f"{__version__}",
+        "Written": f"{_when(datetime.now(UTC).isoformat(), tz)} by callcov-analytics {__version__}",
         "Time zone": f"{tz}: every day, hour and time in this workbook",
     }

@@ -43,6 +43,7 @@ MAX_ROWS = 1_048_575  # Excel's rows per sheet, less the header
 _CELL_CHARS = 32_000  # Excel holds 32,767 characters per cell
 _MAX_LINKS = 65_530  # and this many links per sheet
 _GREY, _RED, _AMBER, _GREEN = "#7F7F7F", "#F4B6A6", "#FBE3A2", "#B9E2CF"
+_HEADER = {"bold": True, "bg_color": "#DDE7F0", "bottom": 1, "text_wrap": True, "valign": "top"}
 _STATUS_COLOURS = {"completed": "#009E73", "processing": "#56B4E9", "failed": "#D55E00"}
 
 
@@ -64,7 +65,7 @@ def interval_text(rate: Any, low: Any, high: Any) -> str:
     """``46% (42–51%)``: a rate and its interval; "no data" when unknown."""
     if pd.isna(rate):
         return "no data"
-    return f"{_pct(float(rate))} ({_pct(float(low))}–{_pct(float(high))})"
+    return f"{_pct(float(rate))} ({_pct(float(low)).removesuffix('%')}–{_pct(float(high))})"
 
 
 def agent_summary(scorecard: pd.DataFrame) -> pd.DataFrame:
@@ -105,8 +106,10 @@ def safe_url(url: Any) -> bool:
 
 def _clock(seconds: float) -> str:
     whole = int(seconds)
-    return f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}" if whole >= 3600 else (
-        f"{whole // 60}:{whole % 60:02d}"
+    return (
+        f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+        if whole >= 3600
+        else (f"{whole // 60}:{whole % 60:02d}")
     )
 
 
@@ -136,10 +139,7 @@ class _Book:
             "label": add({"bold": True, "valign": "top"}),
             "wrap": add({"text_wrap": True, "valign": "top"}),
             "note": add({"italic": True, "font_color": "#404040", "text_wrap": True}),
-            "header": add(
-                {"bold": True, "bg_color": "#DDE7F0", "bottom": 1, "text_wrap": True,
-                 "valign": "top"}
-            ),  # fmt: skip
+            "header": add(_HEADER),
             "text": add({}),
             "int": add({"num_format": "#,##0"}),
             "float": add({"num_format": "#,##0.00"}),
@@ -148,9 +148,11 @@ class _Book:
             "duration": add({"num_format": "[h]:mm:ss"}),
             "date": add({"num_format": "yyyy-mm-dd hh:mm"}),
             "day": add({"num_format": "ddd d mmm yyyy", "align": "left"}),
-            "bool": add({"align": "center"}),
+            "bool": add({"align": "center", "num_format": '"yes";"yes";"no"'}),
             "link": add({"font_color": "#0563C1", "underline": 1}),
             "grey": add({"font_color": _GREY}),
+            "rate": add({"align": "center"}),
+            "grey_rate": add({"font_color": _GREY, "align": "center"}),
             "grey_int": add({"font_color": _GREY, "num_format": "#,##0"}),
             "red": add({"bg_color": _RED}),
             "amber": add({"bg_color": _AMBER}),
@@ -159,8 +161,11 @@ class _Book:
 
     def cell(self, ws: Any, row: int, col: int, value: Any, kind: str, fmt: Any = None) -> None:
         """One value by its type's own writer; missing values stay blank."""
-        if value is None or value is pd.NA or value is pd.NaT or (
-            isinstance(value, float) and math.isnan(value)
+        if (
+            value is None
+            or value is pd.NA
+            or value is pd.NaT
+            or (isinstance(value, float) and math.isnan(value))
         ):
             return
         fmt = fmt if fmt is not None else self.f.get(kind)
@@ -196,12 +201,15 @@ class _Book:
     ) -> Any:
         """A sheet holding ``frame`` under a header at row ``top``: frozen, filtered, sized."""
         ws = self.wb.add_worksheet(name)
-        kinds = {c: (kinds or {}).get(str(c)) or _kind(str(c), t) for c, t in frame.dtypes.items()}
+        kinds = {
+            str(c): (kinds or {}).get(str(c)) or _kind(str(c), t) for c, t in frame.dtypes.items()
+        }
         for col, (column, kind) in enumerate(kinds.items()):
             header = (headers or {}).get(str(column), str(column))
             if kind in ("date", "day"):
                 header = f"{header} ({self.tz})"
             ws.write_string(top, col, header, self.f["header"])
+            ws.set_row(top, 30)  # two lines of header: LibreOffice does not grow the row itself
             values = self.local(frame[column]) if kind in ("date", "day") else frame[column]
             for row, value in enumerate(pd.Series(values, dtype=object), start=top + 1):
                 self.cell(ws, row, col, value, kind)
@@ -284,7 +292,7 @@ def write_workbook(
     team = team_rates(df)
     write_summary(book, df, scorecard, exceptions, team, facts, min_calls, charts)
     _agents(book, scorecard, team, min_calls)
-    book.table("Agent detail", scorecard)
+    book.table("Agent detail", scorecard, fit=False)
     _exceptions(book, exceptions, df)
     _daily(book, daily, charts)
     book.table("Calls", df, fit=False)
@@ -302,6 +310,7 @@ def _agents(book: _Book, scorecard: pd.DataFrame, team: pd.DataFrame, min_calls:
     """Ten columns, then (grouped and hidden) the numbers the traffic lights compare."""
     ws = book.wb.add_worksheet("Agents")
     ws.write_string(0, 0, "Agents: pass rate per check, 95% interval in brackets", book.f["title"])
+    ws.merge_range(1, 0, 1, 9, "", book.f["note"])  # then the text, by write_string
     ws.write_string(
         1,
         0,
@@ -311,24 +320,28 @@ def _agents(book: _Book, scorecard: pd.DataFrame, team: pd.DataFrame, min_calls:
         "within chance, green = the whole interval is better.",
         book.f["note"],
     )
-    ws.set_row(1, 45)
+    ws.set_row(1, 32)
     top = 3
+    ws.set_row(top, 30)
     summary = agent_summary(scorecard)
     headers = ["Agent", "Calls", "Analysed", *(LABELS[m] for m in MEASURES), "Rank"]
     hidden = [_rate_column(m, p) for m in MEASURES for p in ("", "low", "high")] + ["ranked"]
     for col, header in enumerate([*headers, *hidden]):
         ws.write_string(top, col, header, book.f["header"])
-    for i, (row, rec) in enumerate(zip(summary.itertuples(index=False), scorecard.itertuples())):
+    for i, (row, rec) in enumerate(
+        zip(summary.itertuples(index=False), scorecard.itertuples(), strict=True)
+    ):
         r = top + 1 + i
         ranked = bool(rec.ranked)
-        text, number = (book.f["text"], book.f["int"]) if ranked else (
-            book.f["grey"], book.f["grey_int"]
+        text, number = (
+            (book.f["text"], book.f["int"]) if ranked else (book.f["grey"], book.f["grey_int"])
         )
         book.cell(ws, r, 0, row.agent_id, "text", text)
         book.cell(ws, r, 1, row.calls, "int", number)
         book.cell(ws, r, 2, row.analysed, "int", number)
+        rate = book.f["rate" if ranked else "grey_rate"]
         for j, m in enumerate(MEASURES, start=3):
-            book.cell(ws, r, j, getattr(row, m), "text", text)
+            book.cell(ws, r, j, getattr(row, m), "text", rate)
         if ranked:
             book.cell(ws, r, 9, row.rank, "int")
         else:
@@ -336,7 +349,7 @@ def _agents(book: _Book, scorecard: pd.DataFrame, team: pd.DataFrame, min_calls:
         for j, column in enumerate(hidden, start=len(headers)):
             kind = "bool" if column == "ranked" else "pct"
             book.cell(ws, r, j, getattr(rec, column), kind)
-    widths = [max(12.0, _width("Agent", summary["agent_id"], "text")), 8, 9, *[14] * 6, 11]
+    widths = [max(12.0, _width("Agent", summary["agent_id"], "text")), 8, 9, *[16] * 6, 11]
     for col, width in enumerate(widths):
         ws.set_column(col, col, width)
     ws.set_column(len(headers), len(headers) + len(hidden) - 1, 10, None,
@@ -355,8 +368,8 @@ def _traffic_lights(
     ranked = xl_col_to_name(first_hidden + 3 * len(MEASURES))
     first = top + 2  # the first data row, 1-based as formulas count
     for j, m in enumerate(MEASURES):
-        rate = team.loc[m, "rate"]
-        if pd.isna(rate):
+        rate: float = team["rate"].to_dict()[m]
+        if math.isnan(rate):
             continue
         t = repr(float(rate))  # our own number, never data text
         r, lo, hi = (f"${xl_col_to_name(first_hidden + 3 * j + k)}{first}" for k in range(3))
@@ -381,7 +394,9 @@ def _traffic_lights(
 
 
 def _exceptions(book: _Book, exceptions: pd.DataFrame, df: pd.DataFrame) -> None:
-    audio = dict(zip(df["id"], df["audio_url"], strict=False)) if "audio_url" in df else {}
+    audio: dict[Any, Any] = (
+        dict(zip(df["id"], df["audio_url"], strict=True)) if "audio_url" in df else {}
+    )
     frame = exceptions.assign(check=exceptions["check"].map(LABELS).astype("string"))
     headers = {"created": "Call time", "agent_id": "Agent", "contact_id": "Contact",
                "check": "Check", "detail": "Why it failed", "at_s": "Second in the call",
@@ -392,14 +407,15 @@ def _exceptions(book: _Book, exceptions: pd.DataFrame, df: pd.DataFrame) -> None
     ws.write_string(0, col, "Audio", book.f["header"])
     ws.set_column(col, col, 16)
     links = 0
-    for row, (call, at) in enumerate(zip(exceptions["id"], exceptions["at_s"]), start=1):
+    pairs: list[tuple[Any, Any]] = list(zip(exceptions["id"], exceptions["at_s"], strict=True))
+    for row, (call, at) in enumerate(pairs, start=1):
         url = audio.get(call)
         if not safe_url(url) or links >= _MAX_LINKS:
             if isinstance(url, str):
                 book.cell(ws, row, col, url, "text")
             continue
         known = not pd.isna(at)
-        target = f"{url}#t={int(at)}" if known and "#" not in url else url
+        target = f"{url}#t={int(at)}" if known and "#" not in str(url) else str(url)
         label = f"listen from {_clock(float(at))}" if known else "listen"
         ws.write_url(row, col, target, book.f["link"], label)
         links += 1
@@ -409,8 +425,8 @@ def _exceptions(book: _Book, exceptions: pd.DataFrame, df: pd.DataFrame) -> None
 def _daily(book: _Book, daily: pd.DataFrame, charts: bool) -> None:
     frame = daily.drop(columns=["talk_minutes"]).rename(columns={"talk_seconds": "talk_time"})
     kinds = {"period": "day", "talk_time": "duration"}
-    headers = {"period": "Day", "calls": "Calls", "completed": "Completed",
-               "processing": "Processing", "failed": "Failed", "talk_time": "Talk time"}  # fmt: skip
+    headers = {"period": "Day", "talk_time": "Talk time"}
+    headers |= {c: c.capitalize() for c in ("calls", "completed", "processing", "failed")}
     ws = book.table("Daily volume", frame, kinds, headers)
     if not charts or daily.empty:
         return
