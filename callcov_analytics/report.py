@@ -278,23 +278,11 @@ def export_report(
     """
     target = Path(path).absolute()
     zone = check_tz(tz if tz is not None else df.attrs.get("tz"))
-    suffix = target.suffix.lower()
-    if suffix in _NOT_FOLDERS:
-        raise ValidationError(
-            f"{target.name!r}: a report is a {WORKBOOK_SUFFIX} workbook or a folder, not a "
-            f"{suffix} file; use e.g. {target.stem}{WORKBOOK_SUFFIX}, or write_csv / "
-            "write_parquet for one table",
-            param="path",
-        )
-    check_target(target, overwrite=overwrite)
+    check_target(target, overwrite=overwrite, parquet=parquet, excel=excel)
+    if min_calls < 1:
+        raise ValidationError(f"min_calls must be >= 1, got {min_calls}", param="min_calls")
     options = {"tz": zone, "min_calls": min_calls, "charts": charts}
-    if suffix == WORKBOOK_SUFFIX:
-        if parquet or excel:
-            raise ValidationError(
-                "parquet= and excel= shape a report folder's files; a .xlsx workbook has "
-                "neither. Export to a folder for them.",
-                param="parquet" if parquet else "excel",
-            )
+    if target.suffix.lower() == WORKBOOK_SUFFIX:
         with storage_errors(target, "nothing was written under that name"):
             target.parent.mkdir(parents=True, exist_ok=True)
             _write_workbook(df, target, query, options)
@@ -352,8 +340,24 @@ def _write_workbook(
     return {"sheets": rows}
 
 
-def check_target(target: Path, *, overwrite: bool) -> None:
-    """Refuse a report target that exists, unless overwriting a report or empty folder."""
+def check_target(
+    target: Path, *, overwrite: bool, parquet: bool = False, excel: bool = False
+) -> None:
+    """Refuse a report target that is misnamed or exists (unless overwriting a report)."""
+    suffix = target.suffix.lower()
+    if suffix in _NOT_FOLDERS:
+        raise ValidationError(
+            f"{target.name!r}: a report is a {WORKBOOK_SUFFIX} workbook or a folder, not a "
+            f"{suffix} file; use e.g. {target.stem}{WORKBOOK_SUFFIX}, or write_csv / "
+            "write_parquet for one table",
+            param="path",
+        )
+    if suffix == WORKBOOK_SUFFIX and (parquet or excel):
+        raise ValidationError(
+            "parquet and excel shape a report folder's files; a .xlsx workbook has neither. "
+            "Export to a folder for them.",
+            param="parquet" if parquet else "excel",
+        )
     if not target.exists() and not target.is_symlink():
         return
     book = target.suffix.lower() == WORKBOOK_SUFFIX
