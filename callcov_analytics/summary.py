@@ -66,7 +66,10 @@ def headlines(
         )
     ranked = scorecard[scorecard["ranked"].fillna(False).astype(bool)]
     if len(ranked):
-        worst = ranked.sort_values(["rank", "agent_id"], ascending=[False, True]).head(_COACH)
+        # Lowest rank first; among ties, the surest failure rate (highest lower bound).
+        worst = ranked.sort_values(
+            ["rank", "flagged_ci_low", "agent_id"], ascending=[False, False, True]
+        ).head(_COACH)
         names = "; ".join(
             f"{a.agent_id} (flagged on "
             f"{interval_text(a.flagged_share, a.flagged_ci_low, a.flagged_ci_high)} of "
