@@ -37,6 +37,7 @@ Clock = Callable[[], datetime]
 _AGO = re.compile(r"(\d+)\s*(min|h|d|w)", re.IGNORECASE)
 _UNITS = {"min": 60, "h": 3600, "d": 86_400, "w": 604_800}  # seconds
 _DAYS = {"today": 0, "yesterday": 1}
+_ISO = re.compile(r"\d{4}-\d\d-\d\d([ T]|$)")
 FORMS = "'2026-11-01', '2026-11-01T09:00:00Z', Unix seconds, '7d', '24h', '2w', 'today'"
 
 
@@ -120,6 +121,8 @@ def _parse(value: DateLike, name: str, zone: str, now: Clock) -> tuple[pd.Timest
             return current - span, False
         if not text:
             raise bad("is empty")
+        if not _ISO.match(text):  # dateutil would read "30m" or "5" as a time today
+            raise bad("is not a date")
         day_only = len(text) == 10
     else:
         day_only = isinstance(value, date) and not isinstance(value, datetime)
