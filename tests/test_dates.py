@@ -127,4 +127,4 @@ def test_load_calls_reads_int_since_as_seconds_and_days_in_the_zone() -> None:
     weekly = metrics.agent_scorecard(full, period="W", tz=LONDON)
     assert str(weekly["period"].dt.tz) == LONDON
     starts = weekly["period"].dropna()  # calls without `created` have no week
-    assert len(starts) and (starts.dt.dayofweek == 0).all() and (starts.dt.hour == 0).all()
+    assert len(starts) and (starts.dt.day_of_week == 0).all() and (starts.dt.hour == 0).all()
