@@ -261,3 +261,32 @@ def test_libreoffice_renders_every_sheet(df: pd.DataFrame, tmp_path: Path) -> No
     )
     pages = sorted(ARTIFACTS.glob("workbook-*.png"))
     assert pages and all(p.read_bytes().startswith(b"\x89PNG") for p in pages)
+
+
+def test_cli_report_out_xlsx(tmp_path: Path) -> None:
+    """`callcov-analytics report --out report.xlsx --since ... --tz ...`, as a user runs it."""
+    import os
+    import sys
+
+    with sandbox.serve(plan="enterprise", n_analyses=120) as api:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
+        env |= {"CALLCOV_API_KEY": api.key, "CALLCOV_API_URL": api.url}
+
+        def run(*args: str) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [sys.executable, "-m", "callcov_analytics.cli", "report", *args],
+                capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+            )  # fmt: skip
+
+        done = run("--out", "report.xlsx", "--since", "@0", "--tz", TZ)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == f"workbook: {tmp_path / 'report.xlsx'}"
+        wb = openpyxl.load_workbook(tmp_path / "report.xlsx")
+        assert wb.sheetnames == list(SHEETS)
+        assert wb["Calls"].max_row == 121 and wb["Calls"]["B1"].value == f"created ({TZ})"
+        refused = run("--out", "report.xlsx", "--parquet")
+        assert refused.returncode == 2 and "parquet" in refused.stderr
+        assert "page 1" not in refused.stderr  # refused before any request
+        bad = run("--out", "x.xlsx", "--since", "fortnight")
+        assert bad.returncode == 2 and "since='fortnight' is not a date" in bad.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.xlsx"]
