@@ -197,7 +197,7 @@ class _Book:
         *,
         top: int = 0,
         freeze_col: int = 1,
-        fit: bool = True,
+        fit: bool | int = True,
     ) -> Any:
         """A sheet holding ``frame`` under a header at row ``top``: frozen, filtered, sized."""
         ws = self.wb.add_worksheet(name)
@@ -218,7 +218,7 @@ class _Book:
         return ws
 
     def layout(
-        self, ws: Any, top: int, rows: int, cols: int, *, freeze_col: int, fit: bool
+        self, ws: Any, top: int, rows: int, cols: int, *, freeze_col: int, fit: bool | int
     ) -> None:
         """Frozen header, autofilter, and a printout that repeats the header and first column."""
         ws.freeze_panes(top + 1, freeze_col)
@@ -232,7 +232,7 @@ class _Book:
         ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
         ws.set_footer("&L&A&RPage &P of &N")
         if fit:
-            ws.fit_to_pages(1, 0)  # one page wide, as many tall as it takes
+            ws.fit_to_pages(int(fit), 0)  # so many pages wide, as many tall as it takes
 
     def close(self) -> None:
         """Write the file."""
@@ -254,7 +254,7 @@ def _kind(name: str, dtype: Any) -> str:
 
 
 def _width(header: str, column: pd.Series, kind: str) -> float:
-    fixed = {"date": 17, "day": 16, "bool": 7, "pct": 8, "duration": 10, "seconds": 10}
+    fixed = {"date": 18, "day": 16, "bool": 7, "pct": 8, "duration": 10, "seconds": 11}
     if kind in fixed:
         longest = fixed[kind]
     else:
@@ -292,7 +292,7 @@ def write_workbook(
     team = team_rates(df)
     write_summary(book, df, scorecard, exceptions, team, facts, min_calls, charts)
     _agents(book, scorecard, team, min_calls)
-    book.table("Agent detail", scorecard, fit=False)
+    book.table("Agent detail", scorecard, fit=3)  # 60-odd columns: three pages wide
     _exceptions(book, exceptions, df)
     _daily(book, daily, charts)
     book.table("Calls", df, fit=False)
@@ -443,7 +443,8 @@ def _daily(book: _Book, daily: pd.DataFrame, charts: bool) -> None:
             }
         )
     chart.set_title({"name": f"Calls per day by status ({book.tz})"})
-    chart.set_x_axis({"date_axis": True, "num_format": "d mmm", "major_unit": 7})
+    step = 1 if n <= 14 else 7
+    chart.set_x_axis({"date_axis": True, "num_format": "d mmm", "major_unit": step})
     chart.set_y_axis({"name": "Calls", "major_gridlines": {"visible": True}})
     chart.set_legend({"position": "bottom"})
     chart.set_size({"width": 760, "height": 340})

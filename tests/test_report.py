@@ -491,7 +491,7 @@ def test_agent_summary_csv_is_the_ten_rounded_columns(
 def test_xlsx_and_file_names_never_become_folders(hostile: pd.DataFrame, tmp_path: Path) -> None:
     book = export_report(hostile, tmp_path / "rep.xlsx")
     assert book.is_file() and book.read_bytes().startswith(b"PK")
-    with pytest.raises(ValidationError, match="not a .csv file"):
+    with pytest.raises(ValidationError, match=r"not a \.csv file"):
         export_report(hostile, tmp_path / "rep.csv")
     assert _leftovers(tmp_path) == ["rep.xlsx"]
 
