@@ -11,7 +11,7 @@ from . import metrics
 from .workbook import LABELS, MEASURES, interval_text
 
 if TYPE_CHECKING:
-    from .workbook import _Book
+    from .xlsx import Book
 
 __all__ = ["headlines", "team_rates"]
 
@@ -113,7 +113,7 @@ _READING = (
 
 
 def write_summary(
-    book: _Book,
+    book: Book,
     df: pd.DataFrame,
     scorecard: pd.DataFrame,
     exceptions: pd.DataFrame,
@@ -166,7 +166,7 @@ def write_summary(
         _team_chart(book, ws, top, team)
 
 
-def _team_table(book: _Book, ws: Any, row: int, team: pd.DataFrame) -> int:
+def _team_table(book: Book, ws: Any, row: int, team: pd.DataFrame) -> int:
     """The team's rate per check as numbers (the chart's data); returns the header row."""
     f = book.f
     ws.write_string(row, 0, "Whole team", f["label"])
@@ -188,7 +188,7 @@ def _team_table(book: _Book, ws: Any, row: int, team: pd.DataFrame) -> int:
     return row
 
 
-def _team_chart(book: _Book, ws: Any, top: int, team: pd.DataFrame) -> None:
+def _team_chart(book: Book, ws: Any, top: int, team: pd.DataFrame) -> None:
     checks = team.loc[list(metrics.CHECKS)]
     chart = book.wb.add_chart({"type": "bar"})
     chart.add_series(

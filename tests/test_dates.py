@@ -122,6 +122,10 @@ def test_load_calls_reads_int_since_as_seconds_and_days_in_the_zone() -> None:
         days = frame["created"].dt.tz_convert(zone).dt.date.value_counts()
         counted = dict(zip(table["period"].dt.date, table["calls"], strict=True))
         assert {d: n for d, n in counted.items() if n} == days.to_dict()
+    from callcov_analytics.plots import plot_volume
+
+    assert plot_volume(local).axes[0].get_xlabel() == f"Day ({LONDON})"
+    assert plot_volume(full).axes[0].get_xlabel() == "Day (UTC)"
     explicit = metrics.volume(full, tz=LONDON)
     pd.testing.assert_frame_equal(explicit, metrics.volume(local))
     weekly = metrics.agent_scorecard(full, period="W", tz=LONDON)
