@@ -320,8 +320,8 @@ def volume(df: pd.DataFrame, freq: str = "D", *, tz: str | None = None) -> pd.Da
     Args:
         df: the load_calls() frame.
         freq: a pandas period alias: "D" (default), "W" (weeks start Monday), "M", "h", ...
-        tz: the IANA zone whose days (and hours) bucket the calls; default the frame's
-            ``attrs["tz"]`` (set by ``load_calls(tz=...)``), else UTC.
+        tz: the IANA zone whose days (and wall-clock hours) bucket the calls; default the
+            frame's ``attrs["tz"]`` (set by ``load_calls(tz=...)``), else UTC.
 
     Example:
         >>> volume(load_calls(), freq="W")  # doctest: +SKIP
@@ -345,6 +345,9 @@ def volume(df: pd.DataFrame, freq: str = "D", *, tz: str | None = None) -> pd.Da
     )
     out = facts.groupby(periods).sum().reindex(full, fill_value=0).reset_index(drop=True)
     out["period"] = pd.Series(_local(full.to_timestamp(how="start"), zone))
+    # Hours are wall-clock: the hour a spring change skips (no call can be in it) would repeat
+    # the next one's start, so it goes; the autumn's repeated hour is one bucket.
+    out = out[~out["period"].duplicated(keep="last")]
     out["talk_minutes"] = out["talk_seconds"].astype("Float64") / 60
     return typed(out, {**VOLUME_COLUMNS, "period": pd.DatetimeTZDtype(tz=zone)})
 

@@ -132,3 +132,17 @@ def test_load_calls_reads_int_since_as_seconds_and_days_in_the_zone() -> None:
     assert str(weekly["period"].dt.tz) == LONDON
     starts = weekly["period"].dropna()  # calls without `created` have no week
     assert len(starts) and (starts.dt.day_of_week == 0).all() and (starts.dt.hour == 0).all()
+
+
+def test_hours_are_wall_clock_across_both_clock_changes() -> None:
+    with sandbox.serve(plan="enterprise", n_analyses=20) as api:
+        base = load_calls(api.key, api.url, cache=False, progress=False).head(4).copy()
+    times = ["2026-03-29T00:30Z", "2026-03-29T01:30Z", "2026-10-25T00:30Z", "2026-10-25T01:30Z"]
+    base["created"] = pd.to_datetime(times, utc=True).astype(base["created"].dtype)
+    spring = metrics.volume(base.head(2), "h", tz=LONDON)
+    assert spring["period"].is_unique and spring["calls"].sum() == 2
+    # 01:00-02:00 does not exist in London that night: 00:30 GMT, then 02:30 BST.
+    hours = dict(zip(spring["period"].dt.strftime("%H:%M%z"), spring["calls"], strict=True))
+    assert hours == {"00:00+0000": 1, "02:00+0100": 1}
+    autumn = metrics.volume(base.tail(2), "h", tz=LONDON)
+    assert autumn["calls"].tolist() == [2]  # 01:30 BST and 01:30 GMT: one wall-clock hour
