@@ -120,7 +120,7 @@ def write_workbook(
     team = team_rates(df)
     write_summary(book, df, scorecard, exceptions, team, facts, min_calls, charts)
     _agents(book, scorecard, team, min_calls)
-    book.table("Agent detail", scorecard, fit=3)  # 60-odd columns: three pages wide
+    book.table("Agent detail", scorecard, fit=2, upright=True)  # 60-odd columns, 2 pages wide
     _exceptions(book, exceptions, df)
     _daily(book, daily, charts)
     book.table("Calls", df, fit=False)

@@ -67,6 +67,15 @@ class Book:
             "wrap": add({"text_wrap": True, "valign": "top"}),
             "note": add({"italic": True, "font_color": "#404040", "text_wrap": True}),
             "header": add(_HEADER),
+            "header_up": add(
+                {
+                    **_HEADER,
+                    "rotation": 90,
+                    "text_wrap": False,
+                    "valign": "bottom",
+                    "align": "center",
+                }
+            ),
             "text": add({}),
             "int": add({"num_format": "#,##0"}),
             "float": add({"num_format": "#,##0.00"}),
@@ -125,8 +134,13 @@ class Book:
         top: int = 0,
         freeze_col: int = 1,
         fit: bool | int = True,
+        upright: bool = False,
     ) -> Any:
-        """A sheet holding ``frame`` under a header at row ``top``: frozen, filtered, sized."""
+        """A sheet holding ``frame`` under a header at row ``top``: frozen, filtered, sized.
+
+        ``fit``: pages wide for printing (True: one; False: no scaling). ``upright``: headers
+        turned 90° so that columns are as narrow as their values.
+        """
         ws = self.wb.add_worksheet(name)
         kinds = {
             str(c): (kinds or {}).get(str(c)) or _kind(str(c), t) for c, t in frame.dtypes.items()
@@ -135,12 +149,14 @@ class Book:
             header = (headers or {}).get(str(column), str(column))
             if kind in ("date", "day"):
                 header = f"{header} ({self.tz})"
-            ws.write_string(top, col, header, self.f["header"])
-            ws.set_row(top, 30)  # two lines of header: LibreOffice does not grow the row itself
+            ws.write_string(top, col, header, self.f["header_up" if upright else "header"])
+            # LibreOffice does not grow a header row itself: two lines, or the longest name
+            # standing upright (many long machine names, narrow numbers)
+            ws.set_row(top, 200 if upright else 30)
             values = self.local(frame[column]) if kind in ("date", "day") else frame[column]
             for row, value in enumerate(pd.Series(values, dtype=object), start=top + 1):
                 self.cell(ws, row, col, value, kind)
-            ws.set_column(col, col, column_width(header, frame[column], kind))
+            ws.set_column(col, col, column_width("" if upright else header, frame[column], kind))
         self.layout(ws, top, len(frame), len(kinds), freeze_col=freeze_col, fit=fit)
         return ws
 
