@@ -56,10 +56,12 @@ def _pct(x: float) -> str:
 
 
 def interval_text(rate: Any, low: Any, high: Any) -> str:
-    """``46% (42–51%)``: a rate and its interval; "no data" when unknown."""
+    """``46% (42–51%)``: a rate and its interval, rounded outward; "no data" when unknown."""
     if pd.isna(rate):
         return "no data"
-    return f"{_pct(float(rate))} ({_pct(float(low)).removesuffix('%')}–{_pct(float(high))})"
+    # Outward, so the printed interval is never narrower than the real one.
+    down, up = math.floor(float(low) * 100 + 1e-9), math.ceil(float(high) * 100 - 1e-9)
+    return f"{_pct(float(rate))} ({down}–{up}%)"
 
 
 def agent_summary(scorecard: pd.DataFrame) -> pd.DataFrame:

@@ -7,6 +7,7 @@ import csv
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -482,9 +483,10 @@ def test_agent_summary_csv_is_the_ten_rounded_columns(
     card = metrics.agent_scorecard(df)
     assert [r[0] for r in rows] == card["agent_id"].map(neutralize).tolist()
     for row, want in zip(rows, card.itertuples(), strict=True):
-        low, high = round(want.flagged_ci_low * 100), round(want.flagged_ci_high * 100)
-        if 0 < want.flagged_ci_low < 1 and 0 < want.flagged_ci_high < 0.995:
-            assert row[8].endswith(f"({low}–{high}%)"), row
+        low = math.floor(want.flagged_ci_low * 100 + 1e-9)  # rounded outward
+        high = math.ceil(want.flagged_ci_high * 100 - 1e-9)
+        assert row[8].endswith(f"({low}–{high}%)"), row
+        assert low <= want.flagged_share * 100 <= high
         assert row[9] == ("" if pd.isna(want.rank) else str(want.rank))
 
 

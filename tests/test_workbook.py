@@ -115,7 +115,7 @@ def test_agents_ten_columns_intervals_greyed_and_lit(book: Path, df: pd.DataFram
     for i, (row, want) in enumerate(zip(rows, summary.itertuples(index=False), strict=True)):
         assert row[0] == want.agent_id and row[1] == want.calls and row[2] == want.analysed
         assert row[3:9] == [getattr(want, m) for m in (*metrics.CHECKS, "flagged")]
-        assert all(re.fullmatch(r"[<>]?\d+% \([<>]?\d+–[<>]?\d+%\)|no data", c) for c in row[3:9])
+        assert all(re.fullmatch(r"[<>]?\d+% \(\d+–\d+%\)|no data", c) for c in row[3:9])
         if card["ranked"].iloc[i]:
             assert row[9] == want.rank
         else:
