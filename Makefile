@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian's chromium drives the notebook browser test and LibreOffice checks that the CSV
-# reports open; both are installed when missing and we are root.
-SYSTEM_PACKAGES := chromium:chromium libreoffice-calc-nogui:soffice
+# Debian's chromium drives the notebook browser test, LibreOffice checks that the CSVs and the
+# workbook open (rendering them to PDF), and poppler-utils turns those pages into PNGs in
+# test-artifacts/; all are installed when missing and we are root.
+SYSTEM_PACKAGES := chromium:chromium libreoffice-calc-nogui:soffice poppler-utils:pdftoppm
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v $${pair#*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \

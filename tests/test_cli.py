@@ -213,6 +213,7 @@ def test_demo(tmp_path: Path) -> None:
     assert requests > 2 * 2  # more than two windows' worth at 2 per window
     assert f"report: {folder}" in out
     for name in (
+        "report.xlsx",
         "calls.csv",
         "agent_summary.csv",
         "daily_volume.csv",
@@ -220,12 +221,8 @@ def test_demo(tmp_path: Path) -> None:
         "manifest.json",
     ):
         assert (folder / name).is_file()
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        assert (folder / "quota.png").is_file()
+    assert not (folder / "quota.png").exists()  # the quota stays in this console summary
+    assert out.splitlines()[-1].startswith(f"open {folder / 'report.xlsx'} first")
     assert "sk_test_" not in out + done.stderr
     again = run("demo", "--out", "demo-output", "--n-analyses", "50", cwd=tmp_path)
     assert again.returncode == 0, again.stderr  # a previous demo report is replaced

@@ -7,6 +7,7 @@ import csv
 import errno
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -33,8 +34,15 @@ from callcov_analytics.report import (
     write_csv,
     write_parquet,
 )
+from callcov_analytics.workbook import agent_summary
 
-CSV_FILES = ("calls.csv", "agent_summary.csv", "daily_volume.csv", "compliance_exceptions.csv")
+CSV_FILES = (
+    "calls.csv",
+    "agent_summary.csv",
+    "agent_detail.csv",
+    "daily_volume.csv",
+    "compliance_exceptions.csv",
+)
 TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 HOSTILE = [
@@ -211,7 +219,8 @@ def test_round_trip_restores_values_and_dtypes(hostile: pd.DataFrame, tmp_path: 
     back = read_report_csv(folder / "calls.csv")
     pd.testing.assert_frame_equal(back, hostile.reset_index(drop=True))
     summaries = {
-        "agent_summary.csv": metrics.agent_scorecard(hostile),
+        "agent_summary.csv": agent_summary(metrics.agent_scorecard(hostile)),
+        "agent_detail.csv": metrics.agent_scorecard(hostile),
         "daily_volume.csv": metrics.volume(hostile, "D"),
         "compliance_exceptions.csv": metrics.compliance_exceptions(hostile),
     }
@@ -296,7 +305,8 @@ def test_charts_when_available(loaded: tuple[pd.DataFrame, str], tmp_path: Path)
     df, _ = loaded
     folder = export_report(df, tmp_path / "r")
     pngs = sorted(p.name for p in folder.glob("*.png"))
-    assert "quota.png" in pngs and len(pngs) >= 2
+    assert "daily_volume.png" in pngs and len(pngs) >= 2
+    assert "quota.png" not in pngs  # an engineer's chart: notebooks and the demo's console
     assert all((folder / p).read_bytes().startswith(b"\x89PNG") for p in pngs)
     assert not list(export_report(df, tmp_path / "r2", charts=False).glob("*.png"))
 
@@ -417,31 +427,88 @@ def test_query_argument_overrides_attrs(hostile: pd.DataFrame, tmp_path: Path) -
     assert json.loads((folder / "manifest.json").read_text())["query"] == {"agent_id": "a-1"}
 
 
-def test_libreoffice_opens_the_csv(loaded: tuple[pd.DataFrame, str], tmp_path: Path) -> None:
+def _soffice(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     soffice = shutil.which("soffice")
     if soffice is None:
-        pytest.skip("LibreOffice (soffice) is not installed; the CSV→PDF render check needs it")
-    df, _ = loaded
-    folder = export_report(df.head(50), tmp_path / "r", charts=False)
-    started = time.monotonic()
-    done = subprocess.run(
-        [
-            soffice,
-            f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}",
-            "--headless",
-            "--infilter=CSV:44,34,76",
-            "--convert-to",
-            "pdf",
-            "--outdir",
-            str(tmp_path / "pdf"),
-            str(folder / "calls.csv"),
-        ],
+        pytest.fail("LibreOffice (soffice) is missing: run `make system-deps` as root")
+    profile = f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}"
+    return subprocess.run(
+        [soffice, profile, "--headless", *args],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=170,
         check=False,
+    )
+
+
+def test_libreoffice_opens_the_csv(loaded: tuple[pd.DataFrame, str], tmp_path: Path) -> None:
+    df, _ = loaded
+    folder = export_report(df.head(50), tmp_path / "r", charts=False, workbook=False)
+    started = time.monotonic()
+    pdf_dir = str(tmp_path / "pdf")
+    calls = str(folder / "calls.csv")
+    done = _soffice(
+        tmp_path, "--infilter=CSV:44,34,76", "--convert-to", "pdf", "--outdir", pdf_dir, calls
     )
     pdf = tmp_path / "pdf" / "calls.pdf"
     assert done.returncode == 0 and pdf.is_file(), done.stderr
     assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
     print(f"soffice CSV→PDF took {time.monotonic() - started:.1f} s")
+
+
+def test_libreoffice_default_import_shows_no_bom(hostile: pd.DataFrame, tmp_path: Path) -> None:
+    """LibreOffice's default CSV import (no filter options) reads the first header as `id`."""
+    path = write_csv(hostile, tmp_path / "calls.csv")
+    out = tmp_path / "out"
+    done = _soffice(
+        tmp_path,
+        "--convert-to",
+        "csv:Text - txt - csv (StarCalc):44,34,76",
+        "--outdir",
+        str(out),
+        str(path),
+    )
+    assert done.returncode == 0, done.stderr
+    first = (out / "calls.csv").read_bytes().split(b",", 1)[0]
+    assert first == b"id"  # with a BOM (excel=True) it would read as \xc3\xaf\xc2\xbb\xc2\xbfid
+
+
+def test_agent_summary_csv_is_the_ten_rounded_columns(
+    loaded: tuple[pd.DataFrame, str], tmp_path: Path
+) -> None:
+    df, _ = loaded
+    folder = export_report(df, tmp_path / "r", charts=False)
+    header, *rows = _rows(folder / "agent_summary.csv")
+    assert header == ["agent_id", "calls", "analysed", *metrics.CHECKS, "flagged", "rank"]
+    card = metrics.agent_scorecard(df)
+    assert [r[0] for r in rows] == card["agent_id"].map(neutralize).tolist()
+    for row, want in zip(rows, card.itertuples(), strict=True):
+        low = math.floor(want.flagged_ci_low * 100 + 1e-9)  # rounded outward
+        high = math.ceil(want.flagged_ci_high * 100 - 1e-9)
+        assert row[8].endswith(f"({low}–{high}%)"), row
+        assert low <= want.flagged_share * 100 <= high
+        assert row[9] == ("" if pd.isna(want.rank) else str(want.rank))
+
+
+def test_xlsx_and_file_names_never_become_folders(hostile: pd.DataFrame, tmp_path: Path) -> None:
+    book = export_report(hostile, tmp_path / "rep.xlsx")
+    assert book.is_file() and book.read_bytes().startswith(b"PK")
+    with pytest.raises(ValidationError, match=r"not a \.csv file"):
+        export_report(hostile, tmp_path / "rep.csv")
+    assert _leftovers(tmp_path) == ["rep.xlsx"]
+
+
+def test_manifest_has_iso_times_beside_epochs_and_the_zone(
+    hostile: pd.DataFrame, tmp_path: Path
+) -> None:
+    query = {"since": 1_795_392_000, "until": 1_796_083_199}
+    folder = export_report(hostile, tmp_path / "r", charts=False, query=query, tz="Europe/London")
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    assert manifest["query"]["since"] == 1_795_392_000
+    assert manifest["query"]["since_utc"] == "2026-11-23T00:00:00+00:00"
+    assert manifest["query"]["until_utc"] == "2026-11-30T23:59:59+00:00"
+    assert manifest["time_zone"] == "Europe/London"
+    assert manifest["files"]["report.xlsx"]["sheets"]["Calls"] == len(hostile)
+    days = read_report_csv(folder / "daily_volume.csv")
+    assert str(days["period"].dt.tz) == "Europe/London"
+    pd.testing.assert_frame_equal(days, metrics.volume(hostile, tz="Europe/London"))
