@@ -275,7 +275,10 @@ class Store:
         token = secrets.token_hex(8)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), _TOKEN: token})
         self.save_state({**state, "compacting": {"token": token, "rows": table.num_rows}})
-        self._write_parquet(self.table_path, table, row_group_size=64 * 1024)
+        # Microsecond times: Spark refuses nanoseconds (every value is whole seconds anyway).
+        self._write_parquet(
+            self.table_path, table, row_group_size=64 * 1024, coerce_timestamps="us"
+        )
         self._finish_compaction({"token": token, "rows": table.num_rows})
         self.save_state(state)
 
@@ -399,15 +402,21 @@ def _check_shape(state: Any) -> None:
 
 
 def _value_type(kind: pa.DataType) -> pa.DataType:
-    """The type a column holds, whether dictionary-encoded (categories) or large (pandas)."""
+    """The type a column holds, as pages hold it: categories are dictionaries in the table,
+    strings may be large (pandas) and times microseconds (so that Spark reads them)."""
     kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp("ns", tz=kind.tz)
     return pa.string() if pa.types.is_large_string(kind) else kind
 
 
 def _decoded(table: pa.Table) -> pa.Table:
-    """Category columns (dictionaries in the table) as the plain strings pages hold."""
+    """The table's columns with the types pages hold (see `_value_type`)."""
     for i, field in enumerate(table.schema):
-        if pa.types.is_dictionary(field.type):
+        kind = _value_type(field.type)
+        if kind != field.type and not pa.types.is_string(kind):
+            table = table.set_column(i, field.name, table[i].cast(kind))
+        elif pa.types.is_dictionary(field.type):
             table = table.set_column(i, field.name, table[i].cast(field.type.value_type))
     return table
 
