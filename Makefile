@@ -23,7 +23,7 @@ system-deps:
 	  command -v $${pair#*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing$$missing (browser and spreadsheet tests)"; \
+	    echo "installing$$missing (browser, spreadsheet and Spark tests)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "note: missing$$missing and not root; the tests that need them will fail" \
 	  "(as root: apt-get install$$missing)"; fi; fi
