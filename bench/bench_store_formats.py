@@ -76,11 +76,16 @@ def offline_reads(table_path: Path, delta_path: Path) -> list[dict[str, Any]]:
     out = []
     for fmt, path in (("parquet", str(table_path)), ("delta", str(delta_path))):
         reads = {
-            "duckdb": lambda p=path, f=fmt: duckdb.sql(
-                f"select count(*) from read_parquet('{p}')"
-                if f == "parquet"
-                else f"install delta; load delta; select count(*) from delta_scan('{p}')"
-            ).fetchall()[0][0],
+            # A connection each: a failed INSTALL leaves the default one unusable.
+            "duckdb": lambda p=path, f=fmt: (
+                duckdb.connect()
+                .sql(
+                    f"select count(*) from read_parquet('{p}')"
+                    if f == "parquet"
+                    else f"install delta; load delta; select count(*) from delta_scan('{p}')"
+                )
+                .fetchall()[0][0]
+            ),
             "polars": lambda p=path, f=fmt: len(
                 pl.read_parquet(p) if f == "parquet" else pl.read_delta(p)
             ),
@@ -102,7 +107,9 @@ def offline_reads(table_path: Path, delta_path: Path) -> list[dict[str, Any]]:
     out.append(
         {
             "format": "iceberg",
-            **try_read("duckdb", lambda: duckdb.sql("install iceberg; load iceberg").fetchall()),
+            **try_read(
+                "duckdb", lambda: duckdb.connect().sql("install iceberg; load iceberg").fetchall()
+            ),
         }
     )
     return out
@@ -208,14 +215,15 @@ def reader_while_writing(table: pa.Table, work: Path) -> dict[str, Any]:
     from deltalake import DeltaTable, write_deltalake
 
     result: dict[str, Any] = {}
+    con = duckdb.connect()
     path = work / "live.parquet"
     pq.write_table(table, path)
     delta = str(work / "live_delta")
     write_deltalake(delta, table)
     readers = {
-        "ours/duckdb": lambda: duckdb.sql(
-            f"select count(*) from read_parquet('{path}')"
-        ).fetchone()[0],
+        "ours/duckdb": lambda: con.sql(f"select count(*) from read_parquet('{path}')").fetchall()[
+            0
+        ][0],
         "ours/polars": lambda: len(pl.read_parquet(path)),
         "ours/pyarrow": lambda: pq.read_table(path).num_rows,
         "delta/deltalake": lambda: DeltaTable(delta).to_pyarrow_table().num_rows,

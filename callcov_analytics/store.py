@@ -44,6 +44,7 @@ from platformdirs import user_cache_dir
 from .errors import StoreLockedError, StoreWarning
 from .files import atomic_open, storage_errors
 from .frame import concat_tables, frame_from_tables
+from .rows import FILTER_COLUMNS, counts, decoded, filter_rows, latest_first, value_type
 from .schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
 
 __all__ = ["CACHE_ENV", "Store", "StoreWarning", "cache_info", "clear_cache", "default_cache_dir"]
@@ -187,7 +188,7 @@ class Store:
                 return f"{name} was replaced by another program"
             for field in schema:
                 want = _KNOWN.get(field.name)
-                if want is not None and _value_type(field.type) not in (want, pa.null()):
+                if want is not None and value_type(field.type) not in (want, pa.null()):
                     return f"{name}: column {field.name} is {field.type}, not {want}"
         known = set(self._files)
         for stray in self.pages_path.glob("*.parquet"):
@@ -218,7 +219,7 @@ class Store:
         where = self.where if filtered else {}
         wanted = None
         if columns is not None:
-            filters = [_FILTER_COLUMNS[k] for k in where if k in _FILTER_COLUMNS]
+            filters = [FILTER_COLUMNS[k] for k in where if k in FILTER_COLUMNS]
             wanted = list(
                 dict.fromkeys(["id", "created", *columns, *(c for f in filters for c in f)])
             )
@@ -226,14 +227,14 @@ class Store:
             tables = []
             for name in names:
                 table = pq.read_table(self.path / name, columns=wanted, partitioning=None)
-                table = _decoded(table.replace_schema_metadata(None))
+                table = decoded(table.replace_schema_metadata(None))
                 seq = 0 if name == TABLE else _seq_of(name)
                 tables.append(table.append_column("_seq", pa.array([seq] * len(table), pa.int64())))
-            table = _latest_first(concat_tables(tables))
+            table = latest_first(concat_tables(tables))
         except (OSError, pa.ArrowException, KeyError) as exc:
             self._recover(f"a stored file is damaged ({exc})")
             return None
-        table = _where(table, where)
+        table = filter_rows(table, where)
         if columns is not None:
             table = table.select(list(dict.fromkeys(["id", "created", *columns, "_seq"])))
         return table
@@ -261,7 +262,7 @@ class Store:
         if drop:
             table = table.filter(pc.invert(pc.is_in(table["id"], pa.array(drop, pa.string()))))
         old = pq.read_table(self.table_path, columns=["id"]) if TABLE in self._files else None
-        self.counts = _counts(
+        self.counts = counts(
             table, pa.array([], pa.string()) if old is None else old["id"].combine_chunks()
         )
         table = table.drop_columns(["_seq"])
@@ -348,34 +349,6 @@ class Store:
             out.write(data)
 
 
-# Columns each API filter is applied to when a superset answers a filtered load.
-_FILTER_COLUMNS = {
-    "status_filter": ["status"],
-    "agent_id": ["agent_id"],
-    "contact_id": ["contact_id"],
-    "search": ["agent_id", "contact_id"],
-}
-
-
-def _where(table: pa.Table, where: Mapping[str, str]) -> pa.Table:
-    """The rows the server's filters would return (see the list parameters in the README)."""
-    keep = None
-    for name, value in where.items():
-        if name == "search":  # case-insensitive substring of agent_id or contact_id
-            term = value.lower()
-            hits = [
-                pc.fill_null(pc.match_substring(pc.utf8_lower(table[c]), term), False)
-                for c in _FILTER_COLUMNS[name]
-            ]
-            match = pc.or_(*hits)
-        elif name in _FILTER_COLUMNS:
-            match = pc.fill_null(pc.equal(table[_FILTER_COLUMNS[name][0]], value), False)
-        else:
-            continue
-        keep = match if keep is None else pc.and_(keep, match)
-    return table if keep is None else table.filter(keep)
-
-
 def _check_shape(state: Any) -> None:
     """ValueError unless ``state`` is what `save_state` writes."""
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
@@ -401,71 +374,8 @@ def _check_shape(state: Any) -> None:
         raise ValueError("checked is not a map of times")
 
 
-def _value_type(kind: pa.DataType) -> pa.DataType:
-    """The type a column holds, as pages hold it: categories are dictionaries in the table,
-    strings may be large (pandas) and times microseconds (so that Spark reads them)."""
-    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
-    if pa.types.is_timestamp(kind):
-        return pa.timestamp("ns", tz=kind.tz)
-    return pa.string() if pa.types.is_large_string(kind) else kind
-
-
-def _decoded(table: pa.Table) -> pa.Table:
-    """The table's columns with the types pages hold (see `_value_type`)."""
-    for i, field in enumerate(table.schema):
-        kind = _value_type(field.type)
-        if kind != field.type and not pa.types.is_string(kind):
-            table = table.set_column(i, field.name, table[i].cast(kind))
-        elif pa.types.is_dictionary(field.type):
-            table = table.set_column(i, field.name, table[i].cast(field.type.value_type))
-    return table
-
-
-def _counts(table: pa.Table, old_ids: pa.Array) -> dict[str, int]:
-    """Rows new to the table, re-read from the API (stored before), and kept from the store."""
-    fetched = table.filter(pc.greater(table["_seq"], 0))["id"]
-    refreshed = int(pc.sum(pc.is_in(fetched, old_ids)).as_py() or 0)
-    return {
-        "new": len(fetched) - refreshed,
-        "refreshed": refreshed,
-        "stored": table.num_rows - len(fetched),
-    }
-
-
 def _seq_of(name: str) -> int:
     return int(Path(name).stem.split("-")[1])
-
-
-def _latest_first(table: pa.Table) -> pa.Table:
-    """Keep the highest-_seq version of each id; order newest first by (created, id).
-
-    A store filled by crawls from the top, read in checkpoint order, is usually in order
-    already with nothing superseded: that is checked on neighbouring rows and costs no copy.
-    Otherwise one sort and one `take` do both the order and the dedup.
-    """
-    if _strictly_newest_first(table):
-        return table  # strictly decreasing keys: in order, and no id twice
-    order = pc.sort_indices(
-        table, [("created", "descending"), ("id", "descending"), ("_seq", "descending")]
-    )
-    ids = table["id"].take(order)
-    # Versions of one analysis share (created, id), so they are neighbours after the sort and
-    # the first of them is the newest version.
-    repeat = pc.equal(ids.slice(1), ids.slice(0, len(ids) - 1))
-    del ids
-    keep = pc.invert(pc.fill_null(repeat, False))
-    order = order.filter(pa.concat_arrays([pa.array([True]), *keep.chunks]))
-    return table.take(order)
-
-
-def _strictly_newest_first(table: pa.Table) -> bool:
-    if table.num_rows < 2:
-        return True
-    created, ids = table["created"], table["id"]
-    c0, c1 = created.slice(0, len(created) - 1), created.slice(1)
-    newer = pc.greater(c0, c1)
-    tie_ok = pc.and_(pc.equal(c0, c1), pc.greater(ids.slice(0, len(ids) - 1), ids.slice(1)))
-    return bool(pc.all(pc.or_(newer, tie_ok)).as_py())
 
 
 def _read_owner(path: Path) -> dict[str, Any]:

@@ -135,6 +135,7 @@ class Sync:
         if stored is not None:
             self._recheck(stored, by_list)
         self._remember_processing(stored)
+        self._save()  # the check times, even when there is nothing to compact
         self.store.compact(self.state, drop=self._gone)
 
     def _plan(

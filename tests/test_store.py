@@ -304,7 +304,7 @@ def test_unwritable_cache_is_a_storage_error_with_the_rows(big: Sandbox, tmp_pat
 def test_latest_version_wins_and_order_is_restored_without_copying_a_clean_crawl() -> None:
     import pyarrow as pa
 
-    from callcov_analytics.store import _latest_first
+    from callcov_analytics.rows import latest_first as _latest_first
 
     def table(rows: list[tuple[int, str, int, str]]) -> pa.Table:
         created, ids, seq, status = zip(*rows, strict=True)

@@ -150,6 +150,9 @@ def test_a_repeat_costs_at_most_two_requests_whatever_the_processing_ages(
         aged.clear_log()
         assert load(aged)["id"].tolist() == aged.ids()
         assert len(aged.log) <= 2, (step, [e.path + "?" + str(e.query) for e in aged.log])
+        aged.clear_log()  # and what was checked is not due again straight away
+        assert load(aged)["id"].tolist() == aged.ids()
+        assert len(aged.log) == 1, (step, [e.path + "?" + str(e.query) for e in aged.log])
 
 
 def test_old_processing_analyses_are_rechecked_with_back_off(
