@@ -218,7 +218,7 @@ def main() -> None:
     )
     print(
         f"b: {b_o['processing_rows']} analyses are stored as processing, the oldest at row "
-        f"{b_o['oldest_processing_row']:,}; a repeat load re-reads the list down to it."
+        f"{b_o['oldest_processing_row']:,}; a repeat re-checks them by age (see the README)."
     )
     quota = quota_cases(anchor)
     for label, requests in quota.items():

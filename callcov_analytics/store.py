@@ -149,6 +149,11 @@ class Store:
             return {}
         try:
             state = json.loads(path.read_text())
+            if isinstance(state, dict) and state.get("version") == 1:
+                # A store from before the table (rows/month=...): not damage, an upgrade.
+                logger.info("store %s is of an older layout; fetching it anew", self.path)
+                self.clear()
+                return {}
             _check_shape(state)
         except (OSError, ValueError) as exc:
             self._recover(f"state file unusable ({exc})")
@@ -299,6 +304,7 @@ class Store:
     def clear(self) -> None:
         """Forget everything stored for this dataset."""
         shutil.rmtree(self.pages_path, ignore_errors=True)
+        shutil.rmtree(self.path / "rows", ignore_errors=True)  # the layout before the table
         self.table_path.unlink(missing_ok=True)
         (self.path / "state.json").unlink(missing_ok=True)
         self._files = {}
