@@ -189,3 +189,26 @@ def test_recheck_forces_every_processing_analysis(aged: Sandbox) -> None:
     df = load(aged, refresh="recheck").set_index("id")
     assert (df.loc[[r["id"] for r in old[:3]], "status"] == "failed").all()
     assert df.index.tolist() == aged.ids()
+
+
+def test_sync_counts_rows_new_refreshed_and_from_the_store(big: Sandbox, tmp_path: Path) -> None:
+    from callcov_analytics.catalog import open_store
+    from callcov_analytics.sync import Sync
+
+    client = CallCovClient(big.key, big.url, sleep=lambda s: None)
+
+    def run() -> dict[str, int]:
+        store = open_store(big.url, client.config.api_key, {}, {}, since=None, root=tmp_path)
+        with store.locked():
+            Sync(client, store, limit=100).run(None)
+        return store.counts
+
+    assert run() == {"new": len(big.ids()), "refreshed": 0, "stored": 0}
+    young = [r["id"] for r in big.insert(2, status="processing")]
+    run()
+    big.set_status(young[0], "completed")
+    big.insert(3, status="completed")
+    counts = run()
+    # The 3 new ones and, on the one page re-read down to the processing ones, stored rows.
+    assert counts["new"] == 3 and counts["refreshed"] >= 2
+    assert sum(counts.values()) == len(big.ids())
