@@ -16,7 +16,8 @@ A load checkpoints each page as one small file in ``pages/`` (cheap), then, once
 folds them into a new ``table.parquet`` written beside it and renamed over it: a reader
 (DuckDB, Polars, Spark, ...) sees the previous table or the next, never a mix, and never a
 page twice. The state lists every file with its row count; a file that is missing, cut short,
-retyped or not ours is reported with a `StoreWarning` and its rows are fetched again.
+retyped or not ours is reported with a `StoreWarning` and its rows are fetched again (a lost
+page: the list down to its oldest row; anything else: all of it).
 """
 
 from __future__ import annotations
@@ -139,8 +140,10 @@ class Store:
     def state(self) -> dict[str, Any]:
         """The saved crawl state, checked against the files; {} for an empty store.
 
-        Any damage (state of the wrong shape, a file missing, cut short, retyped or replaced)
-        warns and empties the store, so the load fetches those rows again.
+        Any damage warns (`StoreWarning`). A damaged page file is dropped and the state's
+        ``refetch`` says how far down the list to read again for its rows; any other damage
+        (the state of the wrong shape, the table missing, cut short, retyped or replaced)
+        empties the store, so the load fetches everything again.
         """
         path = self.path / "state.json"
         if not path.exists():
@@ -162,10 +165,24 @@ class Store:
         if "compacting" in state:
             self._finish_compaction(state.pop("compacting"))
             self.save_state(state)
-        problem = self._verify()
-        if problem:
-            self._recover(problem)
+        problems = self._verify()
+        lost = [name for name in problems if name != TABLE]
+        if TABLE in problems or any(self._files[n].get("oldest") is None for n in lost):
+            self._recover("; ".join(problems.values()))
             return {}
+        if lost:
+            floor = min(int(self._files.pop(name)["oldest"]) for name in lost)
+            refetch = state.get("refetch")
+            state["refetch"] = floor if refetch is None else min(int(refetch), floor)
+            warnings.warn(
+                f"CallCov store {self.path}: {'; '.join(problems.values())}; those rows "
+                "will be fetched again.",
+                StoreWarning,
+                stacklevel=2,
+            )
+            for name in lost:
+                (self.path / name).unlink(missing_ok=True)
+            self.save_state(state)
         return dict(state)
 
     def save_state(self, state: Mapping[str, Any]) -> None:
@@ -173,33 +190,18 @@ class Store:
         doc = {**state, "files": self._files, "version": STATE_VERSION}
         self._atomic_write(self.path / "state.json", json.dumps(doc, indent=1).encode())
 
-    def _verify(self) -> str | None:
-        """What is wrong with the files against the manifest, or None; strays are removed."""
+    def _verify(self) -> dict[str, str]:
+        """What is wrong with each damaged file against the manifest; strays are removed."""
+        problems = {}
         for name, entry in self._files.items():
-            path = self.path / name
-            try:
-                meta = pq.ParquetFile(path).metadata
-                schema = meta.schema.to_arrow_schema()
-            except FileNotFoundError:
-                return f"{name} is missing"
-            except (OSError, pa.ArrowException) as exc:
-                return f"{name} is unreadable ({exc})"
-            if meta.num_rows != entry["rows"]:
-                return f"{name} has {meta.num_rows} rows, the manifest {entry['rows']}"
-            if (
-                entry.get("token")
-                and (schema.metadata or {}).get(_TOKEN) != entry["token"].encode()
-            ):
-                return f"{name} was replaced by another program"
-            for field in schema:
-                want = _KNOWN.get(field.name)
-                if want is not None and value_type(field.type) not in (want, pa.null()):
-                    return f"{name}: column {field.name} is {field.type}, not {want}"
+            problem = _check_file(self.path / name, entry)
+            if problem:
+                problems[name] = f"{name} {problem}"
         known = set(self._files)
         for stray in self.pages_path.glob("*.parquet"):
             if f"pages/{stray.name}" not in known:  # written, then a crash before its state
                 stray.unlink(missing_ok=True)
-        return None
+        return problems
 
     # -- rows -------------------------------------------------------------------------------
 
@@ -209,7 +211,9 @@ class Store:
             return
         name = f"pages/part-{seq:08d}.parquet"
         self._write_parquet(self.path / name, table)
-        self._files[name] = {"rows": table.num_rows}
+        oldest = pc.min(table["created"])  # how far down to read again if the file is lost
+        seconds = None if not oldest.is_valid else oldest.value // 10**9
+        self._files[name] = {"rows": table.num_rows, "oldest": seconds}
 
     def read(self, columns: list[str] | None = None, *, filtered: bool = True) -> pa.Table | None:
         """Stored rows cut to ``where``, newest version of each analysis, newest first.
@@ -355,6 +359,26 @@ class Store:
             out.write(data)
 
 
+def _check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
+    """What is wrong with one stored file against its manifest entry, or None."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+        schema = meta.schema.to_arrow_schema()
+    except FileNotFoundError:
+        return "is missing"
+    except (OSError, pa.ArrowException) as exc:
+        return f"is unreadable ({exc})"
+    if meta.num_rows != entry["rows"]:
+        return f"has {meta.num_rows} rows, the manifest {entry['rows']}"
+    if entry.get("token") and (schema.metadata or {}).get(_TOKEN) != entry["token"].encode():
+        return "was replaced by another program"
+    for field in schema:
+        want = _KNOWN.get(field.name)
+        if want is not None and value_type(field.type) not in (want, pa.null()):
+            return f"has column {field.name} as {field.type}, not {want}"
+    return None
+
+
 def _check_shape(state: Any) -> None:
     """ValueError unless ``state`` is what `save_state` writes."""
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
@@ -366,7 +390,7 @@ def _check_shape(state: Any) -> None:
         raise ValueError("no manifest of files")
     if any(not isinstance(n, str) or (n != TABLE and not n.startswith("pages/")) for n in files):
         raise ValueError("a file outside the store")
-    for name in ("head", "floor"):
+    for name in ("head", "floor", "refetch"):
         if not isinstance(state.get(name), int | None) or isinstance(state.get(name), bool):
             raise ValueError(f"{name} is not a number")
     if not isinstance(state.get("gaps"), list) or not all(

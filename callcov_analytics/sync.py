@@ -132,6 +132,11 @@ class Sync:
             new_rows = self._crawl_gap(newer_than=head)
         while self.state["gaps"]:
             self._crawl_gap(shift=new_rows)
+        refetch = self.state.pop("refetch", None)
+        if refetch is not None and stored is not None:  # a lost page: read down to its rows
+            self.state["gaps"].insert(0, Crawl(self.limit, floor=refetch).to_dict())
+            self._save()
+            self._crawl_gap(newer_than=self.state["head"])
         if stored is not None:
             self._recheck(stored, by_list)
         self._remember_processing(stored)

@@ -212,14 +212,23 @@ def test_a_retyped_column_warns_and_refetches(big: Sandbox) -> None:
 
 
 def test_a_deleted_page_file_warns_and_its_rows_come_back(big: Sandbox) -> None:
+    import pyarrow.parquet as pq
+
     with pytest.raises(cca.LoadInterrupted):
         load(big, observer=StopAfter(5))
     pages = sorted((store_dir() / "pages").glob("*.parquet"))
     assert len(pages) >= 5
+    lost = pq.read_table(pages[2])["id"].to_pylist()
     pages[2].unlink()
+    read_before = len(list_pages(big))
     with pytest.warns(StoreWarning, match="missing"):
         df = load(big)
     assert df["id"].tolist() == big.ids()  # every row: the lost ones were fetched again
+    assert set(lost) <= set(df["id"])
+    # A probe, the rest of the crawl, then the list again down to the lost page only.
+    deepest = max(big.ids().index(i) for i in lost)
+    after = len(list_pages(big)) - read_before
+    assert after <= 1 + (13 - read_before) + deepest // 99 + 2 < 1 + 13, after
 
 
 def test_a_held_lock_names_its_holder_and_is_never_called_stale(
