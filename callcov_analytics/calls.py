@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict
@@ -56,7 +57,9 @@ def load_calls(
 
     Args:
         api_key, base_url: see `CallCovClient`; ignored when ``client`` is given.
-        status, agent_id, contact_id, search: filters the API applies.
+        status, agent_id, contact_id: filters the API applies (exact matches).
+        search: the API's search, which matches agent and contact ids only, never what was
+            said; for words in transcripts load them and use ``df.callcov.search_transcripts``.
         since, until: bounds on ``created`` applied here (str, date, datetime or Timestamp;
             naive means UTC). Paging stops once it passes ``since``.
         include_transcript: add the ``transcript_text`` column.
@@ -69,8 +72,10 @@ def load_calls(
             for this call. cache_dir: where the store lives (default CALLCOV_CACHE_DIR, else
             the platform's user cache folder).
 
-    The frame's ``attrs["quota"]`` holds one rate-limit reading per response. On any error,
-    and on Ctrl-C (`LoadInterrupted`), the rows fetched so far are on the exception's
+    What the load did is in ``attrs``: ``summary`` ("30 new, 3 updated, 2,211 from the local
+    store, 1 request"), ``new`` and ``updated`` (the ids this load added or changed; see
+    ``df.callcov.changes()``), and ``quota``, one rate-limit reading per response. On any
+    error, and on Ctrl-C (`LoadInterrupted`), the rows fetched so far are on the exception's
     ``.partial``.
 
     Example::
@@ -78,31 +83,14 @@ def load_calls(
         df = load_calls(status="completed", since="2026-11-01")
         df.groupby("agent_id").identity_verified.mean()
     """
-    query = validate_query(
-        status=status,
-        agent_id=agent_id,
-        contact_id=contact_id,
-        search=search,
-        limit=limit,
-        unknown=unknown,
-    )
     since_s, until_s = validate_range(since, until)
-    validate_refresh(refresh)
-    return _load(
-        client or CallCovClient(api_key, base_url),
-        owns_client=client is None,
-        query=query,
-        limit=limit,
-        since=since_s,
-        refresh=refresh,
-        cache=cache,
-        cache_dir=cache_dir,
-        observers=[observer, _progress(progress)],
-        columns={"include_transcript": include_transcript},
-        read=lambda store, client: _read_frame(
+    return _entry(
+        "load_calls",
+        locals(),
+        {"include_transcript": include_transcript},
+        lambda store, client, query: _read_frame(
             store, client, query, since_s, until_s, include_transcript
         ),
-        again="load_calls",
     )
 
 
@@ -124,38 +112,63 @@ def load_segments(
     cache_dir: str | Path | None = None,
     client: CallCovClient | None = None,
     observer: Observer | None = None,
+    **unknown: Any,
 ) -> pd.DataFrame:
     """One row per transcript segment of every analysis that matches (see `segments.segments`).
 
-    Same filters, pacing, exactly-once paging, local store (``refresh``, ``cache``,
-    ``cache_dir``) and ``.partial`` on errors as `load_calls`. The store keeps each page's
-    segments in a dataset of its own, beside the calls', so a repeat asks only for what is new.
-    That dataset holds transcript text on disk (the user cache, or cache_dir): pass
-    ``cache=False`` to keep nothing.
+    The same filters (a mistyped one is a `ValidationError`), pacing, exactly-once paging,
+    local store (``refresh``, ``cache``, ``cache_dir``), ``attrs`` and ``.partial`` on errors
+    as `load_calls`. The store keeps each page's segments in a dataset of its own, beside the
+    calls', so a repeat asks only for what is new. That dataset holds transcript text on disk
+    (the user cache, or cache_dir): pass ``cache=False`` to keep nothing.
     agent_speaker: the speaker label of the agent (see `segments`).
 
     Example::
 
         talk = talk_metrics(load_segments(agent_id="agent_007", since="2026-11-01"))
+        load_segments(since="2026-11-01").callcov.context("refund", around=2)
     """
-    query = validate_query(
-        status=status, agent_id=agent_id, contact_id=contact_id, search=search, limit=limit
-    )
     since_s, until_s = validate_range(since, until)
-    validate_refresh(refresh)
+    return _entry(
+        "load_segments",
+        locals(),
+        {"include_segments": True},
+        lambda store, _client, _query: _read_segments(store, since_s, until_s, agent_speaker),
+    )
+
+
+def _entry(
+    name: str,
+    args: Mapping[str, Any],
+    columns: Mapping[str, bool],
+    read: Callable[[Store, CallCovClient, Mapping[str, str]], pd.DataFrame],
+) -> pd.DataFrame:
+    """What load_calls and load_segments share: check the arguments, then `_load`."""
+    query = validate_query(
+        status=args["status"],
+        agent_id=args["agent_id"],
+        contact_id=args["contact_id"],
+        search=args["search"],
+        limit=args["limit"],
+        unknown=args["unknown"],
+    )
+    validate_refresh(args["refresh"])
+    since_s, _ = validate_range(args["since"], args["until"])
+    client = args["client"]
     return _load(
-        client or CallCovClient(api_key, base_url),
+        client or CallCovClient(args["api_key"], args["base_url"]),
         owns_client=client is None,
         query=query,
-        limit=limit,
+        limit=args["limit"],
         since=since_s,
-        refresh=refresh,
-        cache=cache,
-        cache_dir=cache_dir,
-        observers=[observer, _progress(progress)],
-        columns={"include_segments": True},
-        read=lambda store, _: _read_segments(store, since_s, until_s, agent_speaker),
-        again="load_segments",
+        refresh=args["refresh"],
+        cache=args["cache"],
+        cache_dir=args["cache_dir"],
+        observer=args["observer"],
+        progress=args["progress"],
+        columns=columns,
+        read=lambda store, client: read(store, client, query),
+        again=name,
     )
 
 
@@ -169,7 +182,8 @@ def _load(
     refresh: bool | Literal["full"],
     cache: bool,
     cache_dir: str | Path | None,
-    observers: list[Observer | None],
+    observer: Observer | None,
+    progress: bool | None,
     columns: Mapping[str, bool],
     read: Callable[[Store, CallCovClient], pd.DataFrame],
     again: str,
@@ -178,21 +192,28 @@ def _load(
 
     `columns` are parse_page's options for what stored pages hold beyond SCHEMA; each set of
     them is a dataset of its own. On an error or Ctrl-C, `read` of what is stored so far goes
-    on the exception's ``.partial``.
+    on the exception's ``.partial``. What the load added or changed goes in ``attrs``.
     """
     previous = client.observer
+    bar = _progress(progress)
+    sent_before = len(client.readings)
     try:
-        fanout = [o for o in (previous, *observers) if o is not None]
-        if fanout:
-            client.observer = _Fanout(fanout)
         marks = {"include_transcript": "transcript", "include_segments": "segments"}
         store_query = {**query, **{marks[name]: "yes" for name, on in columns.items() if on}}
         with ExitStack() as stack:
-            root = Path(cache_dir) if cache_dir else None
+            folder = cache_dir or client.config.cache_dir  # the sandbox's, in a notebook
+            root = Path(folder) if folder else None
             if not cache:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
             store = Store(client.config.base_url, client.config.api_key, store_query, root=root)
             stack.enter_context(store.locked())
+            before = _versions(store)
+            # The list's total is this load's total only when it reads the whole list: with
+            # `since`, or on top of a store, it reads part of it, so the total is not shown.
+            whole_list = since is None and before is None and refresh is not False
+            fanout = [o for o in (previous, observer, bar) if o is not None]
+            if fanout:
+                client.observer = _Fanout(fanout, totals=whole_list or refresh == "full")
             try:
                 if refresh:
                     sync = Sync(client, store, query=query, limit=limit, **columns)
@@ -216,14 +237,78 @@ def _load(
                 )
                 interrupted.partial = partial
                 raise interrupted from None
-            return read(store, client)
+            frame = read(store, client)
+            after = _versions(store)
+        sent = len(client.readings) - sent_before
+        _describe_changes(frame, before, after, sent, full=refresh == "full")
+        if not len(frame) and "search" in query:
+            _note_empty_search(frame, query["search"])
+        if bar is not None:
+            bar.finish(frame.attrs["summary"])
+        return frame
     finally:  # also when the store could not even be opened
-        for observer in observers:
-            if isinstance(observer, _ProgressBar):
-                observer.close()
+        if bar is not None:
+            bar.close()
         client.observer = previous
         if owns_client:
             client.close()
+
+
+# What marks a stored analysis as changed when it is read again.
+_VERSION_COLUMNS = ["status", "completed_at"]
+
+
+def _versions(store: Store) -> dict[str, tuple[Any, ...]] | None:
+    """Each stored analysis id with what marks its version; None when nothing is stored."""
+    try:
+        table = store.read(columns=_VERSION_COLUMNS)
+    except (OSError, CallCovError, ValueError):
+        return None
+    if table is None:
+        return None
+    values = [table[c].to_pylist() for c in ("id", *_VERSION_COLUMNS)]
+    return {row[0]: row[1:] for row in zip(*values, strict=True)}
+
+
+def _describe_changes(
+    frame: pd.DataFrame,
+    before: Mapping[str, tuple[Any, ...]] | None,
+    after: Mapping[str, tuple[Any, ...]] | None,
+    requests: int,
+    *,
+    full: bool,
+) -> None:
+    """attrs new/updated/summary: the analyses in `frame` this load added or changed."""
+    before = {} if before is None or full else before
+    after = after or {}
+    ids = frame["id"].dropna().unique().tolist() if "id" in frame else []
+    new = [i for i in ids if i not in before]
+    updated = [i for i in ids if i in before and after.get(i) != before[i]]
+    kept = len(ids) - len(new) - len(updated)
+    frame.attrs.update(
+        {
+            "new": new,
+            "updated": updated,
+            "summary": (
+                f"{len(new):,} new, {len(updated):,} updated, {kept:,} from the local store, "
+                f"{requests:,} request{'' if requests == 1 else 's'}"
+            ),
+        }
+    )
+
+
+class SearchNote(UserWarning):
+    """load_calls(search=...) found nothing: the API's search looks at ids, not transcripts."""
+
+
+def _note_empty_search(frame: pd.DataFrame, text: str) -> None:
+    note = (
+        f"search={text!r} matched no call. The API's search matches agent and contact ids "
+        "only, not what was said. To find words in transcripts: "
+        "load_segments(...).callcov.search_transcripts(" + repr(text) + ")."
+    )
+    frame.attrs["note"] = note
+    warnings.warn(note, SearchNote, stacklevel=5)  # the caller of load_calls
 
 
 def _partial(
@@ -240,7 +325,7 @@ def _read_segments(
     store: Store, since: int | None, until: int | None, agent_speaker: str
 ) -> pd.DataFrame:
     """The stored pages' segments, of analyses created within since/until."""
-    table = store.read(columns=["id", "agent_id", "created", "transcript_segments"])
+    table = store.read(columns=["id", "agent_id", "created", "audio_url", "transcript_segments"])
     if table is None:
         return segments([])
     created = table["created"]
@@ -377,10 +462,11 @@ def to_utc(value: DateLike | None, name: str) -> pd.Timestamp | None:
 
 
 class _Fanout:
-    """Send observer events to several observers."""
+    """Send observer events to several observers; the list's total only when it is the load's."""
 
-    def __init__(self, observers: list[Any]) -> None:
+    def __init__(self, observers: list[Any], *, totals: bool) -> None:
         self.observers = observers
+        self.totals = totals
 
     def on_response(self, reading: QuotaReading) -> None:
         for o in self.observers:
@@ -392,32 +478,42 @@ class _Fanout:
 
     def on_page(self, pages: int, rows: int, total: int | None) -> None:
         for o in self.observers:
-            o.on_page(pages, rows, total)
+            o.on_page(pages, rows, total if self.totals else None)
 
 
 class _ProgressBar:
-    """tqdm progress: rows against the list total, with requests and waits alongside."""
+    """tqdm progress: rows read (against a total only when known), waits in the description."""
 
     def __init__(self) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(unit=" calls", desc="CallCov", file=sys.stderr)
-        self.waiting = 0.0
+        self.finished = False
 
     def on_response(self, reading: QuotaReading) -> None:
+        self.bar.set_description("CallCov", refresh=False)
         if reading.remaining is not None:
-            self.bar.set_postfix(window_left=reading.remaining, refresh=False)
+            self.bar.set_postfix(window_left=reading.remaining)
 
     def on_wait(self, seconds: float, reason: str) -> None:
-        self.bar.set_description(f"CallCov (waiting {seconds:.0f} s: {reason})")
+        self.bar.set_description(f"CallCov (waiting {seconds:.1f} s: {reason})")
 
     def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        self.bar.set_description("CallCov")
+        self.bar.set_description("CallCov", refresh=False)
         if total is not None:
             self.bar.total = total
         self.bar.update(rows - self.bar.n)
 
+    def finish(self, summary: str) -> None:
+        """The load ended well: a full bar that says what the load brought."""
+        self.finished = True
+        self.bar.total = self.bar.n  # a complete load is 100%, whatever the list holds
+        self.bar.set_postfix_str("", refresh=False)
+        self.bar.set_description(f"CallCov: {summary}")
+
     def close(self) -> None:
+        if not self.finished:
+            self.bar.set_description("CallCov: stopped", refresh=False)
         self.bar.close()
 
 

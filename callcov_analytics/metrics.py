@@ -30,7 +30,6 @@ import numpy as np
 import pandas as pd
 
 from callcov_analytics.errors import ValidationError
-from callcov_analytics.segments import search_transcripts, segments, talk_metrics
 
 __all__ = [
     "CHECKS",
@@ -38,10 +37,7 @@ __all__ = [
     "check_outcomes",
     "compliance_exceptions",
     "effort_distribution",
-    "search_transcripts",
-    "segments",
     "sentiment_shift",
-    "talk_metrics",
     "volume",
     "wilson_interval",
 ]
