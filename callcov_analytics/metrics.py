@@ -532,4 +532,12 @@ def agent_scorecard(
         keys_types["period"] = "datetime64[ns, UTC]"
     order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
     out = _typed(out, keys_types | SCORECARD_COLUMNS)
-    return out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
+    out = out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
+    out.attrs["created"] = _created_range(df)  # charts of it name the dates they cover
+    return out
+
+
+def _created_range(df: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last ``created`` of the frame, or None when it has none."""
+    created = df["created"].dropna() if "created" in df else pd.Series(dtype=object)
+    return (created.min(), created.max()) if len(created) else None

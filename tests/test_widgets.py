@@ -285,7 +285,7 @@ def test_quota_panel_during_a_multi_window_load(api: Sandbox) -> None:
     assert "1,000 requests a day on this plan, resets 00:00 UTC (in " in text
     assert "this load used 16" in text and "this session" not in text
     assert "16 pages, 300 rows" in text and "✓ done" in text
-    assert f"✓ done in" in text and frame.attrs["summary"] in text
+    assert "✓ done in" in text and frame.attrs["summary"] in text
     assert "300 new, 0 updated" in frame.attrs["summary"]
     assert panel.progress.value == panel.progress.max == 300
     assert panel.progress.bar_style == "success"
