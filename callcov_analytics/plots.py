@@ -523,8 +523,8 @@ def plot_compliance(
         ax.set_ylim(n_agents - 0.5, -0.5)
         left = max(0.0, math.floor((min(lows, default=0.0) - 2) / 10) * 10)
         ax.set_xlim(left, 101)
-        few = "; hollow, dotted: too few calls to rank" if hollow else ""
-        ax.set_xlabel(f"Pass rate (%); whiskers: 95% Wilson confidence interval{few}")
+        note = "; hollow, dotted: too few calls to rank" if hollow else ""
+        ax.set_xlabel(f"Pass rate (%); whiskers: 95% Wilson confidence interval{note}")
         ax.set_ylabel("Agent (analysed calls)")
         ax.grid(axis="x", alpha=0.3)
         ax.legend(title="check", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
