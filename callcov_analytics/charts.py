@@ -2,7 +2,9 @@
 agent, the number of calls and the interval. Optional: ``pip install 'callcov-analytics[charts]'``.
 
 The reports use the matplotlib figures (a PNG opens anywhere); these are for exploring in a
-notebook, where a chart is displayed by being a cell's last expression.
+notebook, where a chart is displayed by being a cell's last expression. Altair's default
+renderer loads its JavaScript from a CDN; offline, ``altair.renderers.enable("mimetype")``
+lets JupyterLab draw the chart itself.
 """
 
 from __future__ import annotations

@@ -176,7 +176,7 @@ def _start_sandbox(plan: str, window_seconds: float, n_analyses: int) -> Connect
     limits = sandbox_server.PLANS[plan]
     window = f"{window_seconds:g} s" if window_seconds != 60 else "minute"
     detail = (
-        f"no CallCov key is configured, so this notebook uses a local sandbox at {api.url}: "
+        f"no CallCov key is configured, so this notebook uses the sandbox at {api.url}: "
         f"{n_analyses:,} made-up call analyses, {plan} plan ({limits.per_window} requests per "
         f"{window}, {limits.per_day:,} per day). Its throwaway key is never shown or saved."
     )
