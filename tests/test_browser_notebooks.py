@@ -1,0 +1,166 @@
+"""All three notebooks in a real browser, as a new analyst runs them: JupyterLab + Chromium.
+
+No key and no URL are configured, so each notebook's ``connect()`` starts its own sandbox.
+Each notebook is opened, run cell by cell with Shift+Enter, and checked for what the analyst
+should see (where the data comes from and how to switch, what the load brought, the answer
+at the end); a screenshot of its end goes to ``test-artifacts/browser_<notebook>_end.png``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, LAB_SETTINGS, ROOT, free_port, shot
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
+
+# What each notebook must show on screen once it has run, top to bottom.
+EXPECTED = {
+    "01_quickstart.ipynb": [
+        "uses the sandbox at http://127.0.0.1:",
+        "connect(sandbox=False)",  # how to switch to a key
+        "0 new, 0 updated",  # the repeat load says what it brought
+        "calls mention a refund",
+        "✓ done in",
+    ],
+    "02_quota.ipynb": ["26 requests, 0 rate-limited (429)", "today 1,000 requests a day"],
+    "03_compliance_report.ipynb": ["flagged, at most (95%)", "Coach first"],
+}
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on loopback over copies of the three notebooks; yields (base URL, root)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    for name in EXPECTED:
+        (root / name).write_text((ROOT / "notebooks" / name).read_text())
+    settings = tmp_path / "settings"
+    for name, values in LAB_SETTINGS.items():
+        path = settings / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+    kernels = tmp_path / "jupyter" / "kernels" / "python3"
+    kernels.mkdir(parents=True)
+    (kernels / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3",
+                "language": "python",
+            }
+        )
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
+    env.update(
+        {
+            "JUPYTER_PATH": str(tmp_path / "jupyter"),
+            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
+            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+            "JUPYTER_PLATFORM_DIRS": "1",
+            "HOME": str(tmp_path / "home"),
+        }
+    )
+    port, token = free_port(), secrets.token_hex(16)
+    log_path = tmp_path / "jupyterlab.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyterlab",
+                "--no-browser",
+                "--allow-root",
+                "--ServerApp.terminals_enabled=False",
+                "--LabApp.extension_manager=readonly",
+                "--ServerApp.ip=127.0.0.1",
+                f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0",
+                f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}",
+                f"--LabApp.user_settings_dir={settings}",
+                f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            ],
+            env=env,
+            cwd=root,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
+                        break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        pytest.fail("JupyterLab did not start:\n" + log_path.read_text()[-3000:])
+                    time.sleep(0.3)
+            yield f"{base}/lab/tree/{{name}}?token={token}", root
+        finally:
+            server.terminate()
+            try:
+                server.wait(15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait(5)
+
+
+@pytest.mark.parametrize("name", list(EXPECTED))
+def test_each_notebook_runs_in_the_browser_and_ends_on_an_answer(
+    name: str, lab: tuple[str, Path], request: pytest.FixtureRequest
+) -> None:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (make test does this)")
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=120_000)  # a kernel on a busy 2-core machine starts slowly
+    url, _root = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1400})
+            page.set_default_timeout(60_000)
+            page.goto(url.format(name=name))
+            notebook = page.locator(".jp-NotebookPanel .jp-Notebook")
+            expect(notebook.locator(".jp-Cell").first).to_be_visible()
+            cells = notebook.locator(".jp-Cell")
+            expect(cells).to_have_count(len(json.loads((_root / name).read_text())["cells"]))
+            # Keys pressed before the kernel is up are lost: wait for it, as a person would.
+            expect(page.get_by_text("Python 3 | Idle")).to_be_visible()
+            # Shift+Enter through every cell, as an analyst does (it also renders markdown);
+            # Ctrl+Enter on the last, which would otherwise add a new cell.
+            cells.first.locator(".jp-InputArea-prompt").click()
+            page.keyboard.press("Escape")
+            for _ in range(cells.count() - 1):
+                page.keyboard.press("Shift+Enter")
+            page.keyboard.press("Control+Enter")
+            last_code = notebook.locator(".jp-CodeCell").last
+            # Done: the last cell has its output and no cell waits to run ("[*]").
+            expect(last_code.locator(".jp-OutputArea-output").first).to_be_visible(timeout=100_000)
+            expect(notebook.locator(".jp-InputPrompt", has_text="[*]")).to_have_count(0)
+            expect(
+                notebook.locator(
+                    ".jp-OutputArea-output", has_text="Traceback (most recent call last)"
+                )
+            ).to_have_count(0)
+            for text in EXPECTED[name]:
+                expect(notebook).to_contain_text(text)
+        finally:
+            # Also when something failed: the screenshot shows what the analyst would see.
+            with contextlib.suppress(Exception):
+                notebook.locator(".jp-Cell").last.scroll_into_view_if_needed(timeout=5_000)
+                shot(page, f"browser_{name.removesuffix('.ipynb')}_end.png", request)
+            browser.close()
