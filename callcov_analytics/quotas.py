@@ -79,6 +79,10 @@ class Quota:
         parts.append(self._window())
         return "; ".join(parts) + f" — from {self.source}"
 
+    def _repr_markdown_(self) -> str:
+        """In a notebook: the line as text that wraps between words, not mid-word."""
+        return str(self)
+
     def _day(self) -> str:
         reset = f"resets 00:00 UTC (in {duration(self.day_reset - self.now)})"
         if self.day_used_up:

@@ -3,11 +3,16 @@ word was said, how much quota is left. Against the sandbox over real sockets."""
 
 from __future__ import annotations
 
+import argparse
 import io
+import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -162,9 +167,7 @@ def test_quota_asks_once_when_the_reading_is_stale(api: Sandbox) -> None:
     api.clear_log()
     later = df.attrs["quota"][-1]["at"] + 3600  # an hour on: the window has reset
     now = quota(df, api_key=api.key, clock=lambda: later)
-    assert now.requested and [e.path.rsplit("/", 2)[-2:] for e in api.log] == [
-        ["billing", "usage"]
-    ]
+    assert now.requested and [e.path.rsplit("/", 2)[-2:] for e in api.log] == [["billing", "usage"]]
     usage = client_for(api).usage()
     assert now.month_requests == usage["metrics"]["api_requests"] - 1  # before this request
     assert now.month_limit == usage["limits"]["requests_limit"]
@@ -183,3 +186,77 @@ def test_the_quota_command_prints_one_line_and_json(api: Sandbox) -> None:
     assert line.count("\n") == 1 and line.startswith("today") and "this window" in line
     data = subprocess.run([*run, "--json"], env=env, capture_output=True, text=True, check=True)
     assert '"requested": true' in data.stdout and api.key not in data.stdout + line
+
+
+# -- the command line and filters -----------------------------------------------------------------
+
+
+def cli(api: Sandbox, *args: str, tmp: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
+    env.update({"CALLCOV_API_KEY": api.key, "CALLCOV_API_URL": api.url, "CALLCOV_CACHE_DIR": tmp})
+    command = [sys.executable, "-m", "callcov_analytics.cli", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_fetch_with_since_reports_pages_without_the_whole_lists_total(
+    api: Sandbox, tmp_path: Path
+) -> None:
+    since = pd.Timestamp(api.records()[150]["created"], unit="s", tz="UTC").isoformat()
+    out = tmp_path / "calls.csv"
+    done = cli(api, "fetch", "--since", since, "--out", str(out), tmp=str(tmp_path / "c"))
+    assert done.returncode == 0, done.stderr
+    pages = [line for line in done.stderr.splitlines() if line.startswith("page ")]
+    assert pages and all(" of " not in line for line in pages)
+    rows = len(pd.read_csv(out))
+    assert f"fetched {rows:,} calls in " in done.stderr
+    assert f": {rows:,} new, 0 updated, 0 from the local store, 1 request" in done.stderr
+
+
+def test_every_command_line_option_says_what_it_does() -> None:
+    from callcov_analytics import cli as main_cli
+    from callcov_analytics.sandbox import cli as sandbox_cli
+
+    parsers = [sandbox_cli._parser()]
+    for action in main_cli._parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            parsers += list(action.choices.values())
+    silent = [
+        f"{parser.prog} {action.dest}"
+        for parser in parsers
+        for action in parser._actions
+        if not (action.help or "").strip()
+    ]
+    assert silent == []
+
+
+def test_the_sandbox_prints_a_ready_to_paste_export_line() -> None:
+    from callcov_analytics.sandbox import cli as sandbox_cli
+
+    stop = threading.Event()
+    out = io.StringIO()
+    original = sys.stdout
+    sys.stdout = out
+    try:
+        server = threading.Thread(
+            target=sandbox_cli.main, args=(["--plan", "free"],), kwargs={"stop": stop}
+        )
+        server.start()
+        deadline = time.monotonic() + 30
+        while "export " not in out.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        stop.set()
+        server.join(10)
+        sys.stdout = original
+    line = next(x for x in out.getvalue().splitlines() if "export " in x).strip()
+    match = re.fullmatch(
+        r"export CALLCOV_API_URL=(http://127\.0\.0\.1:\d+/\S+) CALLCOV_API_KEY=(\S+)", line
+    )
+    assert match and re.search(r"sk_test_", match.group(2))
+
+
+def test_load_segments_rejects_a_mistyped_filter_like_load_calls(api: Sandbox) -> None:
+    for load_fn in (cca.load_calls, cca.load_segments):
+        with pytest.raises(cca.ValidationError, match="did you mean 'agent_id'") as info:
+            load_fn(client=client_for(api), agnet_id="agent_001", progress=False)
+        assert info.value.param == "agnet_id"
