@@ -222,7 +222,7 @@ def test_key_typed_in_the_browser_never_reaches_the_saved_notebook(
             page.keyboard.press("Escape")
             for _ in range(first_code + 1, len(cells)):
                 page.keyboard.press("Shift+Enter")
-            panel = page.locator(".jp-OutputArea-output:has-text('This window')")
+            panel = page.locator(".jp-OutputArea-output:has-text('This window')").first
             expect(panel).to_contain_text("the kernel is not stuck", timeout=30_000)
             shot(panel, "browser_quota_panel_waiting.png", request)
             expect(panel).to_contain_text("✓ done", timeout=60_000)
