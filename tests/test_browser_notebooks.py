@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import secrets
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, LAB_SETTINGS, ROOT, free_port, shot
+from tests.test_browser import CHROMIUM, CHROMIUM_FLAGS, ROOT, jupyter_lab, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(420)]
 
@@ -41,81 +35,14 @@ EXPECTED = {
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """JupyterLab on loopback over copies of the three notebooks; yields (base URL, root)."""
+    """JupyterLab on loopback over copies of the three notebooks, with no CallCov settings;
+    yields (URL with a ``{name}`` to fill in, root)."""
     root = tmp_path / "root"
     root.mkdir()
     for name in EXPECTED:
         (root / name).write_text((ROOT / "notebooks" / name).read_text())
-    settings = tmp_path / "settings"
-    for name, values in LAB_SETTINGS.items():
-        path = settings / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
-    kernels = tmp_path / "jupyter" / "kernels" / "python3"
-    kernels.mkdir(parents=True)
-    (kernels / "kernel.json").write_text(
-        json.dumps(
-            {
-                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-                "display_name": "Python 3",
-                "language": "python",
-            }
-        )
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
-    env.update(
-        {
-            "JUPYTER_PATH": str(tmp_path / "jupyter"),
-            "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
-            "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
-            "JUPYTER_PLATFORM_DIRS": "1",
-            "HOME": str(tmp_path / "home"),
-        }
-    )
-    port, token = free_port(), secrets.token_hex(16)
-    log_path = tmp_path / "jupyterlab.log"
-    with log_path.open("w") as log:
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyterlab",
-                "--no-browser",
-                "--allow-root",
-                "--ServerApp.terminals_enabled=False",
-                "--LabApp.extension_manager=readonly",
-                "--ServerApp.ip=127.0.0.1",
-                f"--ServerApp.port={port}",
-                "--ServerApp.port_retries=0",
-                f"--IdentityProvider.token={token}",
-                f"--ServerApp.root_dir={root}",
-                f"--LabApp.user_settings_dir={settings}",
-                f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-            ],
-            env=env,
-            cwd=root,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        base = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                        break
-                except OSError:
-                    if server.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail("JupyterLab did not start:\n" + log_path.read_text()[-3000:])
-                    time.sleep(0.3)
-            yield f"{base}/lab/tree/{{name}}?token={token}", root
-        finally:
-            server.terminate()
-            try:
-                server.wait(15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(5)
+    with jupyter_lab(root, tmp_path, {}) as url:
+        yield url, root
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

@@ -283,9 +283,7 @@ class QuotaPanel:
         self.status.value = html.escape(lines[-1][1])
         # A bar needs a total: without one (a load of part of the list) it shows once done.
         known = bool(self.total) and self.finished_at is None
-        self.progress.layout.visibility = (
-            "visible" if known or self.finished_at is not None else "hidden"
-        )
+        self.progress.layout.display = "" if known or self.finished_at is not None else "none"
         self.progress.max = max(self.total if known and self.total else self.rows, 1)
         self.progress.value = self.progress.max if self.state == "done" else self.rows
         if self.state == "done":
