@@ -5,7 +5,6 @@ from __future__ import annotations
 import difflib
 import sys
 import tempfile
-import warnings
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict
@@ -17,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .changes import describe_changes, note_empty_search, versions
 from .client import CallCovClient, Observer
 from .errors import CallCovError, LoadInterrupted, ValidationError
 from .frame import empty_frame, frame_from_tables
@@ -207,7 +207,7 @@ def _load(
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
             store = Store(client.config.base_url, client.config.api_key, store_query, root=root)
             stack.enter_context(store.locked())
-            before = _versions(store)
+            before = versions(store)
             # The list's total is this load's total only when it reads the whole list: with
             # `since`, or on top of a store, it reads part of it, so the total is not shown.
             whole_list = since is None and before is None and refresh is not False
@@ -238,11 +238,11 @@ def _load(
                 interrupted.partial = partial
                 raise interrupted from None
             frame = read(store, client)
-            after = _versions(store)
+            after = versions(store)
         sent = len(client.readings) - sent_before
-        _describe_changes(frame, before, after, sent, full=refresh == "full")
+        describe_changes(frame, before, after, sent, full=refresh == "full")
         if not len(frame) and "search" in query:
-            _note_empty_search(frame, query["search"])
+            note_empty_search(frame, query["search"])
         if bar is not None:
             bar.finish(frame.attrs["summary"])
         return frame
@@ -252,63 +252,6 @@ def _load(
         client.observer = previous
         if owns_client:
             client.close()
-
-
-# What marks a stored analysis as changed when it is read again.
-_VERSION_COLUMNS = ["status", "completed_at"]
-
-
-def _versions(store: Store) -> dict[str, tuple[Any, ...]] | None:
-    """Each stored analysis id with what marks its version; None when nothing is stored."""
-    try:
-        table = store.read(columns=_VERSION_COLUMNS)
-    except (OSError, CallCovError, ValueError):
-        return None
-    if table is None:
-        return None
-    values = [table[c].to_pylist() for c in ("id", *_VERSION_COLUMNS)]
-    return {row[0]: row[1:] for row in zip(*values, strict=True)}
-
-
-def _describe_changes(
-    frame: pd.DataFrame,
-    before: Mapping[str, tuple[Any, ...]] | None,
-    after: Mapping[str, tuple[Any, ...]] | None,
-    requests: int,
-    *,
-    full: bool,
-) -> None:
-    """attrs new/updated/summary: the analyses in `frame` this load added or changed."""
-    before = {} if before is None or full else before
-    after = after or {}
-    ids = frame["id"].dropna().unique().tolist() if "id" in frame else []
-    new = [i for i in ids if i not in before]
-    updated = [i for i in ids if i in before and after.get(i) != before[i]]
-    kept = len(ids) - len(new) - len(updated)
-    frame.attrs.update(
-        {
-            "new": new,
-            "updated": updated,
-            "summary": (
-                f"{len(new):,} new, {len(updated):,} updated, {kept:,} from the local store, "
-                f"{requests:,} request{'' if requests == 1 else 's'}"
-            ),
-        }
-    )
-
-
-class SearchNote(UserWarning):
-    """load_calls(search=...) found nothing: the API's search looks at ids, not transcripts."""
-
-
-def _note_empty_search(frame: pd.DataFrame, text: str) -> None:
-    note = (
-        f"search={text!r} matched no call. The API's search matches agent and contact ids "
-        "only, not what was said. To find words in transcripts: "
-        "load_segments(...).callcov.search_transcripts(" + repr(text) + ")."
-    )
-    frame.attrs["note"] = note
-    warnings.warn(note, SearchNote, stacklevel=5)  # the caller of load_calls
 
 
 def _partial(

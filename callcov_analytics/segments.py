@@ -1,5 +1,9 @@
 """Transcripts: one row per segment, talk metrics per call, and full-text search.
 
+Search lives here, with the segments, because a hit is worth most with its second and its
+speaker, which only segments carry; on a calls frame with ``transcript_text`` the same
+function finds calls instead.
+
 Which speaker is the agent? The contract labels speakers only "A" and "B". Decision: the agent
 is "A" by default, because the speaker who opens a contact-centre recording is the agent (the
 scripted greeting), on inbound and outbound calls alike; every function that needs it takes

@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics.calls import SearchNote
+from callcov_analytics.changes import SearchNote
 from callcov_analytics.client import CallCovClient
 from callcov_analytics.quotas import Quota, quota
 from callcov_analytics.ratelimit import QuotaReading

@@ -85,6 +85,9 @@ def test_each_notebook_runs_in_the_browser_and_ends_on_an_answer(
             ).to_have_count(0)
             for text in EXPECTED[name]:
                 expect(notebook).to_contain_text(text)
+            connected = notebook.locator(".jp-CodeCell").first.locator(".jp-OutputArea")
+            expect(connected).to_contain_text("For your own data: set CALLCOV_API_KEY")
+            shot(connected, f"browser_{name.removesuffix('.ipynb')}_connect.png", request)
         finally:
             # Also when something failed: the screenshot shows what the analyst would see.
             with contextlib.suppress(Exception):
