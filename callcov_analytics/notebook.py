@@ -77,7 +77,7 @@ class Connection:
 
     def _repr_html_(self) -> str:
         check = f"<br>{html.escape(self.entry.message)}" if isinstance(self.entry, KeyCheck) else ""
-        mark = "🧪 Sandbox" if self.source == "sandbox" else "🔑 CallCov API"
+        mark = "Sandbox" if self.source == "sandbox" else "CallCov API"  # no emoji: fonts lack them
         return (
             '<div style="font-family:var(--jp-ui-font-family,sans-serif);line-height:1.45;'
             'max-width:48em"><b>'
