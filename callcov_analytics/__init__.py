@@ -4,11 +4,12 @@ Quickstart::
 
     import callcov_analytics as cca
     df = cca.load_calls(since="2026-11-01")      # key from CALLCOV_API_KEY, .env or the widget
-    df.callcov.scorecard()                        # per-agent compliance, sentiment, effort
+    df.callcov.agent_scorecard()                  # per-agent compliance, sentiment, effort
 
 Names are loaded on first use (PEP 562), so ``import callcov_analytics.sandbox`` stays
 standard-library only and ``import callcov_analytics`` never imports matplotlib or ipywidgets.
-The ``df.callcov`` accessor is registered as soon as any DataFrame API here is touched.
+The ``df.callcov`` accessor is registered by the modules that build frames, so every frame
+the package returns has it.
 `plots`, `widgets` and `sandbox` are submodules.
 """
 
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from .client import CallCovClient
     from .config import Config, set_session_key
     from .frame import to_frame
+    from .quotas import quota
     from .report import export_report
     from .schema import SCHEMA
     from .store import cache_info, clear_cache
@@ -70,6 +72,7 @@ _LAZY = {
     "SCHEMA": "schema",
     "to_frame": "frame",
     "export_report": "report",
+    "quota": "quotas",
     "cache_info": "store",
     "clear_cache": "store",
 }
@@ -80,8 +83,6 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'callcov_analytics' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
-    if module in ("calls", "frame", "report", "store"):
-        importlib.import_module(".accessor", __name__)  # registers df.callcov
     globals()[name] = value
     return value
 
@@ -126,6 +127,7 @@ __all__ = [
     "export_report",
     "load_calls",
     "load_segments",
+    "quota",
     "set_session_key",
     "to_frame",
 ]

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .catalog import open_store
+from .changes import describe_changes, note_empty_search, versions
 from .client import CallCovClient, Observer
 from .dates import DateLike, check_tz, validate_range
 from .errors import CallCovError, LoadInterrupted, ValidationError
@@ -61,7 +62,9 @@ def load_calls(
 
     Args:
         api_key, base_url: see `CallCovClient`; ignored when ``client`` is given.
-        status, agent_id, contact_id, search: filters the API applies.
+        status, agent_id, contact_id: filters the API applies (exact matches).
+        search: the API's search, which matches agent and contact ids only, never what was
+            said; for words in transcripts load them and use ``df.callcov.search_transcripts``.
         since, until: bounds on ``created`` applied here: a date or time (naive = in ``tz``),
             Unix seconds (int or float, the API's format), or relative: "7d", "24h", "2w",
             "30min", "today", "yesterday", "now" (see `callcov_analytics.dates`). A day-only
@@ -89,31 +92,13 @@ def load_calls(
         df = load_calls(status="completed", since="2026-11-01")
         df.groupby("agent_id").identity_verified.mean()
     """
-    query = validate_query(
-        status=status,
-        agent_id=agent_id,
-        contact_id=contact_id,
-        search=search,
-        limit=limit,
-        unknown=unknown,
-    )
-    since_s, until_s = validate_range(since, until, tz=tz)
-    validate_refresh(refresh)
-    return _load(
-        client or CallCovClient(api_key, base_url),
-        owns_client=client is None,
-        query=query,
-        limit=limit,
-        since=since_s,
-        refresh=refresh,
-        cache=cache,
-        cache_dir=cache_dir,
-        observers=[observer, _progress(progress)],
-        columns={"include_transcript": include_transcript},
-        read=lambda store, client, readings: _read_frame(
+    return _entry(
+        "load_calls",
+        locals(),
+        {"include_transcript": include_transcript},
+        lambda store, client, readings, query, since_s, until_s: _read_frame(
             store, client, readings, query, since_s, until_s, include_transcript, check_tz(tz)
         ),
-        again="load_calls",
     )
 
 
@@ -136,38 +121,71 @@ def load_segments(
     cache_dir: str | Path | None = None,
     client: CallCovClient | None = None,
     observer: Observer | None = None,
+    **unknown: Any,
 ) -> pd.DataFrame:
     """One row per transcript segment of every analysis that matches (see `segments.segments`).
 
-    Same filters, pacing, exactly-once paging, local store (``refresh``, ``cache``,
-    ``cache_dir``) and ``.partial`` on errors as `load_calls`. The store keeps each page's
-    segments in a dataset of its own, beside the calls', so a repeat asks only for what is new.
-    That dataset holds transcript text on disk (the user cache, or cache_dir): pass
-    ``cache=False`` to keep nothing.
+    The same filters (a mistyped one is a `ValidationError`), pacing, exactly-once paging,
+    local store (``refresh``, ``cache``, ``cache_dir``), ``attrs`` and ``.partial`` on errors
+    as `load_calls`. The store keeps each page's segments in a dataset of its own, beside the
+    calls', so a repeat asks only for what is new. That dataset holds transcript text on disk
+    (the user cache, or cache_dir): pass ``cache=False`` to keep nothing.
     agent_speaker: the speaker label of the agent (see `segments`).
 
     Example::
 
         talk = talk_metrics(load_segments(agent_id="agent_007", since="2026-11-01"))
+        load_segments(since="2026-11-01").callcov.transcript_context("refund", around=2)
+    """
+    return _entry(
+        "load_segments",
+        locals(),
+        {"include_segments": True},
+        lambda store, _client, _readings, _query, since_s, until_s: _read_segments(
+            store, since_s, until_s, agent_speaker
+        ),
+    )
+
+
+def _entry(
+    name: str,
+    args: Mapping[str, Any],
+    columns: Mapping[str, bool],
+    read: Callable[
+        [Store, CallCovClient, list[QuotaReading], Mapping[str, str], int | None, int | None],
+        pd.DataFrame,
+    ],
+) -> pd.DataFrame:
+    """What load_calls and load_segments share: check every argument, then `_load`.
+
+    ``args`` is the entry point's ``locals()``; ``read(store, client, readings, query, since,
+    until)`` turns the store into its result.
     """
     query = validate_query(
-        status=status, agent_id=agent_id, contact_id=contact_id, search=search, limit=limit
+        status=args["status"],
+        agent_id=args["agent_id"],
+        contact_id=args["contact_id"],
+        search=args["search"],
+        limit=args["limit"],
+        unknown=args["unknown"],
     )
-    since_s, until_s = validate_range(since, until, tz=tz)
-    validate_refresh(refresh)
+    since_s, until_s = validate_range(args["since"], args["until"], tz=args["tz"])
+    validate_refresh(args["refresh"])
+    client = args["client"]
     return _load(
-        client or CallCovClient(api_key, base_url),
+        client or CallCovClient(args["api_key"], args["base_url"]),
         owns_client=client is None,
         query=query,
-        limit=limit,
+        limit=args["limit"],
         since=since_s,
-        refresh=refresh,
-        cache=cache,
-        cache_dir=cache_dir,
-        observers=[observer, _progress(progress)],
-        columns={"include_segments": True},
-        read=lambda store, *_: _read_segments(store, since_s, until_s, agent_speaker),
-        again="load_segments",
+        refresh=args["refresh"],
+        cache=args["cache"],
+        cache_dir=args["cache_dir"],
+        observer=args["observer"],
+        progress=args["progress"],
+        columns=columns,
+        read=lambda store, view, readings: read(store, view, readings, query, since_s, until_s),
+        again=name,
     )
 
 
@@ -181,7 +199,8 @@ def _load(
     refresh: bool | Literal["full", "recheck"],
     cache: bool,
     cache_dir: str | Path | None,
-    observers: list[Observer | None],
+    observer: Observer | None,
+    progress: bool | None,
     columns: Mapping[str, bool],
     read: _Read,
     again: str,
@@ -190,15 +209,17 @@ def _load(
 
     `columns` are parse_page's options for what stored pages hold beyond SCHEMA; each set of
     them is a dataset of its own. On an error or Ctrl-C, `read` of what is stored so far goes
-    on the exception's ``.partial``.
+    on the exception's ``.partial``. What the load added or changed goes in ``attrs``.
     """
     readings = _Readings()
+    bar = _progress(progress)
+    fanout = _Fanout([o for o in (client.observer, observer, bar, readings) if o is not None])
     # The load's own view of the client: its observers and readings are this load's alone.
-    fanout = [o for o in (client.observer, *observers, readings) if o is not None]
-    view = client.for_load(_Fanout(fanout))
+    view = client.for_load(fanout)
     try:
         with ExitStack() as stack:
-            root = Path(cache_dir) if cache_dir else None
+            folder = cache_dir or view.config.cache_dir  # the sandbox's, in a notebook
+            root = Path(folder) if folder else None
             if not cache:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
             store = open_store(
@@ -210,7 +231,13 @@ def _load(
                 root=root,
                 same_account=account_probe(view) if cache else None,
             )
-            stack.enter_context(store.locked(view.observer.on_wait if view.observer else None))
+            stack.enter_context(store.locked(fanout.on_wait))
+            before = versions(store)
+            # The list's total is this load's total only when it reads the whole list: with
+            # `since`, or on top of a store, it reads part of it, so the total is not shown.
+            fanout.totals = refresh == "full" or (
+                since is None and before is None and refresh is not False
+            )
             try:
                 if refresh:
                     sync = Sync(view, store, limit=limit)
@@ -234,11 +261,17 @@ def _load(
                 )
                 interrupted.partial = partial
                 raise interrupted from None
-            return read(store, view, readings.items)
+            frame = read(store, view, readings.items)
+            after = versions(store)
+        describe_changes(frame, before, after, len(readings.items), full=refresh == "full")
+        if not len(frame) and "search" in query:
+            note_empty_search(frame, query["search"])
+        if bar is not None:
+            bar.finish(frame.attrs["summary"])
+        return frame
     finally:  # also when the store could not even be opened
-        for observer in observers:
-            if isinstance(observer, _ProgressBar):
-                observer.close()
+        if bar is not None:
+            bar.close()
         if owns_client:
             client.close()
 
@@ -257,7 +290,7 @@ def _read_segments(
     store: Store, since: int | None, until: int | None, agent_speaker: str
 ) -> pd.DataFrame:
     """The stored pages' segments, of analyses created within since/until."""
-    table = store.read(columns=["id", "agent_id", "created", "transcript_segments"])
+    table = store.read(columns=["id", "agent_id", "created", "audio_url", "transcript_segments"])
     if table is None:
         return segments([])
     created = table["created"]
@@ -361,10 +394,11 @@ def validate_refresh(refresh: object) -> None:
 
 
 class _Fanout:
-    """Send observer events to several observers."""
+    """Send observer events to several observers; the list's total only when it is the load's."""
 
     def __init__(self, observers: list[Any]) -> None:
         self.observers = observers
+        self.totals = False  # set once the load knows whether it reads the whole list
 
     def on_response(self, reading: QuotaReading) -> None:
         for o in self.observers:
@@ -376,7 +410,7 @@ class _Fanout:
 
     def on_page(self, pages: int, rows: int, total: int | None) -> None:
         for o in self.observers:
-            o.on_page(pages, rows, total)
+            o.on_page(pages, rows, total if self.totals else None)
 
 
 class _Readings:
@@ -396,28 +430,38 @@ class _Readings:
 
 
 class _ProgressBar:
-    """tqdm progress: rows against the list total, with requests and waits alongside."""
+    """tqdm progress: rows read (against a total only when known), waits in the description."""
 
     def __init__(self) -> None:
         from tqdm.auto import tqdm
 
         self.bar = tqdm(unit=" calls", desc="CallCov", file=sys.stderr)
-        self.waiting = 0.0
+        self.finished = False
 
     def on_response(self, reading: QuotaReading) -> None:
+        self.bar.set_description("CallCov", refresh=False)
         if reading.remaining is not None:
-            self.bar.set_postfix(window_left=reading.remaining, refresh=False)
+            self.bar.set_postfix(window_left=reading.remaining)
 
     def on_wait(self, seconds: float, reason: str) -> None:
-        self.bar.set_description(f"CallCov (waiting {seconds:.0f} s: {reason})")
+        self.bar.set_description(f"CallCov (waiting {seconds:.1f} s: {reason})")
 
     def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        self.bar.set_description("CallCov")
+        self.bar.set_description("CallCov", refresh=False)
         if total is not None:
             self.bar.total = total
         self.bar.update(rows - self.bar.n)
 
+    def finish(self, summary: str) -> None:
+        """The load ended well: a full bar that says what the load brought."""
+        self.finished = True
+        self.bar.total = self.bar.n  # a complete load is 100%, whatever the list holds
+        self.bar.set_postfix_str("", refresh=False)
+        self.bar.set_description(f"CallCov: {summary}")
+
     def close(self) -> None:
+        if not self.finished:
+            self.bar.set_description("CallCov: stopped", refresh=False)
         self.bar.close()
 
 

@@ -1,4 +1,4 @@
-"""The ``callcov-analytics`` command: fetch, report, sandbox, demo and notebook.
+"""The ``callcov-analytics`` command: fetch, report, quota, sandbox, demo and notebook.
 
 The API key comes only from ``CALLCOV_API_KEY`` (or a ``.env`` file in the working directory),
 never from a command-line flag: a process's arguments are visible to every user through ``ps``
@@ -60,8 +60,8 @@ class _Waits:
         _say(f"waiting {seconds:.1f} s ({reason})")
 
     def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        """Report pages as they arrive."""
-        _say(f"page {pages}: {rows}{f' of {total}' if total is not None else ''} calls")
+        """Report pages as they arrive (against a total only when the load reads it all)."""
+        _say(f"page {pages}: {rows:,}{f' of {total:,}' if total is not None else ''} calls")
 
 
 def _load(args: argparse.Namespace) -> Any:
@@ -81,9 +81,10 @@ def _load(args: argparse.Namespace) -> Any:
         include_transcript=args.transcripts,
         observer=None if sys.stderr.isatty() else _Waits(),
     )
+    throttled = df.attrs.get("throttled", 0)
     _say(
-        f"fetched {len(df)} calls in {time.monotonic() - started:.1f} s "
-        f"({df.attrs.get('requests', '?')} requests, {df.attrs.get('throttled', 0)} throttled)"
+        f"fetched {len(df):,} calls in {time.monotonic() - started:.1f} s: "
+        f"{df.attrs.get('summary', '')}{f', {throttled} throttled' if throttled else ''}"
     )
     return df
 
@@ -113,6 +114,16 @@ def check_output(out: Path, formats: Sequence[str] | None = None) -> None:
             f"--out {out}: no permission to write in {parent}; choose another --out "
             "(nothing was fetched)"
         )
+
+
+def _quota(args: argparse.Namespace) -> int:
+    import json
+
+    from .quotas import quota
+
+    now = quota(base_url=args.api_url)  # a new process holds no fresh reading: one request
+    print(json.dumps(now.to_dict(), indent=2) if args.json else str(now))
+    return EXIT_OK
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -257,7 +268,10 @@ def _parser() -> _Parser:
     filters.add_argument("--status", choices=STATUSES, help="only calls with this status")
     filters.add_argument("--agent-id", help="only this agent (exact match)")
     filters.add_argument("--contact-id", help="only this contact (exact match)")
-    filters.add_argument("--search", help="substring of agent_id or contact_id")
+    filters.add_argument(
+        "--search",
+        help="substring of agent_id or contact_id (the API never searches transcripts)",
+    )
     filters.add_argument(
         "--since",
         metavar="DATE",
@@ -357,15 +371,33 @@ def _parser() -> _Parser:
         metavar="DIR",
         help="report folder (default: demo-output; a previous one is replaced)",
     )
-    demo.add_argument("--n-analyses", type=int, default=5000, help="calls in the sandbox")
+    demo.add_argument(
+        "--n-analyses", type=int, default=5000, help="made-up calls in the sandbox (default: 5000)"
+    )
     demo.add_argument(
         "--window-seconds",
         type=float,
         default=2.0,
-        help="rate-limit window length (the real API: 60)",
+        help="rate-limit window length in seconds (default: 2; the real API: 60)",
     )
-    demo.add_argument("--limit", type=int, default=2, help="requests per window")
+    demo.add_argument("--limit", type=int, default=2, help="requests per window (default: 2)")
     demo.set_defaults(run=_demo)
+
+    quota = commands.add_parser(
+        "quota",
+        parents=[debug],
+        epilog=key_note,
+        help="how much quota is left today and in this window, and when each resets",
+        description="One request to /billing/usage; prints the day's quota and reset, the "
+        "month's requests and the rate-limit window in one line.",
+    )
+    quota.add_argument("--json", action="store_true", help="print the figures as JSON instead")
+    quota.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="API base URL (default: CALLCOV_API_URL or the CallCov API)",
+    )
+    quota.set_defaults(run=_quota)
 
     notebook = commands.add_parser(
         "notebook",
@@ -375,9 +407,17 @@ def _parser() -> _Parser:
         "CALLCOV_API_URL/CALLCOV_API_KEY set for it.",
     )
     notebook.add_argument(
-        "--plan", default="starter", choices=("free", "starter", "business", "enterprise")
+        "--plan",
+        default="starter",
+        choices=("free", "starter", "business", "enterprise"),
+        help="the sandbox's plan and rate limits (default: starter)",
     )
-    notebook.add_argument("--notebook", default=str(NOTEBOOK), metavar="PATH")
+    notebook.add_argument(
+        "--notebook",
+        default=str(NOTEBOOK),
+        metavar="PATH",
+        help=f"the notebook to open (default: {NOTEBOOK})",
+    )
     notebook.add_argument(
         "jupyter_args", nargs=argparse.REMAINDER, help="passed on to `jupyter lab` (after --)"
     )

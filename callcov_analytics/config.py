@@ -1,9 +1,10 @@
 """Where the key and base URL come from, and which URLs the key may travel to.
 
-One precedence rule: an explicit argument wins, then the session key set in a notebook
-(`set_session_key`, used by the key widget), then the environment (CALLCOV_API_KEY,
-CALLCOV_API_URL), then a `.env` file in the working directory (read, never exported, and never
-overriding a variable that is already set), then the default URL. There is no default key.
+One precedence rule: an explicit argument wins, then the key typed into the notebook's key
+entry (`Session`), then the environment (CALLCOV_API_KEY, CALLCOV_API_URL), then a `.env` file
+in the working directory (read, never exported, and never overriding a variable that is already
+set), then the sandbox `notebook.connect()` started (its own URL with its own key), then the
+default URL. There is no default key. Nothing here writes to ``os.environ``.
 
 Behind a corporate proxy: CALLCOV_PROXY (``http://[user:password@]host:port``) carries https
 traffic to the API through a CONNECT tunnel, and CALLCOV_CA_BUNDLE names a PEM file of the
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -32,18 +34,54 @@ URL_ENV = "CALLCOV_API_URL"
 PROXY_ENV = "CALLCOV_PROXY"
 CA_BUNDLE_ENV = "CALLCOV_CA_BUNDLE"
 
-_session_key: Secret | None = None
+
+@dataclass(frozen=True)
+class SessionDefault:
+    """A key (and where it goes) that this Python session uses when none is passed."""
+
+    api_key: Secret
+    base_url: str | None = None  # None: CALLCOV_API_URL, then .env, then the default
+    cache_dir: str | None = None  # a store that ends with the session (the sandbox's)
+
+
+class Session:
+    """This Python session's default connection; the one place it lives, in memory only.
+
+    Two slots, because they rank differently: a key typed into the key entry wins over the
+    environment (the analyst chose it just now), while the sandbox that `notebook.connect()`
+    starts is used only when no key is configured at all, so a real key set later is never
+    sent to the sandbox and never answered with its made-up data. The sandbox's URL and key
+    travel together: neither is used with the other half of another configuration.
+    """
+
+    def __init__(self) -> None:
+        self.entered: SessionDefault | None = None
+        self.sandbox: SessionDefault | None = None
+
+    def use_key(self, api_key: str | Secret | None, base_url: str | None = None) -> None:
+        """The key entry's key (None forgets it), with the URL it was checked against."""
+        self.entered = None if api_key is None else SessionDefault(_as_secret(api_key), base_url)
+
+    def use_sandbox(self, api_key: Secret, base_url: str, cache_dir: str | None) -> None:
+        """connect()'s sandbox: the fallback when nothing else is configured."""
+        self.sandbox = SessionDefault(api_key, base_url, cache_dir)
+
+    def clear(self) -> None:
+        """Forget both (the sandbox stopped, or a test ends)."""
+        self.entered = self.sandbox = None
+
+
+SESSION = Session()
 
 
 def set_session_key(api_key: str | Secret | None) -> None:
     """Remember a key in memory for this Python session (never written anywhere)."""
-    global _session_key
-    _session_key = None if api_key is None else _as_secret(api_key)
+    SESSION.use_key(api_key)
 
 
 def session_key() -> Secret | None:
     """The in-memory session key, if one was set."""
-    return _session_key
+    return None if SESSION.entered is None else SESSION.entered.api_key
 
 
 @dataclass(frozen=True)
@@ -58,6 +96,7 @@ class Config:
     max_retries: int = 6
     proxy: Secret | None = None  # its URL may hold a password; see the module docstring
     ca_bundle: str | None = None
+    cache_dir: str | None = None  # where the local store lives, when the session says
 
     @classmethod
     def resolve(
@@ -68,31 +107,21 @@ class Config:
         proxy: str | None = None,
         ca_bundle: str | Path | None = None,
     ) -> Config:
-        """Explicit args win, then the session key, then CALLCOV_* env vars, then .env.
+        """Explicit args win, then the key entry's key, then CALLCOV_* env vars, then .env, then
+        the sandbox connect() started.
 
         Raises ConfigurationError when no key is found, the URL is not safe for a key, the
         proxy URL is not http(s)://host:port, or the CA bundle is not a file.
         """
         dotenv = _dotenv()
-        key = (
-            (_as_secret(api_key) if api_key is not None else None)
-            or _session_key
-            or _as_secret_or_none(os.environ.get(KEY_ENV))
-            or _as_secret_or_none(dotenv.get(KEY_ENV))
-        )
-        if key is None:
-            raise ConfigurationError(
-                "No CallCov API key. Pass api_key=..., set the CALLCOV_API_KEY environment "
-                "variable (or put it in a .env file), or use callcov_analytics.widgets.key_entry() "
-                "in a notebook. To try the package without a key, run `callcov-analytics demo`."
-            )
-        url = base_url or os.environ.get(URL_ENV) or dotenv.get(URL_ENV) or DEFAULT_BASE_URL
+        key, url, cache_dir = _key_and_url(api_key, base_url, dotenv)
         if proxy is None:  # proxy="" turns off a proxy set in the environment or .env
             proxy = os.environ.get(PROXY_ENV) or dotenv.get(PROXY_ENV)
         ca_bundle = ca_bundle or os.environ.get(CA_BUNDLE_ENV) or dotenv.get(CA_BUNDLE_ENV)
         return cls(
             api_key=key,
             base_url=check_base_url(url),
+            cache_dir=cache_dir,
             proxy=check_proxy(proxy) if proxy else None,
             ca_bundle=check_ca_bundle(ca_bundle) if ca_bundle else None,
         )
@@ -106,6 +135,30 @@ class Config:
     def proxy_origin(self) -> str | None:
         """scheme://host:port of the proxy (never its user name or password), or None."""
         return None if self.proxy is None else origin_of(self.proxy.reveal())
+
+
+def _key_and_url(
+    api_key: str | Secret | None, base_url: str | None, dotenv: Mapping[str, str | None]
+) -> tuple[Secret, str, str | None]:
+    """The key by precedence (see the module docstring), the URL that goes with it, and the
+    cache folder the session gives it (the sandbox's)."""
+    env_url = os.environ.get(URL_ENV) or dotenv.get(URL_ENV)
+    if api_key is not None:
+        return _as_secret(api_key), base_url or env_url or DEFAULT_BASE_URL, None
+    if SESSION.entered is not None:
+        url = base_url or SESSION.entered.base_url or env_url or DEFAULT_BASE_URL
+        return SESSION.entered.api_key, url, None
+    key = _as_secret_or_none(os.environ.get(KEY_ENV)) or _as_secret_or_none(dotenv.get(KEY_ENV))
+    if key is not None:
+        return key, base_url or env_url or DEFAULT_BASE_URL, None
+    sandbox = SESSION.sandbox
+    if sandbox is not None and sandbox.base_url and base_url in (None, sandbox.base_url):
+        return sandbox.api_key, sandbox.base_url, sandbox.cache_dir
+    raise ConfigurationError(
+        "No CallCov API key. Pass api_key=..., set the CALLCOV_API_KEY environment "
+        "variable (or put it in a .env file), or use callcov_analytics.widgets.key_entry() "
+        "in a notebook. To try the package without a key, run `callcov-analytics demo`."
+    )
 
 
 def _dotenv() -> dict[str, str | None]:

@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
+from . import accessor  # noqa: F401  registers df.callcov on every frame built here
 from .pages import parse_page
 from .schema import ARROW_TYPE, CATEGORIES, NAMED_COLUMNS, SCHEMA, TRANSCRIPT_SCHEMA
 
@@ -95,3 +96,19 @@ def concat_tables(tables: list[pa.Table]) -> pa.Table:
 def _empty_table(schema: Mapping[str, str]) -> pa.Table:
     """A 0-row table with the Arrow type of every named column."""
     return pa.table({name: pa.array([], ARROW_TYPE[dtype]) for name, dtype in schema.items()})
+
+
+def schema_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """The columns by dtype: how many, how full (share of non-missing cells), and their names.
+
+    Example: ``schema_summary(load_calls())`` or ``df.callcov.schema_summary()``.
+    """
+    rows = []
+    kinds = df.dtypes.astype(str)
+    for dtype in kinds.unique():
+        names = [str(name) for name in kinds.index[kinds == dtype]]
+        filled = df[list(names)].notna().to_numpy().mean() if len(df) else float("nan")
+        shown = ", ".join(names[:6]) + (f", … ({len(names) - 6} more)" if len(names) > 6 else "")
+        rows.append((dtype, len(names), filled, shown))
+    out = pd.DataFrame(rows, columns=["dtype", "columns", "filled", "names"])
+    return out.sort_values("columns", ascending=False, ignore_index=True)

@@ -32,7 +32,6 @@ import pandas as pd
 from callcov_analytics.columns import typed
 from callcov_analytics.dates import check_tz
 from callcov_analytics.errors import ValidationError
-from callcov_analytics.segments import search_transcripts, segments, talk_metrics
 
 __all__ = [
     "CHECKS",
@@ -40,10 +39,7 @@ __all__ = [
     "check_outcomes",
     "compliance_exceptions",
     "effort_distribution",
-    "search_transcripts",
-    "segments",
     "sentiment_shift",
-    "talk_metrics",
     "volume",
     "wilson_interval",
 ]
@@ -550,4 +546,12 @@ def agent_scorecard(
         keys_types["period"] = pd.DatetimeTZDtype(tz=_zone(df, tz))
     order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
     out = typed(out, keys_types | SCORECARD_COLUMNS)
-    return out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
+    out = out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
+    out.attrs["created"] = _created_range(df)  # charts of it name the dates they cover
+    return out
+
+
+def _created_range(df: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:
+    """The first and last ``created`` of the frame, or None when it has none."""
+    created = df["created"].dropna() if "created" in df else pd.Series(dtype=object)
+    return (created.min(), created.max()) if len(created) else None

@@ -2,20 +2,22 @@
 
 Which one, in order:
 
-1. A key is already configured (the session key, ``CALLCOV_API_KEY`` or a ``.env`` file):
-   use it with the configured URL.
+1. A key is already configured (a key entered in this session, ``CALLCOV_API_KEY`` or a
+   ``.env`` file): use it with the configured URL (``CALLCOV_API_URL``, else the CallCov API).
 2. ``CALLCOV_API_URL`` is set but no key: show the key entry widget for that API.
 3. Nothing is set: start the bundled sandbox on 127.0.0.1 (made-up data, a throwaway key) and
-   make it this session's default, so the notebook runs top to bottom with no account.
+   make it this session's fallback (`config.Session`), so the notebook runs top to bottom with
+   no account. A key configured later wins over it: real keys never go to the sandbox.
 
 The sandbox lives as long as the kernel. Its data is made up and new each time, so unless
 CALLCOV_CACHE_DIR is set, load_calls() keeps its store in a temporary directory that goes
-with the sandbox. Nothing here prints or returns the key.
+with the sandbox. Nothing here prints or returns the key, or writes to ``os.environ``.
 """
 
 from __future__ import annotations
 
 import atexit
+import html
 import os
 import tempfile
 from dataclasses import dataclass, field
@@ -25,7 +27,8 @@ from typing import Any
 from dotenv import dotenv_values
 
 from . import sandbox as sandbox_server
-from .config import KEY_ENV, URL_ENV, Config, session_key, set_session_key
+from .config import DEFAULT_BASE_URL, KEY_ENV, SESSION, URL_ENV, Config
+from .redact import Secret
 from .store import CACHE_ENV
 from .widgets import KeyCheck, KeyEntry, key_entry
 
@@ -35,9 +38,22 @@ _SANDBOXES: list[sandbox_server.Sandbox] = []
 _CACHES: list[tempfile.TemporaryDirectory[str]] = []  # the sandboxes' stores, see _start_sandbox
 
 
+SWITCH = {
+    "sandbox": (
+        "For your own data: set <code>CALLCOV_API_KEY</code> (and <code>CALLCOV_API_URL</code> "
+        "if your API is not the default) before starting Jupyter, or run "
+        "<code>connect(sandbox=False)</code> for a key box, then re-run this notebook."
+    ),
+    "key": (
+        "To try the sandbox's made-up data instead: <code>connect(sandbox=True)</code>. Your key "
+        "is never sent to it."
+    ),
+}
+
+
 @dataclass(frozen=True)
 class Connection:
-    """Where this notebook's requests go; displays as a sentence, or as the key widget."""
+    """Where this notebook's requests go; displays as a short HTML note, or as the key widget."""
 
     base_url: str
     source: str  # "sandbox", "session key", "environment", ".env file" or "key entry"
@@ -54,10 +70,30 @@ class Connection:
             return self.entry.ok
         return True
 
+    @property
+    def switch(self) -> str:
+        """How to change to the other source (HTML)."""
+        return SWITCH["sandbox" if self.source == "sandbox" else "key"]
+
+    def _repr_html_(self) -> str:
+        check = f"<br>{html.escape(self.entry.message)}" if isinstance(self.entry, KeyCheck) else ""
+        mark = "Sandbox" if self.source == "sandbox" else "CallCov API"  # no emoji: fonts lack them
+        return (
+            '<div style="font-family:var(--jp-ui-font-family,sans-serif);line-height:1.45;'
+            'max-width:48em"><b>'
+            + mark
+            + "</b>: "
+            + html.escape(self.detail)
+            + check
+            + '<br><small style="font-size:0.9em">'
+            + self.switch
+            + "</small></div>"
+        )
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         if isinstance(self.entry, KeyEntry):
             return self.entry._repr_mimebundle_(**kwargs)
-        return {"text/plain": str(self)}
+        return {"text/plain": str(self), "text/html": self._repr_html_()}
 
     def __str__(self) -> str:
         if isinstance(self.entry, KeyCheck):
@@ -65,8 +101,15 @@ class Connection:
         return self.detail
 
 
+_FROM = {
+    "session key": "the key you entered",
+    "environment": f"the key in {KEY_ENV}",
+    ".env file": "the key in the .env file",
+}
+
+
 def _configured_source() -> str | None:
-    if session_key() is not None:
+    if SESSION.entered is not None:
         return "session key"
     if os.environ.get(KEY_ENV, "").strip():
         return "environment"
@@ -87,8 +130,8 @@ def connect(
     """Choose where this notebook's data comes from (see the module docstring).
 
     Args:
-        sandbox: None decides as above; True always starts a fresh sandbox (and makes it the
-            session default); False never starts one (asks for a key instead).
+        sandbox: None decides as above; True always starts a fresh sandbox (used only while
+            no key is configured); False never starts one (asks for a key instead).
         plan, window_seconds, n_analyses: the sandbox's plan, rate-limit window and size
             (a short window shows rate limiting within seconds).
         use_widgets: for the key prompt, see `widgets.key_entry`.
@@ -96,19 +139,23 @@ def connect(
     Example::
 
         from callcov_analytics.notebook import connect
-        connect()   # shows what it chose; never the key
+        connect()   # shows what it chose and how to switch; never the key
     """
     if sandbox is None or sandbox is False:
         source = _configured_source()
         if source is not None:
             url = Config.resolve().base_url
+            where = "the CallCov API" if url == DEFAULT_BASE_URL else url
+            unset = "" if os.environ.get(URL_ENV) else f" ({URL_ENV} is not set)"
             return Connection(
-                url, source, f"Using the CallCov API key from the {source} with {url}."
+                url,
+                source,
+                f"using {_FROM[source]} with {where}{unset}: your real data.",
             )
-        url_set = bool(os.environ.get(URL_ENV, "").strip())
-        if url_set or sandbox is False:
-            entry = key_entry(use_widgets=use_widgets)
-            url = os.environ.get(URL_ENV) or "the CallCov API"
+        env_url = os.environ.get(URL_ENV, "").strip()
+        if env_url or sandbox is False:
+            entry = key_entry(env_url or None, use_widgets=use_widgets)
+            url = env_url or DEFAULT_BASE_URL
             return Connection(
                 url, "key entry", f"No key configured for {url}: enter it below.", entry=entry
             )
@@ -120,19 +167,18 @@ def _start_sandbox(plan: str, window_seconds: float, n_analyses: int) -> Connect
         plan=plan, window_seconds=window_seconds, n_analyses=n_analyses
     ).start()
     _SANDBOXES.append(api)
+    cache_dir = None
     if not os.environ.get(CACHE_ENV):  # a store of made-up data is no use after the kernel
         cache = tempfile.TemporaryDirectory(prefix="callcov-sandbox-", ignore_cleanup_errors=True)
         _CACHES.append(cache)
-        os.environ[CACHE_ENV] = cache.name
-    set_session_key(api.key)
-    os.environ[URL_ENV] = api.url  # load_calls() and CallCovClient() read the URL from here
+        cache_dir = cache.name
+    SESSION.use_sandbox(Secret(api.key), api.url, cache_dir)
     limits = sandbox_server.PLANS[plan]
     window = f"{window_seconds:g} s" if window_seconds != 60 else "minute"
     detail = (
-        f"No CallCov key configured, so this notebook uses the sandbox at {api.url}: "
+        f"no CallCov key is configured, so this notebook uses the sandbox at {api.url}: "
         f"{n_analyses:,} made-up call analyses, {plan} plan ({limits.per_window} requests per "
-        f"{window}, {limits.per_day:,} per day). Its throwaway key is this session's default "
-        "and is never shown or saved. Set CALLCOV_API_KEY (or use the key widget) for real data."
+        f"{window}, {limits.per_day:,} per day). Its throwaway key is never shown or saved."
     )
     return Connection(api.url, "sandbox", detail, sandbox=api)
 
@@ -141,11 +187,9 @@ def stop_sandboxes() -> None:
     """Stop the sandboxes `connect()` started and delete their stores (also at kernel exit)."""
     while _SANDBOXES:
         _SANDBOXES.pop().close()
+    SESSION.sandbox = None
     while _CACHES:
-        cache = _CACHES.pop()
-        if os.environ.get(CACHE_ENV) == cache.name:
-            del os.environ[CACHE_ENV]
-        cache.cleanup()
+        _CACHES.pop().cleanup()
 
 
 atexit.register(stop_sandboxes)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OKABE_ITO",
+    "date_range",
     "plot_compliance",
     "plot_quota",
     "plot_sentiment",
@@ -376,6 +377,23 @@ def _draw_daily_panel(ax: Axes, s: Mapping[str, Any]) -> None:
 # -- calls per day ------------------------------------------------------------------------------
 
 
+def date_range(span: tuple[pd.Timestamp, pd.Timestamp] | pd.Series | None, tz: str = "UTC") -> str:
+    """The dates a chart covers, in ``tz``, for its title: "3 Nov to 28 Nov 2026 (UTC)"."""
+    if isinstance(span, pd.Series):
+        span = (span.min(), span.max()) if span.notna().any() else None
+    if span is None:
+        return ""
+    first, last = (pd.Timestamp(t).tz_convert(tz) for t in span)
+    if first.date() == last.date():
+        return f"{last:%-d %b %Y} ({tz})"
+    start = f"{first:%-d %b}" if first.year == last.year else f"{first:%-d %b %Y}"
+    return f"{start} to {last:%-d %b %Y} ({tz})"
+
+
+def _titled(heading: str, dates: str, extra: str = "") -> str:
+    return heading + (f", {dates}" if dates else "") + (f" ({extra})" if extra else "")
+
+
 def plot_volume(
     df: pd.DataFrame, *, freq: str = "D", title: str | None = None, tz: str | None = None
 ) -> Figure:
@@ -425,7 +443,8 @@ def plot_volume(
         ax.set_ylabel(f"Calls per {unit}")
         ax.grid(axis="y", alpha=0.3)
         total = int(table["calls"].sum()) if not table.empty else 0
-        ax.set_title(title or f"Calls per {unit} by status ({total:,} calls)")
+        dates = date_range(df["created"], zone) if "created" in df else ""
+        ax.set_title(title or _titled(f"Calls per {unit} by status", dates, f"{total:,} calls"))
     return fig
 
 
@@ -438,13 +457,13 @@ def plot_compliance(
     """Pass rate per agent and compliance check, with its 95% Wilson interval.
 
     Args:
-        scorecard: `metrics.agent_scorecard(df)` (or ``df.callcov.scorecard()``), all-time:
+        scorecard: `metrics.agent_scorecard(df)` (or ``df.callcov.agent_scorecard()``), all-time:
             one row per agent.
         checks: which checks to draw (default all five).
 
     Example::
 
-        plot_compliance(load_calls().callcov.scorecard()).savefig("compliance.png")
+        plot_compliance(load_calls().callcov.agent_scorecard()).savefig("compliance.png")
     """
     if "period" in scorecard.columns:
         raise ValidationError(
@@ -465,42 +484,58 @@ def plot_compliance(
             for agent, n in zip(scorecard["agent_id"], scorecard["analysed_calls"], strict=True)
         ]
         step = 0.7 / max(len(checks), 1)
-        lows = []
+        lows: list[float] = []
+        tiny = ~scorecard["ranked"].fillna(False).to_numpy(dtype=bool)
+        hollow = False
         for i, check in enumerate(checks):
             colour, marker = CHECK_STYLE[check]
             rate = scorecard[f"{check}_pass_rate"].astype("Float64")
             low = scorecard[f"{check}_ci_low"].astype("Float64")
             high = scorecard[f"{check}_ci_high"].astype("Float64")
-            ok = rate.notna().to_numpy(dtype=bool)
-            ys = [pos + (i - (len(checks) - 1) / 2) * step for pos in range(n_agents)]
-            x = (rate[ok] * 100).astype(float).to_numpy()
-            err = [
-                (rate[ok] - low[ok]).astype(float).to_numpy() * 100,
-                (high[ok] - rate[ok]).astype(float).to_numpy() * 100,
-            ]
-            ax.errorbar(
-                x,
-                [y for y, keep in zip(ys, ok, strict=True) if keep],
-                xerr=err,
-                fmt=marker,
-                color=colour,
-                markersize=6,
-                elinewidth=1.5,
-                capsize=2,
-                label=check.replace("_", " "),
+            ys = pd.Series(
+                [pos + (i - (len(checks) - 1) / 2) * step for pos in range(n_agents)],
+                index=scorecard.index,
             )
-            lows.extend((low[ok] * 100).astype(float).tolist())
+            known = rate.notna().to_numpy(dtype=bool)
+            for few in (False, True):
+                # Too few calls to rank: a hollow marker on a thin dotted whisker, so a
+                # 0-100% interval reads as "no evidence yet", not as a result.
+                ok = known & (tiny == few)
+                err = [
+                    (rate[ok] - low[ok]).astype(float).to_numpy() * 100,
+                    (high[ok] - rate[ok]).astype(float).to_numpy() * 100,
+                ]
+                bars = ax.errorbar(
+                    (rate[ok] * 100).astype(float).to_numpy(),
+                    ys[ok].to_numpy(),
+                    xerr=err,
+                    fmt=marker,
+                    color=colour,
+                    markerfacecolor="white" if few else colour,
+                    markersize=6,
+                    elinewidth=0.8 if few else 1.5,
+                    capsize=2,
+                    alpha=0.6 if few else 1.0,
+                    label="_" if few else check.replace("_", " "),
+                )
+                if few:
+                    bars[-1][0].set_linestyle(":")
+                    hollow = hollow or bool(ok.any())
+                else:
+                    lows.extend((low[ok] * 100).astype(float).tolist())
         for pos in range(0, n_agents, 2):  # banding keeps each agent's markers together
             ax.axhspan(pos - 0.5, pos + 0.5, color="#F2F2F2", zorder=0, linewidth=0)
         ax.set_yticks(range(n_agents), labels)
         ax.set_ylim(n_agents - 0.5, -0.5)
         left = max(0.0, math.floor((min(lows, default=0.0) - 2) / 10) * 10)
         ax.set_xlim(left, 101)
-        ax.set_xlabel("Pass rate (%); whiskers: 95% Wilson confidence interval")
+        note = "; hollow, dotted: too few calls to rank" if hollow else ""
+        ax.set_xlabel(f"Pass rate (%); whiskers: 95% Wilson confidence interval{note}")
         ax.set_ylabel("Agent (analysed calls)")
         ax.grid(axis="x", alpha=0.3)
         ax.legend(title="check", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        ax.set_title(title or "Compliance pass rate per agent and check")
+        dates = date_range(scorecard.attrs.get("created"))
+        ax.set_title(title or _titled("Compliance pass rate per agent and check", dates))
     return fig
 
 
@@ -564,5 +599,5 @@ def plot_sentiment(df: pd.DataFrame, *, by: str = "agent_id", title: str | None 
         left.get_yticklabels()[0].set_fontweight("bold")
         left.invert_yaxis()
         left.set_ylabel("Agent")
-        fig.suptitle(title or "Sentiment mix per agent")
+        fig.suptitle(title or _titled("Sentiment mix per agent", date_range(df["created"])))
     return fig

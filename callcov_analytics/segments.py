@@ -1,5 +1,9 @@
 """Transcripts: one row per segment, talk metrics per call, and full-text search.
 
+Search lives here, with the segments, because a hit is worth most with its second and its
+speaker, which only segments carry; on a calls frame with ``transcript_text`` the same
+function finds calls instead.
+
 Which speaker is the agent? The contract labels speakers only "A" and "B". Decision: the agent
 is "A" by default, because the speaker who opens a contact-centre recording is the agent (the
 scripted greeting), on inbound and outbound calls alike; every function that needs it takes
@@ -18,9 +22,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from callcov_analytics import accessor  # noqa: F401  registers df.callcov on these frames
 from callcov_analytics.errors import ValidationError
 
-__all__ = ["search_transcripts", "segments", "table_segments", "talk_metrics"]
+__all__ = [
+    "search_transcripts",
+    "segments",
+    "table_segments",
+    "talk_metrics",
+    "transcript_context",
+]
 
 SEGMENT_COLUMNS: dict[str, str] = {
     "id": "string",
@@ -31,6 +42,7 @@ SEGMENT_COLUMNS: dict[str, str] = {
     "end": "Float64",
     "duration": "Float64",
     "text": "string",
+    "audio_url": "string",
 }
 TALK_COLUMNS: dict[str, str] = {
     "id": "string",
@@ -54,6 +66,17 @@ SEARCH_COLUMNS: dict[str, str] = {
     "matches": "Int64",
     "snippet": "string",
 }
+# A hit in a segments frame: the second, who said it, and the recording at that second.
+HIT_COLUMNS: dict[str, str] = {
+    "id": "string",
+    "agent_id": "string",
+    "start": "Float64",
+    "speaker": "string",
+    "role": "string",
+    "text": "string",
+    "link": "string",
+}
+CONTEXT_COLUMNS: dict[str, str] = {"hit": "Int64", **HIT_COLUMNS, "is_hit": "boolean"}
 
 
 def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -72,7 +95,8 @@ def segments(records: Iterable[Mapping[str, Any]], agent_speaker: str = "A") -> 
 
     Columns: id, agent_id, speaker, role ("agent" if speaker == agent_speaker, "customer" for
     any other speaker, NA if none), start, end, duration (end - start, clipped at 0; NA if
-    either is unknown), text. Records without a transcript or segments give no rows.
+    either is unknown), text, audio_url (the call's recording). Records without a transcript
+    or segments give no rows.
 
     Args:
         records: analysis dicts; ``transcript.segments`` is a list of
@@ -94,6 +118,8 @@ def segments(records: Iterable[Mapping[str, Any]], agent_speaker: str = "A") -> 
             continue
         call = record.get("call")
         agent_id = call.get("agent_id") if isinstance(call, Mapping) else None
+        audio = record.get("audio")
+        audio_url = audio.get("url") if isinstance(audio, Mapping) else None
         for item in items:
             if not isinstance(item, Mapping):
                 continue
@@ -113,13 +139,14 @@ def segments(records: Iterable[Mapping[str, Any]], agent_speaker: str = "A") -> 
                     end,
                     duration,
                     text if isinstance(text, str) else None,
+                    audio_url if isinstance(audio_url, str) else None,
                 )
             )
     return pd.DataFrame(rows, columns=list(SEGMENT_COLUMNS), dtype=object).astype(SEGMENT_COLUMNS)
 
 
 def table_segments(table: pa.Table, agent_speaker: str = "A") -> pd.DataFrame:
-    """`segments` of stored pages: a table with id, agent_id and transcript_segments columns.
+    """`segments` of stored pages: a table with id, agent_id, audio_url and transcript_segments.
 
     The same rows, columns and rules as `segments` gives for the records the pages came from.
     """
@@ -144,6 +171,7 @@ def table_segments(table: pa.Table, agent_speaker: str = "A") -> pd.DataFrame:
         "end": end,
         "duration": pc.max_element_wise(pc.subtract(end, start), 0.0, skip_nulls=False),
         "text": pc.struct_field(items, ["text"]),
+        "audio_url": table["audio_url"].take(parents),
     }
     frame: pd.DataFrame = pa.table(columns).to_pandas()  # null floats arrive as NaN: none are
     return frame.astype(SEGMENT_COLUMNS)  # NaN otherwise (non-finite times are nulled above)
@@ -226,32 +254,8 @@ def talk_metrics(segments: pd.DataFrame) -> pd.DataFrame:
     return _typed(out.reset_index(names="id"), TALK_COLUMNS)
 
 
-def search_transcripts(
-    df: pd.DataFrame, pattern: str, regex: bool = False, context: int = 40, case: bool = False
-) -> pd.DataFrame:
-    """Calls whose transcript matches ``pattern``, newest first, with a snippet of the first hit.
-
-    Columns: id, agent_id, created, matches (number of non-overlapping hits), snippet (the
-    first hit with ``context`` characters either side, whitespace collapsed, "…" where cut).
-
-    Args:
-        df: a load_calls(include_transcript=True) frame (needs ``transcript_text``).
-        pattern: the text to find; a regular expression if ``regex``.
-        regex: treat ``pattern`` as a Python regular expression.
-        context: characters of transcript kept either side of the first hit.
-        case: match case; the default ignores it, like the API's ``search``.
-
-    Example:
-        >>> search_transcripts(load_calls(include_transcript=True), "cancel")  # doctest: +SKIP
-    """
-    if "transcript_text" not in df.columns:
-        raise ValidationError(
-            "search_transcripts needs the transcript_text column: load the calls with "
-            "load_calls(include_transcript=True)",
-            param="df",
-        )
-    if context < 0:
-        raise ValidationError(f"context must be >= 0, got {context}", param="context")
+def _pattern(pattern: str, regex: bool, case: bool) -> re.Pattern[str]:
+    """The compiled search, or ValidationError for a bad or empty-matching pattern."""
     try:
         compiled = re.compile(pattern if regex else re.escape(pattern), 0 if case else re.I)
     except re.error as exc:
@@ -260,6 +264,45 @@ def search_transcripts(
         ) from exc
     if compiled.search("") is not None:  # it would "match" every call, between every character
         raise ValidationError(f"pattern {pattern!r} matches empty text", param="pattern")
+    return compiled
+
+
+def search_transcripts(
+    df: pd.DataFrame, pattern: str, regex: bool = False, context: int = 40, case: bool = False
+) -> pd.DataFrame:
+    """Where transcripts say ``pattern``: per segment (with the second) or per call.
+
+    On a `load_segments` frame: one row per segment that matches, in call and time order, with
+    columns id, agent_id, start (the second the segment starts), speaker, role, text and link
+    (the recording at that second, ``audio_url#t=<second>``). Read the exchange around each
+    hit with `transcript_context`.
+
+    On a ``load_calls(include_transcript=True)`` frame, which has no times: one row per call,
+    newest first, with columns id, agent_id, created, matches (non-overlapping hits) and
+    snippet (the first hit with ``context`` characters either side, "…" where cut).
+
+    Args:
+        df: a load_segments() frame, or a load_calls(include_transcript=True) frame.
+        pattern: the text to find; a regular expression if ``regex``.
+        regex: treat ``pattern`` as a Python regular expression.
+        context: characters kept either side of the first hit (per-call search only).
+        case: match case; the default ignores it.
+
+    Example:
+        >>> search_transcripts(load_segments(since="2026-11-01"), "refund")  # doctest: +SKIP
+    """
+    if context < 0:
+        raise ValidationError(f"context must be >= 0, got {context}", param="context")
+    compiled = _pattern(pattern, regex, case)
+    if "transcript_text" not in df.columns and set(SEGMENT_COLUMNS) <= set(df.columns):
+        said = df["text"].map(lambda t: isinstance(t, str) and bool(compiled.search(t)))
+        return _typed(_with_links(df[said]), HIT_COLUMNS)
+    if "transcript_text" not in df.columns:
+        raise ValidationError(
+            "search_transcripts needs transcripts: a load_segments() frame (hits with the "
+            "second and speaker), or load_calls(include_transcript=True)",
+            param="df",
+        )
     positions: list[int] = []
     found: list[int] = []
     snippets: list[str] = []
@@ -278,3 +321,61 @@ def search_transcripts(
     out = df.iloc[positions][["id", "agent_id", "created"]].assign(matches=found, snippet=snippets)
     out = out.sort_values(["created", "id"], ascending=False, na_position="last", kind="stable")
     return _typed(out, SEARCH_COLUMNS)
+
+
+def _with_links(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``link``: the recording at the segment's second (a W3C media fragment)."""
+    second = frame["start"].astype("Float64").fillna(0).astype(float).map("{:.0f}".format)
+    link = frame["audio_url"].astype("string") + "#t=" + second.astype("string")
+    return frame.assign(link=link)
+
+
+def transcript_context(
+    segments: pd.DataFrame,
+    pattern: str,
+    id: str | None = None,
+    *,
+    around: int = 2,
+    regex: bool = False,
+    case: bool = False,
+) -> pd.DataFrame:
+    """The exchange around each hit: the ``around`` segments before and after, in order.
+
+    Columns: hit (1, 2, … one number per hit), then those of `search_transcripts` on segments
+    (id, agent_id, start, speaker, role, text, link to the recording at that second), and
+    is_hit (the segment that matched). Overlapping windows repeat segments under each hit.
+
+    Args:
+        segments: a `load_segments` frame.
+        pattern: the text to find (see `search_transcripts`).
+        id: only this analysis; None searches every call in the frame.
+        around: segments shown before and after each hit.
+        regex, case: as in `search_transcripts`.
+
+    Example:
+        >>> load_segments(since="2026-11-01").callcov.transcript_context("refund")  # doctest: +SKIP
+    """
+    missing = [c for c in SEGMENT_COLUMNS if c not in segments.columns]
+    if missing:
+        raise ValidationError(
+            f"transcript_context needs a load_segments() frame (missing {missing})",
+            param="segments",
+        )
+    if isinstance(around, bool) or not isinstance(around, int) or around < 0:
+        raise ValidationError(f"around must be a whole number >= 0, got {around!r}", param="around")
+    compiled = _pattern(pattern, regex, case)
+    frame = segments if id is None else segments[segments["id"] == id]
+    frame = frame.sort_values(["id", "start"], kind="stable", ignore_index=True)
+    matched = frame["text"].map(lambda t: isinstance(t, str) and bool(compiled.search(t)))
+    calls = frame["id"].to_numpy()
+    pieces = []
+    for number, row in enumerate(matched[matched].index, start=1):
+        lo, hi = max(row - around, 0), min(row + around, len(frame) - 1)
+        while calls[lo] != calls[row]:
+            lo += 1
+        while calls[hi] != calls[row]:
+            hi -= 1
+        piece = frame.iloc[lo : hi + 1]
+        pieces.append(piece.assign(hit=number, is_hit=piece.index == row))
+    out = pd.concat(pieces) if pieces else frame.iloc[:0].assign(hit=[], is_hit=[])
+    return _typed(_with_links(out), CONTEXT_COLUMNS)

@@ -12,6 +12,7 @@ it this test fails rather than skips, so CI cannot go green without the browser 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -85,13 +86,10 @@ def api() -> Iterator[Sandbox]:
         yield running
 
 
-@pytest.fixture
-def lab(api: Sandbox, tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    """JupyterLab on loopback serving a copy of the quickstart; yields (url, notebook path)."""
-    root = tmp_path / "root"
-    root.mkdir()
-    notebook = root / "01_quickstart.ipynb"
-    shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", notebook)
+@contextlib.contextmanager
+def jupyter_lab(root: Path, tmp_path: Path, env: dict[str, str]) -> Iterator[str]:
+    """JupyterLab on loopback serving `root`, with `env` on top of a CallCov-free environment;
+    yields a notebook's URL with ``{name}`` to fill in (the token included)."""
     settings = tmp_path / "settings"
     for name, values in LAB_SETTINGS.items():
         path = settings / name
@@ -108,16 +106,15 @@ def lab(api: Sandbox, tmp_path: Path) -> Iterator[tuple[str, Path]]:
             }
         )
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
-    env.update(
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
+    full_env.update(
         {
-            "CALLCOV_API_URL": api.url,  # a URL but no key: the quickstart shows the key box
-            "CALLCOV_CACHE_DIR": str(tmp_path / "cache"),
             "JUPYTER_PATH": str(tmp_path / "jupyter"),
             "JUPYTER_CONFIG_DIR": str(tmp_path / "config"),
             "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
             "JUPYTER_PLATFORM_DIRS": "1",
             "HOME": str(tmp_path / "home"),
+            **env,
         }
     )
     port, token = free_port(), secrets.token_hex(16)
@@ -139,7 +136,7 @@ def lab(api: Sandbox, tmp_path: Path) -> Iterator[tuple[str, Path]]:
             f"--LabApp.user_settings_dir={settings}",
             f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
         ],
-        env=env,
+        env=full_env,
         cwd=root,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -159,7 +156,7 @@ def lab(api: Sandbox, tmp_path: Path) -> Iterator[tuple[str, Path]]:
                         + (tmp_path / "jupyterlab.log").read_text()[-3000:]
                     )
                 time.sleep(0.3)
-        yield f"{base}/lab/tree/01_quickstart.ipynb?token={token}", notebook
+        yield f"{base}/lab/tree/{{name}}?token={token}"
     finally:
         server.terminate()
         try:
@@ -168,6 +165,21 @@ def lab(api: Sandbox, tmp_path: Path) -> Iterator[tuple[str, Path]]:
             server.kill()
             server.wait(5)
         log.close()
+
+
+@pytest.fixture
+def lab(api: Sandbox, tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """JupyterLab on loopback serving a copy of the quickstart; yields (url, notebook path)."""
+    root = tmp_path / "root"
+    root.mkdir()
+    notebook = root / "01_quickstart.ipynb"
+    shutil.copy(ROOT / "notebooks" / "01_quickstart.ipynb", notebook)
+    env = {
+        "CALLCOV_API_URL": api.url,  # a URL but no key: the quickstart shows the key box
+        "CALLCOV_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    with jupyter_lab(root, tmp_path, env) as url:
+        yield url.format(name=notebook.name), notebook
 
 
 def shot(target: Any, name: str, request: pytest.FixtureRequest) -> Path:
@@ -224,7 +236,7 @@ def test_key_typed_in_the_browser_never_reaches_the_saved_notebook(
             page.keyboard.press("Escape")
             for _ in range(first_code + 1, len(cells)):
                 page.keyboard.press("Shift+Enter")
-            panel = page.locator(".jp-OutputArea-output:has-text('This window')")
+            panel = page.locator(".jp-OutputArea-output:has-text('This window')").first
             expect(panel).to_contain_text("the kernel is not stuck", timeout=30_000)
             shot(panel, "browser_quota_panel_waiting.png", request)
             expect(panel).to_contain_text("✓ done", timeout=60_000)

@@ -340,15 +340,15 @@ def test_bad_arguments_raise_validation_errors(calls: pd.DataFrame) -> None:
 def test_accessor_delegates(calls: pd.DataFrame) -> None:
     acc = calls.callcov
     pd.testing.assert_frame_equal(
-        acc.scorecard(min_calls=3), metrics.agent_scorecard(calls, min_calls=3)
+        acc.agent_scorecard(min_calls=3), metrics.agent_scorecard(calls, min_calls=3)
     )
-    pd.testing.assert_frame_equal(acc.exceptions(), metrics.compliance_exceptions(calls))
+    pd.testing.assert_frame_equal(acc.compliance_exceptions(), metrics.compliance_exceptions(calls))
     pd.testing.assert_frame_equal(acc.sentiment_shift(), metrics.sentiment_shift(calls))
     pd.testing.assert_frame_equal(
-        acc.effort(by="status"), metrics.effort_distribution(calls, "status")
+        acc.effort_distribution(by="status"), metrics.effort_distribution(calls, "status")
     )
     pd.testing.assert_frame_equal(acc.volume("W"), metrics.volume(calls, "W"))
-    assert acc.checks()["flagged"].sum() == 5
+    assert acc.check_outcomes()["flagged"].sum() == 5
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ server error under ``%xmode Verbose`` (S9): the key must appear nowhere in the s
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -102,9 +103,21 @@ def test_notebook_runs_top_to_bottom_against_the_sandbox(
     if name != "03_compliance_report.ipynb":
         assert WIDGET_STATE in json.dumps(nb.metadata)  # the state was saved, and is clean
         assert "image/png" in outputs
+    if name == "01_quickstart.ipynb":
+        assert "0 new, 0 updated" in outputs and "from the local store, 1 request" in outputs
+        assert "calls mention a refund" in outputs and "#t=" in outputs
+        assert "dtypes" not in outputs and "%</td>" in outputs  # shares as percentages
     if name == "02_quota.ipynb":
-        assert "26 requests, 0 rate-limited (429)" in outputs and "2,500 of 2,500 rows" in outputs
+        assert "26 requests, 0 rate-limited (429)" in outputs and "26 pages, 2,500 rows" in outputs
+        assert "2,500 new, 0 updated" in outputs
+        assert "today 1,000 requests a day on this plan, resets 00:00 UTC" in outputs
+        # 2 s windows: by the last cell the reading may be stale; either way the line says which
+        said = r"— from (the last response, [^)]+\(no request made\)|one request to)"
+        assert re.search(said, outputs)
     if name == "03_compliance_report.ipynb":
+        last = nb.cells[-1]["outputs"][-1]["data"]
+        assert "Coach first" in last["text/markdown"]  # it ends on an answer
+        assert "application/vnd.vegalite" in outputs.replace("v6", "v5")  # the interactive chart
         report = kernel_env / "callcov-report"
         assert {"agent_summary.csv", "compliance_exceptions.csv", "manifest.json"} <= {
             p.name for p in report.iterdir()

@@ -147,7 +147,10 @@ def test_quota_plot_without_a_known_plan_says_so() -> None:
 def test_volume_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
     fig = plots.plot_volume(three_windows)
     (ax,) = fig.axes
-    assert ax.get_title() == "Calls per day by status (2,100 calls)"
+    dates = plots.date_range(three_windows["created"])
+    assert ax.get_title() == f"Calls per day by status, {dates} (2,100 calls)"
+    first, last = three_windows["created"].min(), three_windows["created"].max()
+    assert f"{last:%-d %b %Y}" in dates and f"{first:%-d %b}" in dates
     assert ax.get_ylabel() == "Calls per day" and ax.get_xlabel() == "Day (UTC)"
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         "completed",
@@ -163,16 +166,28 @@ def test_compliance_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
     scorecard = metrics.agent_scorecard(three_windows)
     fig = plots.plot_compliance(scorecard)
     (ax,) = fig.axes
-    assert ax.get_title() == "Compliance pass rate per agent and check"
+    dates = plots.date_range(three_windows["created"])
+    assert ax.get_title() == f"Compliance pass rate per agent and check, {dates}"
     assert "95% Wilson confidence interval" in ax.get_xlabel()
     assert len(ax.get_yticklabels()) == len(scorecard)
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [
         c.replace("_", " ") for c in metrics.CHECKS
     ]
-    assert len(ax.containers) == len(metrics.CHECKS)  # one errorbar series per check
+    # one errorbar series per check, and one more for agents with too few calls to rank
+    assert len(ax.containers) == 2 * len(metrics.CHECKS)
     save(fig, tmp_path, "compliance.png")
     with pytest.raises(ValidationError):
         plots.plot_compliance(metrics.agent_scorecard(three_windows, period="W"))
+
+
+def test_tiny_groups_are_drawn_as_too_few_to_rank(three_windows: pd.DataFrame) -> None:
+    scorecard = metrics.agent_scorecard(three_windows, min_calls=10**6)  # nobody is ranked
+    (ax,) = plots.plot_compliance(scorecard).axes
+    assert "hollow, dotted: too few calls to rank" in ax.get_xlabel()
+    ranked = [c for c in ax.containers if not c.get_label().startswith("_")]
+    assert all(len(c.lines[0].get_xdata()) == 0 for c in ranked)  # every marker is hollow
+    hollow = [c for c in ax.containers if c.get_label().startswith("_")]
+    assert {c.lines[0].get_markerfacecolor() for c in hollow} == {"white"}
 
 
 def test_sentiment_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
@@ -214,3 +229,17 @@ def test_missing_matplotlib_says_what_to_install(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(MissingDependencyError, match=r"callcov-analytics\[plot\]"):
         plots.plot_quota([])
+
+
+def test_interactive_compliance_chart_tooltips(three_windows: pd.DataFrame) -> None:
+    from callcov_analytics.charts import compliance_chart
+
+    scorecard = metrics.agent_scorecard(three_windows)
+    spec = compliance_chart(scorecard).to_dict()
+    tooltips = {t["field"] for layer in spec["layer"] for t in layer["encoding"]["tooltip"]}
+    assert {"agent", "calls", "interval"} <= tooltips
+    assert spec["title"].endswith(plots.date_range(three_windows["created"]))
+    rows = next(iter(spec["datasets"].values()))
+    first = scorecard.iloc[0]
+    mine = [r for r in rows if r["agent"] == first["agent_id"] and r["check"] == "sensitive data"]
+    assert mine and mine[0]["calls"] == int(first["sensitive_data_n"])

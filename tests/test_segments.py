@@ -196,4 +196,4 @@ def test_search_rejects_bad_patterns(kwargs: dict[str, Any], param: str) -> None
 def test_search_without_transcripts_says_how_to_load_them() -> None:
     with pytest.raises(ValueError, match=r"include_transcript=True"):
         seg.search_transcripts(make_frame([]), "cancel")
-    assert transcript_frame().callcov.search("press")["id"].tolist() == ["t0"]
+    assert transcript_frame().callcov.search_transcripts("press")["id"].tolist() == ["t0"]

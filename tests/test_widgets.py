@@ -1,7 +1,7 @@
-"""widgets and notebook.connect(): the key entry (S8/S9) and the live quota panel, in-process.
+"""widgets and notebook.connect(): the key entry and the live quota panel, in-process.
 
 Typing is simulated the way the frontend does it: the Password value is set (one sync, as with
-continuous_update=False), then the button is clicked.
+continuous_update=False, on Enter), then the button is clicked.
 """
 
 from __future__ import annotations
@@ -28,10 +28,10 @@ from callcov_analytics.widgets import KeyEntry, QuotaPanel, check_key, key_entry
 
 @pytest.fixture(autouse=True)
 def no_session_key() -> Iterator[None]:
-    """Each test starts and ends without a session key."""
-    config.set_session_key(None)
+    """Each test starts and ends without a session default."""
+    config.SESSION.clear()
     yield
-    config.set_session_key(None)
+    config.SESSION.clear()
     stop_sandboxes()
 
 
@@ -78,7 +78,8 @@ def test_a_good_key_is_accepted_cleared_and_becomes_the_session_default(api: San
     assert entry.password.value == ""
     assert entry.row.children == ()  # field and button are gone from the view
     assert config.session_key() is not None and config.session_key().reveal() == key
-    assert os.environ["CALLCOV_API_URL"] == api.url
+    assert config.SESSION.entered is not None and config.SESSION.entered.base_url == api.url
+    assert "CALLCOV_API_URL" not in os.environ  # configuration is not passed through os.environ
     assert key not in everything_visible(entry)
     # load_calls() now needs no arguments
     assert len(load_calls(cache=False, progress=False)) == 300
@@ -115,6 +116,24 @@ def test_an_unreachable_api_says_cannot_reach(unused_port: int) -> None:
     assert time.monotonic() - started < 15
     assert entry.status_text.startswith(f"✗ cannot reach the API at {url}")
     assert key not in everything_visible(entry)
+
+
+def test_enter_submits_the_key_and_connect_then_changes_nothing(api: Sandbox) -> None:
+    entry = key_entry(api.url)
+    entry.button.click()  # nothing typed yet
+    assert entry.status_text == "Type or paste your key first."
+    entry.password.value = api.key  # what pressing Enter syncs (continuous_update=False)
+    assert entry.connected and entry.status_text.startswith("✓ connected")
+    assert "Type or paste" not in entry.status.value  # the stale hint is gone
+    entry.button.click()  # a click after Enter keeps the answer
+    assert entry.status_text.startswith("✓ connected")
+
+
+def test_the_key_box_says_where_a_key_comes_from(api: Sandbox) -> None:
+    entry = key_entry(api.url)
+    notes = " ".join(child.value for child in entry.box.children if hasattr(child, "value"))
+    assert "Settings → API Keys" in notes and "press Enter" in notes
+    assert '<code style="font-size:inherit">' in notes
 
 
 def test_empty_and_malformed_keys(api: Sandbox) -> None:
@@ -174,11 +193,13 @@ def test_connect_without_configuration_starts_a_sandbox() -> None:
 def test_a_sandbox_store_goes_with_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALLCOV_CACHE_DIR")
     connect(window_seconds=2, n_analyses=150)
-    store = Path(os.environ["CALLCOV_CACHE_DIR"])
+    assert "CALLCOV_CACHE_DIR" not in os.environ and "CALLCOV_API_URL" not in os.environ
+    assert config.SESSION.sandbox is not None and config.SESSION.sandbox.cache_dir
+    store = Path(config.SESSION.sandbox.cache_dir)
     assert len(load_calls(progress=False)) == 150
-    assert cache_info()["rows"].sum() == 150  # the loaded pages were stored there
+    assert cache_info(store)["rows"].sum() == 150  # the loaded pages were stored there
     stop_sandboxes()
-    assert not store.exists() and "CALLCOV_CACHE_DIR" not in os.environ
+    assert not store.exists() and config.SESSION.sandbox is None
 
 
 def test_a_cache_dir_the_user_chose_is_kept(
@@ -197,6 +218,34 @@ def test_connect_uses_a_configured_key(api: Sandbox, monkeypatch: pytest.MonkeyP
     connection = connect()
     assert connection.source == "environment" and connection.sandbox is None
     assert api.key not in str(connection)
+    page = connection._repr_mimebundle_()["text/html"]
+    assert "your real data" in page and "connect(sandbox=True)" in page
+
+
+def test_connect_renders_as_html_and_says_how_to_switch() -> None:
+    connection = connect(window_seconds=2, n_analyses=150)
+    page = connection._repr_mimebundle_()["text/html"]
+    assert page.startswith("<div") and "made-up call analyses" in page
+    assert "CALLCOV_API_KEY" in page and "connect(sandbox=False)" in page
+    assert connection.sandbox is not None and connection.sandbox.key not in page
+
+
+def test_a_key_set_after_the_sandbox_started_is_not_sent_to_the_sandbox(
+    api: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analyst with a key but no CALLCOV_API_URL gets the real API, never made-up data."""
+    connection = connect(window_seconds=2, n_analyses=150)
+    assert connection.source == "sandbox"
+    monkeypatch.setenv("CALLCOV_API_KEY", api.key)
+    assert config.Config.resolve().base_url == config.DEFAULT_BASE_URL
+    again = connect()
+    assert again.source == "environment" and again.sandbox is None
+    assert "the CallCov API (CALLCOV_API_URL is not set)" in str(again)
+    assert config.Config.resolve().api_key.reveal() == api.key
+    # Given the sandbox's URL explicitly, the sandbox key still pairs with it.
+    monkeypatch.delenv("CALLCOV_API_KEY")
+    assert connection.sandbox is not None
+    assert config.Config.resolve(base_url=connection.sandbox.url).base_url == connection.sandbox.url
 
 
 def test_connect_with_a_url_but_no_key_shows_the_key_entry(
@@ -233,8 +282,11 @@ def test_quota_panel_during_a_multi_window_load(api: Sandbox) -> None:
     assert seen_waiting and "the kernel is not stuck" in seen_waiting[0]
     text = panel.text
     assert "16 requests, 0 rate-limited (429)" in text
-    assert "of 1,000 per day" in text
-    assert "300 of 300 rows" in text and "✓ done" in text
+    assert "1,000 requests a day on this plan, resets 00:00 UTC (in " in text
+    assert "this load used 16" in text and "this session" not in text
+    assert "16 pages, 300 rows" in text and "✓ done" in text
+    assert "✓ done in" in text and frame.attrs["summary"] in text
+    assert "300 new, 0 updated" in frame.attrs["summary"]
     assert panel.progress.value == panel.progress.max == 300
     assert panel.progress.bar_style == "success"
     assert len(panel.plot().axes) == 3
@@ -320,3 +372,36 @@ def test_panel_displays_as_a_widget_with_a_text_fallback() -> None:
     bundle: Any = panel._repr_mimebundle_()
     assert "application/vnd.jupyter.widget-view+json" in bundle
     assert bundle["text/plain"].startswith("This window: no rate-limit headers yet")
+
+
+def test_a_finished_panel_stops_counting_down_and_its_eta_covers_the_wait() -> None:
+    clock = StepClock()
+    panel = QuotaPanel(tick=0.05, clock=clock)
+    start = clock.now
+    panel.on_response(
+        QuotaReading(
+            at=start, server_at=start, status=200, limit=10, remaining=0,
+            reset=start + 60, reset_local=start + 60,
+        )
+    )  # fmt: skip
+    panel.on_page(1, 100, 1000)
+    clock.now += 1  # 100 rows a second: 9 s to go at that rate, but the window waits 59 s
+    panel.on_wait(59.0, "rate limit")
+    assert "about 59 s to go" in panel.text and "resets in 59 s" in panel.text
+    panel.finish()
+    text = panel.text
+    assert "resets in" not in text and "resets at" in text  # a time, not a frozen countdown
+    assert "to go" not in text and "Waiting" not in text
+    assert panel._ticker is not None
+    panel._ticker.join(2)
+    assert not panel._ticker.is_alive()
+
+
+def test_a_partial_load_shows_no_total_and_ends_full(api: Sandbox) -> None:
+    """With since, the list's total is not what the load reads: no "of N", a full green bar."""
+    newest = load_calls(api.key, api.url, limit=20, cache=False, progress=False)["created"]
+    panel = QuotaPanel()
+    frame = panel.load(api.key, api.url, since=newest.iloc[40], limit=20, cache=False)
+    assert 0 < len(frame) < 300 and panel.total is None
+    assert f"of {300:,}" not in panel.text and "the list holds" not in panel.text
+    assert panel.progress.value == panel.progress.max and panel.progress.bar_style == "success"

@@ -24,14 +24,37 @@ def _parser() -> argparse.ArgumentParser:
         prog="callcov-analytics sandbox",
         description="Serve a local CallCov stand-in with seeded data and real rate limits.",
     )
-    parser.add_argument("--plan", choices=list(PLANS), default="starter")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    parser.add_argument("--window-seconds", type=float, default=60.0)
-    parser.add_argument("--limit", type=int, default=None, help="requests per window")
-    parser.add_argument("--n-analyses", type=int, default=2500)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
+    parser.add_argument(
+        "--plan",
+        choices=list(PLANS),
+        default="starter",
+        help="the plan whose rate limits the sandbox enforces (default: starter, 60 a minute)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1 only)"
+    )
+    parser.add_argument("--port", type=int, default=0, help="port to listen on; 0 picks a free one")
+    parser.add_argument(
+        "--window-seconds",
+        type=float,
+        default=60.0,
+        help="rate-limit window length in seconds (default: 60, as the real API)",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="requests per window (default: the plan's)"
+    )
+    parser.add_argument(
+        "--n-analyses",
+        type=int,
+        default=2500,
+        help="made-up call analyses to serve (default: 2500)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=7, help="seed of the made-up data: same seed, same calls"
+    )
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to each request (default: 0)"
+    )
     return parser
 
 
@@ -77,6 +100,8 @@ def main(argv: list[str] | None = None, *, stop: threading.Event | None = None) 
         sys.stdout.write(
             f"CallCov sandbox ({args.plan} plan) listening on {api.url}\n"
             f"API key (a throwaway sandbox key, valid only here): {api.key}\n"
+            "In another terminal, paste this to point callcov-analytics at it:\n"
+            f"  export CALLCOV_API_URL={api.url} CALLCOV_API_KEY={api.key}\n"
             "Press Ctrl-C to stop.\n"
         )
         sys.stdout.flush()

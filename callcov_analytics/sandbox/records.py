@@ -50,6 +50,23 @@ _LINES = {
         ("Puis-je vous aider pour autre chose ?", "Non, c'est tout. Au revoir !"),
     ),
 }
+# Why an English-speaking customer calls: (their opening line, the agent's action). A contact
+# centre's everyday words, so transcript searches for them find calls.
+_REASONS = (
+    (
+        "Hi, I'd like a refund: I was charged twice this month.",
+        "I've processed the refund; it reaches your card in three to five days.",
+    ),
+    (
+        "Hi, I want to cancel my subscription.",
+        "I've cancelled the subscription from the end of this billing period.",
+    ),
+    (
+        "I'm calling to make a complaint about the engineer's visit.",
+        "I've logged this as a formal complaint and raised an escalation to my supervisor.",
+    ),
+    ("Hi, I have a question about my bill.", "I've applied the credit to your account."),
+)
 _UNICODE_LINES = (
     ("Bonjour José, ça va? 😀🎧", "مرحبا، أحتاج مساعدة في حسابي"),
     ("Zoë Ångström here — naïve café résumé ✓", "שלום, תודה רבה 🙏"),
@@ -101,6 +118,13 @@ def _transcript(rng: random.Random, duration: float, hostile: str | None) -> dic
     u = rng.random()
     language = "en" if u < 0.86 else "es" if u < 0.95 else "fr"
     lines = _LINES[language]
+    if language == "en":
+        # Picked from the draw already made, not a new one: every other field stays as it was.
+        opening, action = _REASONS[int(u * 1000) % len(_REASONS)]
+        lines = tuple(
+            (line[0], opening) if i == 0 else (action, line[1]) if i == 4 else line
+            for i, line in enumerate(lines)
+        )
     # Keep the greeting and goodbye; drop some middle exchanges so calls differ.
     pairs = [lines[0], *(p for p in lines[1:-1] if rng.random() < 0.8), lines[-1]]
     if hostile == "unicode":

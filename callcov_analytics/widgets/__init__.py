@@ -9,7 +9,8 @@ or a log. Where widgets don't render, ``key_entry(use_widgets=False)`` asks with
 non-interactive ways are the ``CALLCOV_API_KEY`` environment variable or a ``.env`` file.
 
 Quota panel (`QuotaPanel`): pass it as ``load_calls(observer=panel)`` and display it; it shows
-requests used and left in the current rate-limit window and today, a countdown while the load
+requests used and left in the current rate-limit window, the day's quota and its reset (the
+API sends no count of the day's requests, so the panel shows none), a countdown while the load
 waits for a window to reset (ticking from a background thread, so waiting never looks like a
 hung kernel), and pages, rows and an ETA. Afterwards ``panel.plot()`` draws the quota figure.
 
@@ -19,6 +20,6 @@ ipywidgets is imported inside functions only, so ``import callcov_analytics`` wo
 from __future__ import annotations
 
 from .keys import KeyCheck, KeyEntry, check_key, key_entry
-from .quota import QuotaPanel, requests_today
+from .quota import QuotaPanel
 
-__all__ = ["KeyCheck", "KeyEntry", "QuotaPanel", "check_key", "key_entry", "requests_today"]
+__all__ = ["KeyCheck", "KeyEntry", "QuotaPanel", "check_key", "key_entry"]

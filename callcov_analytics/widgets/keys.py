@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import getpass
 import html
-import os
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..client import CallCovClient
-from ..config import URL_ENV, Config, set_session_key
+from ..config import SESSION, Config
 from ..errors import (
     APIConnectionError,
     AuthenticationError,
@@ -24,13 +23,38 @@ from ..redact import Secret, redact_text
 from ._ipy import has_ipywidgets as _has_ipywidgets
 from ._ipy import ipywidgets as _ipywidgets
 
-if TYPE_CHECKING:
-    pass
-
+_CODE = '<code style="font-size:inherit">{}</code>'  # notebooks draw code larger than text
 OTHER_WAYS = (
-    "Other ways to give the key: the <code>CALLCOV_API_KEY</code> environment variable, a "
-    "<code>.env</code> file beside the notebook (keep it out of git), or "
-    "<code>key_entry(use_widgets=False)</code> for a hidden text prompt."
+    "Your key is in the CallCov dashboard under Settings → API Keys. Other ways to give it: "
+    f"the {_CODE.format('CALLCOV_API_KEY')} environment variable, a {_CODE.format('.env')} file "
+    "beside the notebook (keep it out of git), or "
+    f"{_CODE.format('key_entry(use_widgets=False)')} for a hidden text prompt."
+)
+# Why a key check failed, most specific first (TLS and proxy errors are connection errors).
+_REFUSED: tuple[tuple[type[Exception], str], ...] = (
+    (
+        AuthenticationError,
+        "✗ invalid key: the API does not know this key (401). Copy it again from the CallCov "
+        "dashboard (Settings → API Keys).",
+    ),
+    (
+        PermissionDeniedError,
+        "✗ no permission: the key is valid but may not read call analyses (403). Ask your "
+        "CallCov admin for a key with read access.",
+    ),
+    (QuotaExhaustedError, "✗ the key's daily quota is used up (429); it resets at 00:00 UTC."),
+    (RateLimitError, "✗ rate limited (429): try again in a minute."),
+    (
+        TLSVerificationError,
+        "✗ the API's certificate at {url} is not trusted: if your network inspects TLS, set "
+        "CALLCOV_CA_BUNDLE to your organisation's root certificate.",
+    ),
+    (ProxyAuthenticationError, "✗ the proxy refused the user name and password in CALLCOV_PROXY."),
+    (
+        APIConnectionError,
+        "✗ cannot reach the API at {url}: check the network, VPN, CALLCOV_API_URL and "
+        "CALLCOV_PROXY.",
+    ),
 )
 
 
@@ -75,47 +99,12 @@ def _check(key: Secret, base_url: str | None) -> tuple[KeyCheck, Secret | None]:
         client.health()
         # /health accepts any valid key; a key without read access is only refused on data.
         client.list_raw(offset=0, limit=1, params=None, parse=lambda body: None)
-    except AuthenticationError:
-        return KeyCheck(
-            False,
-            "✗ invalid key: the API does not know this key (401). Copy it "
-            "again from the CallCov dashboard.",
-            url,
-        ), None
-    except PermissionDeniedError:
-        return KeyCheck(
-            False,
-            "✗ no permission: the key is valid but may not read call "
-            "analyses (403). Ask your CallCov admin for a key with read "
-            "access.",
-            url,
-        ), None
-    except QuotaExhaustedError:
-        return KeyCheck(
-            False, "✗ the key's daily quota is used up (429); it resets at 00:00 UTC.", url
-        ), None
-    except RateLimitError:
-        return KeyCheck(False, "✗ rate limited (429): try again in a minute.", url), None
-    except TLSVerificationError:
-        return KeyCheck(
-            False,
-            f"✗ the API's certificate at {url} is not trusted: if your network inspects TLS, "
-            "set CALLCOV_CA_BUNDLE to your organisation's root certificate.",
-            url,
-        ), None
-    except ProxyAuthenticationError:
-        return KeyCheck(
-            False, "✗ the proxy refused the user name and password in CALLCOV_PROXY.", url
-        ), None
-    except APIConnectionError:
-        return KeyCheck(
-            False,
-            f"✗ cannot reach the API at {url}: check the network, VPN, CALLCOV_API_URL and "
-            "CALLCOV_PROXY.",
-            url,
-        ), None
     except Exception as exc:  # a widget callback must not raise: tracebacks show locals
-        return KeyCheck(False, f"✗ {type(exc).__name__}: {_safe(exc, key)}", url), None
+        message = next(
+            (text.format(url=url) for kind, text in _REFUSED if isinstance(exc, kind)),
+            f"✗ {type(exc).__name__}: {_safe(exc, key)}",
+        )
+        return KeyCheck(False, message, url), None
     finally:
         client.close()
     limit = client.limiter.limit
@@ -135,10 +124,8 @@ def _secret(value: str | Secret) -> Secret:
 
 
 def _use(secret: Secret, base_url: str | None) -> None:
-    """Make the key (and an explicitly chosen URL) this session's defaults."""
-    set_session_key(secret)
-    if base_url:
-        os.environ[URL_ENV] = base_url  # a URL is not secret; load_calls() reads it from here
+    """Make the key, with the URL it was checked against, this session's default."""
+    SESSION.use_key(secret, base_url)
 
 
 def check_key(api_key: str | Secret, base_url: str | None = None) -> KeyCheck:
@@ -177,7 +164,9 @@ class KeyEntry:
             icon="plug",
             tooltip="Check the key against the CallCov API",
         )
-        self.status = w.HTML(value=_html_status("Paste your CallCov API key and press Connect."))
+        self.status = w.HTML(
+            value=_html_status("Paste your CallCov API key and press Enter (or Connect).")
+        )
         self.row = w.HBox([self.password, self.button])
         self.box = w.VBox(
             [
@@ -191,6 +180,8 @@ class KeyEntry:
             ]
         )
         self.button.on_click(lambda _button: self.submit())
+        # continuous_update=False: the value arrives once, on Enter (or leaving the field).
+        self.password.observe(self._typed, names="value")
 
     @property
     def connected(self) -> bool:
@@ -202,10 +193,17 @@ class KeyEntry:
         """The status line as plain text."""
         return self.result.message if self.result else "waiting for a key"
 
+    def _typed(self, change: dict[str, Any]) -> None:
+        if change["new"]:  # blanking the field after a check is not a new key
+            self.submit()
+
     def submit(self) -> KeyCheck:
-        """What Connect does: take the typed key, blank the field, check the key, use it."""
+        """What Enter and Connect do: take the typed key, blank the field, check it, use it."""
         typed = _secret(self.password.value)  # never a plain str in a local variable
         self.password.value = ""  # before anything else, so no saved state can hold the key
+        if not typed.reveal() and self.result is not None and self.result.base_url is not None:
+            # Enter (or leaving the field) already checked the key: Connect has nothing to add.
+            return self.result
         if not typed.reveal():
             self.result = KeyCheck(False, "Type or paste your key first.")
             self.status.value = _html_status(self.result.message)

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from ..quotas import duration as _duration
+from ..quotas import next_utc_midnight
 from ..ratelimit import QuotaReading, daily_quota_for
 from ._ipy import ipywidgets as _ipywidgets
 
@@ -18,38 +20,9 @@ if TYPE_CHECKING:
 
 # -- live quota panel ---------------------------------------------------------------------------
 
-_day_lock = threading.Lock()
-_day_count: dict[str, int] = {}  # UTC date -> requests seen by quota panels in this session
-
-
-def _count_today(now: float) -> int:
-    day = datetime.fromtimestamp(now, UTC).date().isoformat()
-    with _day_lock:
-        _day_count[day] = _day_count.get(day, 0) + 1
-        return _day_count[day]
-
-
-def requests_today(now: float | None = None) -> int:
-    """Requests that quota panels saw today (UTC) in this Python session."""
-    day = datetime.fromtimestamp(time.time() if now is None else now, UTC).date().isoformat()
-    with _day_lock:
-        return _day_count.get(day, 0)
-
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    if seconds < 10:
-        return f"{seconds:.1f} s"
-    if seconds < 90:
-        return f"{seconds:.0f} s"
-    minutes, rest = divmod(round(seconds), 60)
-    if minutes < 90:
-        return f"{minutes} min {rest:02d} s"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 class QuotaPanel:
@@ -89,7 +62,7 @@ class QuotaPanel:
         self.started_at: float | None = None
         self.finished_at: float | None = None
         self.state = "ready"
-        self.today = 0
+        self.summary = ""  # what the load brought, once it is done (the frame's attrs)
         self._wait_until: float | None = None
         self._wait_reason = ""
         self._ticker: threading.Thread | None = None
@@ -117,7 +90,6 @@ class QuotaPanel:
                 self.started_at = reading.at - reading.waited
             self.state = "loading"
             self.readings.append(reading)
-            self.today = _count_today(reading.at)
             self._wait_until = None
             self._render()
 
@@ -157,13 +129,20 @@ class QuotaPanel:
         except BaseException as exc:
             self.finish(error=exc)
             raise
-        self.finish()
+        self.finish(frame)
         return frame
 
-    def finish(self, error: BaseException | None = None) -> None:
-        """Mark the load as ended (``load()`` does this; call it after ``load_calls``)."""
+    def finish(self, result: Any = None, *, error: BaseException | None = None) -> None:
+        """Mark the load as ended: pass the frame (its summary is shown) or the error.
+
+        ``load()`` does this; after ``load_calls(observer=panel)`` call ``panel.finish(df)``.
+        """
         with self._lock:
             self.finished_at = self._clock()
+            if isinstance(result, BaseException):
+                error = result
+            elif result is not None:
+                self.summary = str(getattr(result, "attrs", {}).get("summary", ""))
             self.state = f"stopped: {type(error).__name__}" if error else "done"
             self._wait_until = None
             self._wake.set()
@@ -210,20 +189,7 @@ class QuotaPanel:
     def _lines(self) -> list[tuple[str, str]]:
         now = self._clock()
         last = self.readings[-1] if self.readings else None
-        lines = []
-        if last is None or last.limit is None:
-            window = "no rate-limit headers yet"
-        else:
-            left = 0 if last.remaining is None else last.remaining
-            window = f"{last.limit - left} of {last.limit} used, {left} left"
-            if last.reset_local is not None and last.reset_local > now:
-                window += f", resets in {_duration(last.reset_local - now)}"
-        lines.append(("This window", window))
-        quota = self.daily_quota
-        today = f"{_count(self.today, 'request')} this session"
-        if quota:
-            today += f" of {quota:,} per day ({100 * self.today / quota:.1f}%)"
-        lines.append(("Today (UTC)", today))
+        lines = [("This window", self._window(last, now)), ("Today (UTC)", self._day(last, now))]
         throttled = sum(r.status == 429 for r in self.readings)
         waited = sum(s for _, s, _ in self.waits)
         lines.append(
@@ -233,27 +199,55 @@ class QuotaPanel:
                 f"{_duration(waited)} waited",
             )
         )
-        rows = f"{self.pages:,} pages, {self.rows:,}"
-        if self.total is None:
-            rows += " rows"
-        elif self.finished_at is not None and self.rows < self.total:
-            rows += f" rows (the list holds {self.total:,}; since/until kept these)"
-        else:
-            rows += f" of {self.total:,} rows"
-        eta = self._eta(now)
-        if eta is not None and self.finished_at is None:
-            rows += f", about {_duration(eta)} to go"
+        rows = f"{_count(self.pages, 'page')}, {_count(self.rows, 'row')}"
+        if self.total is not None and self.finished_at is None:
+            rows = f"{_count(self.pages, 'page')}, {self.rows:,} of {self.total:,} rows"
+            eta = self._eta(now)
+            if eta is not None:
+                rows += f", about {_duration(eta)} to go"
         lines.append(("Progress", rows))
         lines.append(("Status", self._status(now)))
         return lines
 
+    def _window(self, last: QuotaReading | None, now: float) -> str:
+        if last is None or last.limit is None:
+            return "no rate-limit headers yet"
+        left = 0 if last.remaining is None else last.remaining
+        window = f"{last.limit - left} of {last.limit} used, {left} left"
+        if last.reset_local is None:
+            return window
+        at = datetime.fromtimestamp(last.reset_local, UTC).strftime("%H:%M:%S UTC")
+        if last.reset_local <= now:
+            return f"{window} when last asked; it reset at {at}"
+        if self.finished_at is not None:  # no countdown once the load is over: a time
+            return f"{window}, resets at {at}"
+        return f"{window}, resets in {_duration(last.reset_local - now)}"
+
+    def _day(self, last: QuotaReading | None, now: float) -> str:
+        """The day's quota and its reset: the API reports no day count, so none is shown."""
+        reset = f"resets 00:00 UTC (in {_duration(next_utc_midnight(now) - now)})"
+        if any(r.code == "daily_quota_exceeded" for r in self.readings):
+            return f"the daily quota is used up (the API said so); {reset}"
+        quota = self.daily_quota
+        if not quota:
+            return reset
+        return (
+            f"{quota:,} requests a day on this plan, {reset}; this load used {len(self.readings):,}"
+        )
+
     def _eta(self, now: float) -> float | None:
+        """Seconds to go at the rate so far, and never less than the wait under way."""
         if self.started_at is None or not self.rows or self.total is None:
             return None
         elapsed = now - self.started_at
-        if elapsed <= 0 or self.rows >= self.total:
-            return 0.0 if self.total is not None and self.rows >= self.total else None
-        return (self.total - self.rows) * elapsed / self.rows
+        if self.rows >= self.total:
+            return 0.0
+        if elapsed <= 0:
+            return None
+        eta = (self.total - self.rows) * elapsed / self.rows
+        if self._wait_until is not None:
+            eta = max(eta, self._wait_until - now)
+        return eta
 
     def _status(self, now: float) -> str:
         if self._wait_until is not None and self._wait_until > now:
@@ -270,7 +264,7 @@ class QuotaPanel:
             return f"Waiting {_duration(left)} {why}: the kernel is not stuck."
         if self.state == "done":
             took = (self.finished_at or now) - (self.started_at or now)
-            return f"✓ done in {_duration(took)}"
+            return f"✓ done in {_duration(took)}" + (f": {self.summary}" if self.summary else "")
         if self.state.startswith("stopped"):
             return f"✗ {self.state}"
         return "loading…" if self.state == "loading" else "ready: pass observer=panel"
@@ -287,9 +281,11 @@ class QuotaPanel:
             + "</table>"
         )
         self.status.value = html.escape(lines[-1][1])
-        total = self.total if self.total and self.finished_at is None else max(self.rows, 1)
-        self.progress.max = max(total, 1)
-        self.progress.value = min(self.rows, self.progress.max)
+        # A bar needs a total: without one (a load of part of the list) it shows once done.
+        known = bool(self.total) and self.finished_at is None
+        self.progress.layout.display = "" if known or self.finished_at is not None else "none"
+        self.progress.max = max(self.total if known and self.total else self.rows, 1)
+        self.progress.value = self.progress.max if self.state == "done" else self.rows
         if self.state == "done":
             self.progress.bar_style = "success"
         elif self.state.startswith("stopped"):
