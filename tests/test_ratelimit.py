@@ -183,12 +183,15 @@ def test_budget_of_three_then_wait_exactly_until_reset_then_send_again() -> None
     clock.now = reset - 0.25
     assert limiter.reserve() == 0.25
     clock.now = reset
-    assert limiter.remaining == 3
-    assert limiter.window_end is None  # unknown until the new window's first answer
+    # The new window's budget and end are unknown until its first answer: one request alone
+    # finds out whether it refilled (fixed window) or freed one slot (moving window).
+    assert (limiter.remaining, limiter.window_end) == (None, None)
     assert limiter.reserve() == 0.0
+    assert limiter.reserve() == POLL_INTERVAL
     limiter.observe(200, rl_headers(server_now=reset, remaining=2, reset=reset + 60))
     assert limiter.window_end == reset + 60
-    assert (limiter.requests_sent, limiter.responses, limiter.throttled) == (4, 4, 0)
+    assert limiter.reserve() == 0.0  # refilled: the rest of the window's budget goes
+    assert (limiter.requests_sent, limiter.responses, limiter.throttled) == (5, 4, 0)
     assert [r.remaining for r in limiter.readings] == [2, 1, 0, 2]
 
 
@@ -239,13 +242,15 @@ def test_late_answers_from_a_past_window_are_ignored() -> None:
     limiter.reserve()
     limiter.reserve()
     clock.now = old_reset + 1  # the window rolled while two requests were in flight
-    assert limiter.remaining == 1
+    assert limiter.remaining is None  # unknown until an answer of the new window
     limiter.observe(200, rl_headers(server_now=T0 + 1, remaining=0, reset=old_reset))
-    assert limiter.remaining == 2  # the late answer was counted in the old window
-    assert limiter.reserve() == 0.0
+    assert limiter.remaining is None  # the late answer was counted in the old window
+    assert limiter.reserve() == POLL_INTERVAL  # one request is still in flight
     limiter.observe(200, rl_headers(server_now=clock.now, remaining=2, reset=new_reset))
-    limiter.observe(200, rl_headers(server_now=T0 + 2, remaining=1, reset=old_reset))
     assert limiter.remaining == 2
+    assert limiter.reserve() == 0.0
+    limiter.observe(200, rl_headers(server_now=T0 + 2, remaining=1, reset=old_reset))
+    assert limiter.remaining == 2  # the late answer only ended its reservation
     assert limiter.window_end == new_reset
 
 
@@ -291,8 +296,8 @@ def test_delta_style_reset() -> None:
     clock.now = T0 + 1.4  # same window, re-anchored on the next Date: 31 s from T0+1
     later = {"Date": http_date(T0 + 1.4), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}
     limiter.observe(200, later)
-    assert limiter.window_end == T0 + 30
-    assert limiter.reserve() == pytest.approx(28.6)
+    assert limiter.window_end == T0 + 31  # one window; its latest end, so never early
+    assert limiter.reserve() == pytest.approx(29.6)
 
 
 def test_429_sets_remaining_to_zero_and_retry_after_prefers_the_header() -> None:
@@ -313,7 +318,7 @@ def test_429_sets_remaining_to_zero_and_retry_after_prefers_the_header() -> None
     assert limiter.retry_after({**headers, "Retry-After": "-3"}) == 50.0  # garbled: use Reset
     assert limiter.retry_after({"Retry-After": "junk"}) is None  # caller backs off
     clock.now = T0 + 61
-    assert limiter.retry_after(headers) == 0.0  # the reset is already past
+    assert limiter.retry_after(headers) is None  # the reset is already past: back off
 
 
 def test_retry_after_before_observe_uses_the_response_date() -> None:
@@ -330,7 +335,8 @@ def test_waits_are_capped_at_max_wait() -> None:
     headers = {**rl_headers(server_now=T0, remaining=0, reset=midnight), "Retry-After": "6400"}
     limiter.observe(429, headers, code="daily_quota_exceeded")
     assert limiter.reserve() == 10.0
-    assert limiter.retry_after(headers) == 10.0
+    # Not capped: the caller compares it with what it may wait, and says the real figure.
+    assert limiter.retry_after(headers) == 6400.0
     assert limiter.window_end == midnight
 
 
