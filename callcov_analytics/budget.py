@@ -159,11 +159,21 @@ class Budget:
                 self._in_flight -= 1
                 self._charge_one()
 
-    def observe(self, now: float, status: int, date: str | None, fields: LimitFields) -> None:
-        """Fold one answer into the window state and end its reservation."""
+    def observe(
+        self, now: float, status: int, date: str | None, fields: LimitFields, *, day: bool = False
+    ) -> None:
+        """Fold one answer into the window state and end its reservation.
+
+        ``day``: a 429 for the spent daily quota. Its reset (the next midnight) is no window
+        to wait for: the load stops with an error, and a later load finds out again with one
+        request instead of sleeping until midnight.
+        """
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
             self.clock.observe(date, now)
+            if day:
+                self._remaining, self._open = 0, False
+                return
             reset = fields.reset
             remaining = 0 if status == 429 else fields.remaining
             if reset is not None and self.clock.to_local(reset) < now:

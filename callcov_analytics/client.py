@@ -379,7 +379,7 @@ class CallCovClient:
             raise APITimeoutError(
                 f"{method} {safe_url}: the server accepted the request but sent no answer in "
                 f"{timeout[1]:g} s (nothing answered for {silent:.0f} s; the client stops "
-                f"retrying after {self.latencies.ceiling:g} s of silence). Check that the "
+                f"retrying after {self.latencies.silence:g} s of silence). Check that the "
                 "API is up and CALLCOV_API_URL is right.",
                 method=method,
                 url=safe_url,
@@ -497,13 +497,13 @@ class CallCovClient:
 
 
 class _stop_when_silent(tenacity.stop.stop_base):
-    """Stop retrying once nothing has answered for the configured read timeout."""
+    """Stop retrying once nothing has answered for a while (see `latency`)."""
 
     def __init__(self, latencies: Latency) -> None:
         self.latencies = latencies
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self.latencies.silent_for() >= self.latencies.ceiling
+        return self.latencies.silent_for() >= self.latencies.silence
 
 
 def parse_json(body: bytes) -> Any:

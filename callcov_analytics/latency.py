@@ -7,8 +7,10 @@ So the read timeout adapts to what this client has seen:
 * before any answer: a third of the configured ``read_timeout`` (10 s by default);
 * after answers: ``MULTIPLE`` (10) x the slowest time-to-headers seen, at least ``FLOOR`` (2 s)
   and at most the configured ``read_timeout`` (30 s by default);
-* the client stops retrying once nothing has answered for ``read_timeout`` seconds (30 s by
-  default: about three 10 s tries against a server that never answers, well within a minute).
+* the client stops retrying once nothing has answered for ``SILENCE`` seconds: the configured
+  ``read_timeout``, at least 20 s (30 s by default: three 10 s tries against a server that
+  never answers, so it fails in about half a minute and says so). The 20 s keep a short
+  configured timeout from giving up on a few stalls in a row.
 
 Thread-safe: the fetch-ahead threads share one instance through their client.
 """
@@ -19,10 +21,11 @@ import threading
 import time
 from collections.abc import Callable
 
-__all__ = ["FLOOR", "MULTIPLE", "Latency"]
+__all__ = ["FLOOR", "MULTIPLE", "SILENCE_FLOOR", "Latency"]
 
 MULTIPLE = 10.0
 FLOOR = 2.0
+SILENCE_FLOOR = 20.0
 
 
 class Latency:
@@ -30,6 +33,7 @@ class Latency:
 
     def __init__(self, read_timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.ceiling = read_timeout
+        self.silence = max(read_timeout, SILENCE_FLOOR)  # unanswered this long: stop retrying
         self._now = clock
         self._lock = threading.Lock()
         self._smoothed: float | None = None

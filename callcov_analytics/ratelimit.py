@@ -186,7 +186,8 @@ class RateLimiter:
         clock = self._server_clock
         server_at = parse_http_date(date)
         numbers = self._fields(fields, server_at, now)
-        self.budget.observe(now, status, date, numbers)
+        day = status == 429 and code == "daily_quota_exceeded"
+        self.budget.observe(now, status, date, numbers, day=day)
         reading = QuotaReading(
             at=now,
             server_at=server_at,

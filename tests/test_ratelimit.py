@@ -333,11 +333,23 @@ def test_waits_are_capped_at_max_wait() -> None:
     limiter.reserve()
     midnight = T0 + 6400  # the next 00:00 UTC
     headers = {**rl_headers(server_now=T0, remaining=0, reset=midnight), "Retry-After": "6400"}
-    limiter.observe(429, headers, code="daily_quota_exceeded")
+    limiter.observe(429, headers, code="rate_limit_exceeded")
     assert limiter.reserve() == 10.0
     # Not capped: the caller compares it with what it may wait, and says the real figure.
     assert limiter.retry_after(headers) == 6400.0
     assert limiter.window_end == midnight
+
+
+def test_a_spent_day_is_no_window_to_sleep_through() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    limiter.reserve()
+    midnight = T0 + 6400
+    headers = rl_headers(server_now=T0, remaining=0, reset=midnight)
+    limiter.observe(429, headers, code="daily_quota_exceeded")
+    # The load stops with QuotaExhaustedError; a later one asks once instead of sleeping.
+    assert limiter.reserve() == 0.0
+    assert limiter.reserve() == POLL_INTERVAL
 
 
 # --- RateLimiter against a simulated fixed-window server ---------------------------------
