@@ -184,10 +184,11 @@ class RateLimiter:
         fields = _lower_keys(headers)
         date = fields.get("date")
         clock = self._server_clock
+        clock.observe(date, now)
         server_at = parse_http_date(date)
-        numbers = self._fields(fields, server_at, now)
+        numbers = self._fields(fields, now)
         day = status == 429 and code == "daily_quota_exceeded"
-        self.budget.observe(now, status, date, numbers, day=day)
+        self.budget.observe(now, status, None, numbers, day=day)
         reading = QuotaReading(
             at=now,
             server_at=server_at,
@@ -206,11 +207,10 @@ class RateLimiter:
             self.readings.append(reading)
         return reading
 
-    def _fields(
-        self, fields: Mapping[str, str], server_at: float | None, now: float
-    ) -> LimitFields:
-        stamped = server_at if server_at is not None else now + self._server_clock.offset()
-        return read_fields(fields, server_now=stamped)
+    def _fields(self, fields: Mapping[str, str], now: float) -> LimitFields:
+        # A delta reset was computed when the server sent the answer, which is no later than
+        # our arrival: counted from the arrival, it is never early (a Date can lag by seconds).
+        return read_fields(fields, server_now=now + self._server_clock.offset())
 
     def retry_after(self, headers: Mapping[str, str]) -> float | None:
         """Seconds a 429 asks us to wait: Retry-After, else until the reset, else None.
