@@ -221,10 +221,12 @@ class Budget:
         return not any(h.amount == limit for h in self._hidden)
 
     def _learn_hidden(self, amount: int, reset_local: float) -> None:
-        # The breached window holds at least the last `amount` requests we sent, so it began no
-        # later than the oldest of them: from there to its reset is at least its real length.
+        # The breached window holds the refused request and the `amount` we sent before it, so
+        # it began no later than the oldest of those: from there to its reset is at least its
+        # real length, and pacing on that span never breaches it again.
         sends = list(self._sends)
-        oldest = sends[-amount] if len(sends) >= amount else (sends[0] if sends else reset_local)
+        n = amount + 1
+        oldest = sends[-n] if len(sends) >= n else (sends[0] if sends else reset_local)
         self._hidden.append(_Hidden(amount, max(reset_local - oldest, 0.0)))
 
     def _hidden_wait(self, now: float) -> float:

@@ -296,8 +296,10 @@ def test_delta_style_reset() -> None:
     clock.now = T0 + 1.4  # same window, re-anchored on the next Date: 31 s from T0+1
     later = {"Date": http_date(T0 + 1.4), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}
     limiter.observe(200, later)
-    assert limiter.window_end == T0 + 31  # one window; its latest end, so never early
-    assert limiter.reserve() == pytest.approx(29.6)
+    # One window; its latest end, the delta counted from the arrival (a Date can lag), so
+    # never early.
+    assert limiter.window_end == pytest.approx(T0 + 31.4)
+    assert limiter.reserve() == pytest.approx(30.0)
 
 
 def test_429_sets_remaining_to_zero_and_retry_after_prefers_the_header() -> None:
@@ -511,3 +513,71 @@ def test_wait_rate_limit_default_fallback_is_bounded_jittered_exponential() -> N
     for attempt in (1, 5, 50):
         state.attempt_number = attempt
         assert 0.0 <= wait(state) <= 30.0
+
+
+# --- header namings, window tolerance, hidden limits ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"x-ratelimit-limit": "5", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "30"},
+         (5, 2, T0 + 30, None)),
+        ({"ratelimit-limit": "5", "ratelimit-remaining": "2", "ratelimit-reset": "30"},
+         (5, 2, T0 + 30, None)),
+        ({"ratelimit-limit": "5, 5;w=2", "ratelimit-remaining": "2", "ratelimit-reset": "3",
+          "ratelimit-policy": "5;w=2"}, (5, 2, T0 + 3, 2.0)),
+        ({"ratelimit": '"default";r=2;t=30', "ratelimit-policy": '"default";q=5;w=60'},
+         (5, 2, T0 + 30, 60.0)),
+        ({"ratelimit": '"default";r=0;t=7'}, (None, 0, T0 + 7, None)),
+        ({"ratelimit": "garbage"}, (None, None, None, None)),
+        ({}, (None, None, None, None)),
+    ],
+)  # fmt: skip
+def test_every_header_naming_reads_the_same_numbers(
+    headers: dict[str, str], expected: tuple[object, ...]
+) -> None:
+    from callcov_analytics.limit_headers import read_fields
+
+    f = read_fields(headers, server_now=T0)
+    assert (f.limit, f.remaining, f.reset, f.window) == expected
+
+
+def test_resets_a_few_microseconds_apart_are_one_window() -> None:
+    # slowapi's sliding-window counter moves Reset by ~10 us between answers of one window.
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    for i, remaining in enumerate((2, 1, 0)):
+        assert limiter.reserve() == 0.0
+        headers = rl_headers(server_now=T0, remaining=remaining, reset=0)
+        headers["X-RateLimit-Reset"] = f"{T0 + 2 + i * 1e-5:.6f}"
+        limiter.observe(200, headers)
+    assert limiter.remaining == 0
+    assert limiter.reserve() == pytest.approx(2 + 2e-5)  # the latest of the window's resets
+
+
+def test_a_429_revealing_a_longer_limit_is_remembered() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    # Headers show 5 per 2 s; a hidden 6 per 10 s limit is breached by the 7th request.
+    for i in range(6):
+        assert limiter.reserve() == 0.0
+        window = T0 + 2 if i < 5 else T0 + 4
+        limiter.observe(
+            200, rl_headers(server_now=clock.now, remaining=4 - i % 5, reset=window, limit=5)
+        )
+        clock.now += 0.1 if i != 4 else 2.0
+    assert limiter.reserve() == 0.0
+    hidden = rl_headers(server_now=clock.now, remaining=0, reset=T0 + 10, limit=6)
+    limiter.observe(429, hidden)
+    assert limiter.budget.hidden == [(6, pytest.approx(10.0))]  # from the first send
+    clock.now = T0 + 10  # the hidden window is over; a new one starts with the next request
+    sends = []
+    for _ in range(6):
+        while (wait := limiter.reserve()) > 0:
+            clock.now += wait
+        sends.append(clock.now)
+        limiter.observe(200, rl_headers(server_now=clock.now, remaining=3, reset=clock.now + 2))
+    # The 7th waits until the first of those six is 10 s old: no second 429 for that limit.
+    wait = limiter.reserve()
+    assert clock.now + wait == pytest.approx(sends[0] + 10.0)
