@@ -26,7 +26,6 @@ from callcov_analytics.errors import APITimeoutError, RateLimitError
 from tests.sandbox_fixtures import Sandbox
 
 
-
 @contextlib.contextmanager
 def scripted(answer: Callable[[int], tuple[int, dict[str, str], bytes]]) -> Iterator[list[float]]:
     """Serve ``answer(n)`` for the n-th request; yield the arrival times (monotonic)."""
