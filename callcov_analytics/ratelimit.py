@@ -186,7 +186,7 @@ class RateLimiter:
         clock = self._server_clock
         clock.observe(date, now)
         server_at = parse_http_date(date)
-        numbers = self._fields(fields, now)
+        numbers = self._fields(fields, server_at, now)
         day = status == 429 and code == "daily_quota_exceeded"
         self.budget.observe(now, status, None, numbers, day=day)
         reading = QuotaReading(
@@ -207,10 +207,15 @@ class RateLimiter:
             self.readings.append(reading)
         return reading
 
-    def _fields(self, fields: Mapping[str, str], now: float) -> LimitFields:
-        # A delta reset was computed when the server sent the answer, which is no later than
-        # our arrival: counted from the arrival, it is never early (a Date can lag by seconds).
-        return read_fields(fields, server_now=now + self._server_clock.offset())
+    def _fields(
+        self, fields: Mapping[str, str], server_at: float | None, now: float
+    ) -> LimitFields:
+        # A delta reset counts from when the server answered, which its Date tells up to a
+        # second (and uvicorn refreshes Date only once a second): so from Date + 1 s, never
+        # early. Not from our arrival: a body that took long to arrive would make a late
+        # answer look like one from a newer window.
+        stamped = now + self._server_clock.offset() if server_at is None else server_at + 1.0
+        return read_fields(fields, server_now=stamped)
 
     def retry_after(self, headers: Mapping[str, str]) -> float | None:
         """Seconds a 429 asks us to wait: Retry-After, else until the reset, else None.
