@@ -12,11 +12,15 @@ nothing: the window's end is then unknown and the caller backs off.
 
 The budget is ``left = remaining_min - in_flight``. ``reserve()`` sends while ``left > 0`` and
 otherwise waits until the window's end (the reset put on the local clock by `ServerClock`, never
-early). **After a window ends, one request goes alone**: its answer tells whether the window
-refilled (a fixed window) or freed only its oldest slots (a moving window), so a moving window
-costs no 429 and the crawl spaces its requests as slots free; in a fixed window the others
-follow one round trip later. Without any budget (no headers, or a spent window whose end is
-unknown) it also lets one request through at a time.
+early). **After a window ends, its slots come back as a moving window frees them**: the slot of
+each request of the ending window frees as long after the window's end as that request was sent
+after the window's first (a moving window's reset is its oldest request plus the window). So a
+crawl whose requests went out in a burst gets the whole budget back at once, one whose requests
+were spread gets them back spread, and the first answer of the new window then shows what the
+server really has (a fixed window: the rest at once; a moving one: as its slots free). When the
+ending window's requests are not known (more of them than the limit), one request goes alone.
+Without any budget (no headers, or a spent window whose end is unknown) it lets one request
+through at a time.
 
 A **hidden limit** is one the headers do not show until it is breached (two limits at once,
 both libraries report the shortest): its 429 names a larger limit with a later reset. It is
@@ -104,6 +108,10 @@ class Budget:
         self._span: float | None = None  # the longest response-to-reset time seen
         self._hidden: list[_Hidden] = []
         self._sends: deque[float] = deque(maxlen=_SENDS_KEPT)
+        self._epoch: float | None = None  # first send since the last window ended
+        # After a window ended and before the next one's first answer: (its end, its first
+        # send, its sends), from which the slots free (see the module docstring).
+        self._freeing: tuple[float, float, list[float]] | None = None
 
     @property
     def limit(self) -> int | None:
@@ -136,13 +144,19 @@ class Budget:
             if hidden > 0:
                 return min(hidden, max_wait)
             left = None if self._remaining is None else self._remaining - self._in_flight
+            freed, next_free = self._freed(now)
+            if left is None and freed is not None:
+                left = freed - self._in_flight
             end = self._end()
             alone = self._in_flight == 0 and (left is None or end is None)
             if (left is not None and left > 0) or alone:
                 self._in_flight += 1
                 self._sends.append(now)
+                self._epoch = now if self._epoch is None else self._epoch
                 return 0.0
-            if self._remaining is None or end is None:
+            if next_free is not None:
+                wait = min(POLL_INTERVAL, next_free - now)
+            elif self._remaining is None or end is None:
                 wait = POLL_INTERVAL  # the request in flight will tell us more
             elif self._remaining > 0:
                 # The budget is held by requests in flight; answers arriving out of order can
@@ -208,7 +222,21 @@ class Budget:
         end = self._end()
         if end is not None and now >= end:
             self._open = False
-            self._remaining = None  # one request alone finds out (see the module docstring)
+            self._remaining = None  # the first answer of the next window will tell
+            if self._epoch is not None:
+                first = self._epoch
+                self._freeing = (end, first, [t for t in self._sends if t >= first])
+            self._epoch = None
+
+    def _freed(self, now: float) -> tuple[int | None, float | None]:
+        """Slots back since the last window ended, and when the next one frees (moving model)."""
+        if self._freeing is None or self._limit is None:
+            return None, None
+        end, first, sends = self._freeing
+        if len(sends) > self._limit:
+            return None, None  # not one window's requests: let one request find out
+        later = [end + (t - first) for t in sends if end + (t - first) > now]
+        return self._limit - len(later), min(later, default=None)
 
     def _charge_one(self) -> None:
         if self._remaining is not None:
@@ -250,11 +278,12 @@ class Budget:
                 self._remaining = remaining
         elif current is None or reset > current + tolerance:
             self._reset, self._open, self._remaining = reset, True, remaining
+            self._freeing = None
         elif reset >= current - tolerance:
             if not self._open:
                 # We took the window for over, but its reset is still ahead (it wobbled past
                 # our estimate of the end): the server has not refilled yet.
-                self._open, self._remaining = True, None
+                self._open, self._remaining, self._freeing = True, None, None
             self._reset = max(current, reset)  # the latest end of the window: never early
             if remaining is None:
                 self._charge_one()
