@@ -17,8 +17,11 @@ each request of the ending window frees as long after the window's end as that r
 after the window's first (a moving window's reset is its oldest request plus the window). So a
 crawl whose requests went out in a burst gets the whole budget back at once, one whose requests
 were spread gets them back spread, and the first answer of the new window then shows what the
-server really has (a fixed window: the rest at once; a moving one: as its slots free). When the
-ending window's requests are not known (more of them than the limit), one request goes alone.
+server really has (a fixed window: the rest at once; a moving one: as its slots free). Once a
+window has been seen to refill whole at its end (its first answer showed the full limit back),
+the next windows are assumed to refill too and their whole budget goes at once, until an answer
+says otherwise (a 429, or a new window with less than the limit back). When the ending window's
+requests are not known (more of them than the limit), one request goes alone.
 Without any budget (no headers, or a spent window whose end is unknown) it lets one request
 through at a time.
 
@@ -112,6 +115,8 @@ class Budget:
         # After a window ended and before the next one's first answer: (its end, its first
         # send, its sends), from which the slots free (see the module docstring).
         self._freeing: tuple[float, float, list[float]] | None = None
+        self._refills = False  # the last window that ended came back whole
+        self._since_roll = 0  # requests sent since the last window ended
 
     @property
     def limit(self) -> int | None:
@@ -153,6 +158,7 @@ class Budget:
                 self._in_flight += 1
                 self._sends.append(now)
                 self._epoch = now if self._epoch is None else self._epoch
+                self._since_roll += 1
                 return 0.0
             if next_free is not None:
                 wait = min(POLL_INTERVAL, next_free - now)
@@ -190,6 +196,8 @@ class Budget:
                 return
             reset = fields.reset
             remaining = 0 if status == 429 else fields.remaining
+            if status == 429:
+                self._refills = False
             if reset is not None and self.clock.to_local(reset) < now:
                 # Already past on arrival: it cannot say when the window ends. A late answer
                 # tells nothing more; a 429 leaves a spent window of unknown end (back off).
@@ -223,7 +231,10 @@ class Budget:
         if end is not None and now >= end:
             self._open = False
             self._remaining = None  # the first answer of the next window will tell
-            if self._epoch is not None:
+            self._since_roll = 0
+            if self._refills and self._limit is not None:
+                self._remaining, self._freeing = self._limit, None
+            elif self._epoch is not None:
                 first = self._epoch
                 self._freeing = (end, first, [t for t in self._sends if t >= first])
             self._epoch = None
@@ -277,6 +288,9 @@ class Budget:
             elif not self._open:
                 self._remaining = remaining
         elif current is None or reset > current + tolerance:
+            if current is not None and remaining is not None and self._limit is not None:
+                # Did the window come back whole? Requests sent since its start are counted.
+                self._refills = remaining >= self._limit - self._since_roll
             self._reset, self._open, self._remaining = reset, True, remaining
             self._freeing = None
         elif reset >= current - tolerance:
