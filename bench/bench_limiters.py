@@ -94,6 +94,8 @@ def run_one(
             df = cca.load_calls(client=client, limit=page, cache=False, progress=False)
             rows_ok = df["id"].tolist() == s.ids()
         except Exception as exc:  # reported, not hidden: the table says which case failed
+            if isinstance(exc, cca.LoadInterrupted):  # Ctrl-C: stop the bench (servers too)
+                raise
             error, rows_ok = f"{type(exc).__name__}: {exc}"[:200], False
         wall = time.monotonic() - start
         client.close()

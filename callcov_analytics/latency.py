@@ -5,7 +5,7 @@ configured read timeout, and a server that answers nothing should be reported wi
 So the read timeout adapts to what this client has seen:
 
 * before any answer: a third of the configured ``read_timeout`` (10 s by default);
-* after answers: ``MULTIPLE`` (10) x the slowest time-to-headers seen, at least ``FLOOR`` (2 s)
+* after answers: ``MULTIPLE`` (5) x the slowest time-to-headers seen, at least ``FLOOR`` (1 s)
   and at most the configured ``read_timeout`` (30 s by default);
 * the client stops retrying once nothing has answered for ``SILENCE`` seconds: the configured
   ``read_timeout``, at least 20 s (30 s by default: three 10 s tries against a server that
@@ -23,8 +23,8 @@ from collections.abc import Callable
 
 __all__ = ["FLOOR", "MULTIPLE", "SILENCE_FLOOR", "Latency"]
 
-MULTIPLE = 10.0
-FLOOR = 2.0
+MULTIPLE = 5.0
+FLOOR = 1.0
 SILENCE_FLOOR = 20.0
 
 
