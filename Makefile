@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck pytest bench notebook cassettes system-deps clean
+.PHONY: demo test test-fast lint typecheck pytest bench notebook cassettes system-deps clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ typecheck: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/pytest
+
+# The quick loop while editing: everything except the tests marked slow (they really wait for
+# rate-limit windows or timeouts) and the browser test. `make test` runs them all.
+test-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow and not browser"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py

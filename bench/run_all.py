@@ -18,7 +18,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 # Quick ones first; the million-analysis load last.
-ORDER = ("frame", "fetch", "store", "saturation", "scale")
+ORDER = ("frame", "fetch", "store", "limiters", "saturation", "scale")
 
 
 def benches() -> list[Path]:

@@ -19,6 +19,7 @@ import copy
 import json
 import logging
 import ssl
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -46,8 +47,9 @@ from .errors import (
     make_status_error,
     parse_error_body,
 )
+from .latency import Latency
 from .pages import ParsedPage, parse_page
-from .ratelimit import QuotaReading, RateLimiter, wait_rate_limit
+from .ratelimit import BUDGETS, QuotaReading, RateLimiter, wait_rate_limit
 from .redact import Secret, guard_logging, redact_text, sanitize_url
 
 logger = logging.getLogger("callcov_analytics")
@@ -62,7 +64,13 @@ LIST_PATHS = ("/calls", "/analysis/")  # contract §2: /calls first, /analysis/ 
 
 
 class Observer(Protocol):
-    """Receives live facts about a load (the progress bar and the quota panel implement it)."""
+    """Receives live facts about a load (the progress bar and the quota panel implement it).
+
+    Threading: with fetch-ahead, requests run on worker threads, and ``on_response`` and
+    ``on_wait`` are called from them, one call at a time (the client serializes them with a
+    lock), never concurrently. ``on_page`` comes from the loading thread. ``on_wait`` reasons:
+    ``"rate limit"``, ``"retry"`` and ``"server not answering"``.
+    """
 
     def on_response(self, reading: QuotaReading) -> None: ...
     def on_wait(self, seconds: float, reason: str) -> None: ...
@@ -136,12 +144,20 @@ class CallCovClient:
         guard_logging(self.config.api_key)
         guard_logging(self.config.proxy)
         self._sleep = sleep
-        self.limiter = RateLimiter(clock=clock)
+        # The rate limit belongs to the key: every client of it paces on one shared budget.
+        # A fake clock (tests) gets a private one, since budgets keep local times.
+        shared = (
+            BUDGETS.get(self.config.origin, self.config.api_key) if clock is time.time else None
+        )
+        self.limiter = RateLimiter(clock=clock, budget=shared)
         self.observer = observer
         # The list path that answered (/calls, or /analysis/ after a 404), shared with the
         # per-load views of this client (`for_load`).
         self._route: dict[str, str] = {}
-        self.latency: float | None = None  # smoothed seconds per request, body included
+        self._observer_lock = threading.Lock()  # fetch-ahead threads report one at a time
+        self.latencies = Latency(self.config.read_timeout)
+        # One Session for every thread: its urllib3 pool is thread-safe, and it keeps no state
+        # per request that threads could mix up (no cookies are sent, auth is per request).
         self.session = requests.Session()
         # No proxies, .netrc or REQUESTS_CA_BUNDLE from the environment (.netrc credentials and
         # proxy auth have leaked to redirect targets before); TLS verification stays on. Only
@@ -180,6 +196,11 @@ class CallCovClient:
         view = copy.copy(self)
         view.observer = observer
         return view
+
+    @property
+    def latency(self) -> float | None:
+        """Smoothed seconds per request, body included (None before any answer)."""
+        return self.latencies.smoothed
 
     @property
     def readings(self) -> list[QuotaReading]:
@@ -266,14 +287,15 @@ class CallCovClient:
         """Send with pacing and retries; ``parse`` turns the body into the result."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),
-            wait=wait_rate_limit(fallback=tenacity.wait_random_exponential(multiplier=0.5, max=30)),
+            wait=wait_rate_limit(),
             stop=(
                 tenacity.stop_after_attempt(self.config.max_retries + 1)
                 | tenacity.stop_before_delay(self.config.deadline)
+                | _stop_when_silent(self.latencies)
             ),
-            sleep=self._retry_sleep,
+            sleep=self._sleep,
             reraise=True,
-            before_sleep=self._log_retry,
+            before_sleep=self._before_retry,
         )
         result: T = retrying(self._attempt, method, path, params, parse)
         return result
@@ -281,45 +303,9 @@ class CallCovClient:
     def _attempt(
         self, method: str, path: str, params: Mapping[str, Any] | None, parse: Callable[[bytes], T]
     ) -> T:
+        """One try: paced, redirects followed, the status mapped, the body parsed."""
         url = self.config.base_url + path
-        waited = self._pace()
-        for _ in range(MAX_REDIRECTS + 1):
-            started = time.monotonic()
-            response = self._send(method, url, params)
-            try:
-                redirect = response.status_code in _REDIRECTS
-                cut: APIError | None = None
-                body = b""
-                if not redirect:
-                    try:
-                        body = self._read_body(response, method, url)
-                    except (APIConnectionError, ResponseTooLargeError) as exc:
-                        cut = exc  # the request still counted: observe it before raising
-                code = (
-                    parse_error_body(body.decode("utf-8", "replace"))[0]
-                    if response.status_code == 429
-                    else None
-                )
-                reading = self.limiter.observe(
-                    response.status_code, response.headers, waited=waited, code=code
-                )
-                self._measure(time.monotonic() - started)
-                if self.observer:
-                    self.observer.on_response(reading)
-                if cut is not None:
-                    raise cut
-                if not redirect:
-                    break
-                url, params = self._redirect_target(response, method, url), None
-                waited = self._pace()
-            finally:
-                response.close()
-        else:
-            raise APIError(
-                f"{method} {sanitize_url(url)}: more than {MAX_REDIRECTS} redirects",
-                method=method,
-                url=sanitize_url(url),
-            )
+        response, body, reading = self._follow(method, url, params)
         try:
             if response.status_code >= 400:
                 raise self._status_error(response, body, method, url, reading)
@@ -335,32 +321,91 @@ class CallCovClient:
             # key): the body is dropped before the exception leaves this frame.
             del body
 
-    def _measure(self, seconds: float) -> None:
-        # A smoothed round trip: how many requests one connection can send per second.
-        self.latency = seconds if self.latency is None else 0.8 * self.latency + 0.2 * seconds
+    def _follow(
+        self, method: str, url: str, params: Mapping[str, Any] | None
+    ) -> tuple[requests.Response, bytes, QuotaReading]:
+        """Exchanges until an answer that is not a redirect (same origin only, at most 3)."""
+        for _ in range(MAX_REDIRECTS + 1):
+            response, body, reading = self._exchange(method, url, params, self._pace())
+            if response.status_code not in _REDIRECTS:
+                return response, body, reading
+            url, params = self._redirect_target(response, method, url), None
+        raise APIError(
+            f"{method} {sanitize_url(url)}: more than {MAX_REDIRECTS} redirects",
+            method=method,
+            url=sanitize_url(url),
+        )
+
+    def _exchange(
+        self, method: str, url: str, params: Mapping[str, Any] | None, waited: float
+    ) -> tuple[requests.Response, bytes, QuotaReading]:
+        """Send one request and read its answer; every answer is observed, even a cut one."""
+        started = time.monotonic()
+        response = self._send(method, url, params)
+        to_headers = time.monotonic() - started
+        try:
+            cut: APIError | None = None
+            body = b""
+            if response.status_code not in _REDIRECTS:
+                try:
+                    body = self._read_body(response, method, url)
+                except (APIConnectionError, ResponseTooLargeError) as exc:
+                    cut = exc  # the request still counted: observe it before raising
+            self.latencies.answered(to_headers, time.monotonic() - started)
+            reading = self._observe(response, body, waited)
+        finally:
+            response.close()
+        if cut is not None:
+            raise cut
+        return response, body, reading
+
+    def _observe(self, response: requests.Response, body: bytes, waited: float) -> QuotaReading:
+        """Tell the limiter and the observer about one answer."""
+        status = response.status_code
+        code = parse_error_body(body.decode("utf-8", "replace"))[0] if status == 429 else None
+        reading = self.limiter.observe(status, response.headers, waited=waited, code=code)
+        self._notify("on_response", reading)
+        return reading
+
+    def _notify(self, event: str, *args: Any) -> None:
+        """Call an observer method, one thread at a time (see `Observer`)."""
+        if self.observer is not None:
+            with self._observer_lock:
+                getattr(self.observer, event)(*args)
 
     def _pace(self) -> float:
         """Wait until the rate-limit budget allows one more request; return the time waited."""
         waited = 0.0
         while (delay := self.limiter.reserve()) > 0:
             logger.info("rate limit: waiting %.1f s for the window to reset", delay)
-            if self.observer:
-                self.observer.on_wait(delay, "rate limit")
+            self._notify("on_wait", delay, "rate limit")
             self._sleep(delay)
             waited += delay
         return waited
 
     def _send(self, method: str, url: str, params: Mapping[str, Any] | None) -> requests.Response:
         safe_url = sanitize_url(url)
-        timeout = (self.config.connect_timeout, self.config.read_timeout)
+        timeout = (self.config.connect_timeout, self.latencies.read_timeout())
         try:
             response = self.session.request(
                 method, url, params=params, timeout=timeout, allow_redirects=False, stream=True
             )
-        except requests.Timeout:
+        except requests.ConnectTimeout:
             self.limiter.release()
             raise APITimeoutError(
-                f"{method} {safe_url}: no answer within {timeout[1]:g} s",
+                f"{method} {safe_url}: could not connect within {timeout[0]:g} s",
+                method=method,
+                url=safe_url,
+            ) from None
+        except requests.Timeout:
+            self.limiter.release()
+            self.latencies.unanswered(timeout[1])
+            silent = self.latencies.silent_for()
+            raise APITimeoutError(
+                f"{method} {safe_url}: the server accepted the request but sent no answer in "
+                f"{timeout[1]:g} s (nothing answered for {silent:.0f} s; the client stops "
+                f"retrying after {self.latencies.silence:g} s of silence). Check that the "
+                "API is up and CALLCOV_API_URL is right.",
                 method=method,
                 url=safe_url,
             ) from None
@@ -472,16 +517,28 @@ class CallCovClient:
             reset_at=reset_at,
         )
 
-    def _retry_sleep(self, seconds: float) -> None:
-        if self.observer:
-            self.observer.on_wait(seconds, "retry")
-        self._sleep(seconds)
-
-    @staticmethod
-    def _log_retry(state: tenacity.RetryCallState) -> None:
+    def _before_retry(self, state: tenacity.RetryCallState) -> None:
+        """Log the retry and show the wait in the progress display, with its reason."""
         exc = state.outcome.exception() if state.outcome else None
         wait = state.next_action.sleep if state.next_action else 0.0
         logger.info("retrying in %.1f s after %s (attempt %d)", wait, exc, state.attempt_number)
+        if isinstance(exc, RateLimitError):
+            reason = "rate limit"
+        elif isinstance(exc, APITimeoutError) and self.latencies.silent_for() > 0:
+            reason = "server not answering"
+        else:
+            reason = "retry"
+        self._notify("on_wait", wait, reason)
+
+
+class _stop_when_silent(tenacity.stop.stop_base):
+    """Stop retrying once nothing has answered for a while (see `latency`)."""
+
+    def __init__(self, latencies: Latency) -> None:
+        self.latencies = latencies
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.latencies.silent_for() >= self.latencies.silence
 
 
 def parse_json(body: bytes) -> Any:

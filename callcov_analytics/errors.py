@@ -263,8 +263,23 @@ _HINTS: dict[int, str] = {
     401: "check the key: set CALLCOV_API_KEY, pass api_key=, or enter it in the key widget",
     403: "this key may not read call analyses; ask your CallCov admin for a key with access",
     404: "check the base URL (CALLCOV_API_URL) and the id",
-    429: "the rate limit was hit; the client waits and retries on its own",
 }
+
+
+def _rate_limit_advice(retry_after: float | None, reset_at: float | None) -> str:
+    """What a 429 that reached the caller means: the client gave up waiting, and until when."""
+    if retry_after is None:
+        wait = "the server said no usable wait, so the client backed off and retried"
+    else:
+        when = ""
+        if reset_at is not None:
+            when = f", until {datetime.fromtimestamp(reset_at, UTC).strftime('%H:%M:%S UTC')}"
+        wait = f"the server asks to wait {retry_after:.0f} s{when}"
+    return (
+        f"rate limited: {wait}. The client waits out rate-limit windows on its own and raises "
+        "this only when the wait is longer than one request may take or its retries ran out; "
+        "rows fetched so far are kept, run the same load again later to continue"
+    )
 
 
 def parse_error_body(text: str) -> tuple[str | None, str | None, str | None, str | None]:
@@ -351,7 +366,7 @@ def make_status_error(
                 **kwargs,
             )
         return RateLimitError(
-            f"{where}: {summary} ({_HINTS[429]})",
+            f"{where}: {summary} ({_rate_limit_advice(retry_after, reset_at)})",
             retry_after=retry_after,
             reset_at=reset_at,
             **kwargs,

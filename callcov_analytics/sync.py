@@ -361,6 +361,13 @@ class _FetchAhead:
     to come are known. The requests share the client's rate-limit budget, so fetching ahead
     never sends more than the window allows. When the list shifts under the crawl (a re-read,
     inserts), pages fetched ahead at the old offsets are dropped.
+
+    Threading contract: workers run only ``client.list_page``. What they share is thread-safe
+    by design: the rate-limit budget and the latency record (locked), the observer (the client
+    calls it one thread at a time), the requests Session (urllib3's pool is thread-safe; no
+    cookies or per-request state). Pages are handed to the store on the loading thread only.
+    The pool lives as long as this object: leaving the ``with`` block cancels what has not
+    started and waits for requests in flight, each bounded by the client's read timeout.
     """
 
     def __init__(self, sync: Sync, crawl: Crawl) -> None:
@@ -375,7 +382,8 @@ class _FetchAhead:
         for future in self.pending.values():
             future.cancel()
         if self.pool is not None:
-            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool = None
 
     def __iter__(self) -> Iterator[tuple[int, ParsedPage]]:
         while (offset := self.crawl.next_offset()) is not None:

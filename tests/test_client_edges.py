@@ -6,6 +6,7 @@ import logging
 import secrets
 import traceback
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,7 +81,13 @@ def test_the_cli_line_and_debug_output_never_show_a_key_from_dotenv(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     key = KEYS["plain-key"]()
-    monkeypatch.setattr(CallCovClient, "_retry_sleep", lambda self, seconds: None)
+    real_init = CallCovClient.__init__
+
+    def without_sleeping(self: CallCovClient, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("sleep", lambda seconds: None)  # the CLI's client: retries at once
+        real_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(CallCovClient, "__init__", without_sleeping)
     monkeypatch.setattr(logging.getLogger(), "level", logging.getLogger().level)  # restored
     monkeypatch.chdir(tmp_path)
     (tmp_path / ".env").write_text(f"CALLCOV_API_KEY={key}\n")

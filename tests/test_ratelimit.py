@@ -183,12 +183,17 @@ def test_budget_of_three_then_wait_exactly_until_reset_then_send_again() -> None
     clock.now = reset - 0.25
     assert limiter.reserve() == 0.25
     clock.now = reset
-    assert limiter.remaining == 3
-    assert limiter.window_end is None  # unknown until the new window's first answer
+    # The new window's budget and end are unknown until its first answer: one request alone
+    # finds out whether it refilled (fixed window) or freed one slot (moving window).
+    assert (limiter.remaining, limiter.window_end) == (None, None)
+    # Its three requests were a second apart: their slots come back a second apart, as in a
+    # moving window, until the new window's first answer says more.
     assert limiter.reserve() == 0.0
+    assert limiter.reserve() == POLL_INTERVAL
     limiter.observe(200, rl_headers(server_now=reset, remaining=2, reset=reset + 60))
     assert limiter.window_end == reset + 60
-    assert (limiter.requests_sent, limiter.responses, limiter.throttled) == (4, 4, 0)
+    assert limiter.reserve() == 0.0  # refilled: the rest of the window's budget goes
+    assert (limiter.requests_sent, limiter.responses, limiter.throttled) == (5, 4, 0)
     assert [r.remaining for r in limiter.readings] == [2, 1, 0, 2]
 
 
@@ -239,13 +244,16 @@ def test_late_answers_from_a_past_window_are_ignored() -> None:
     limiter.reserve()
     limiter.reserve()
     clock.now = old_reset + 1  # the window rolled while two requests were in flight
-    assert limiter.remaining == 1
+    assert limiter.remaining is None  # unknown until an answer of the new window
     limiter.observe(200, rl_headers(server_now=T0 + 1, remaining=0, reset=old_reset))
-    assert limiter.remaining == 2  # the late answer was counted in the old window
-    assert limiter.reserve() == 0.0
+    assert limiter.remaining is None  # the late answer was counted in the old window
+    # Its three requests went out together, so their slots are back together (one is still
+    # in flight): two may go before the new window's first answer.
+    assert [limiter.reserve() for _ in range(3)] == [0.0, 0.0, POLL_INTERVAL]
     limiter.observe(200, rl_headers(server_now=clock.now, remaining=2, reset=new_reset))
+    assert limiter.remaining == 0  # 2 left, 2 in flight
     limiter.observe(200, rl_headers(server_now=T0 + 2, remaining=1, reset=old_reset))
-    assert limiter.remaining == 2
+    assert limiter.remaining == 1  # the late answer only ended its reservation
     assert limiter.window_end == new_reset
 
 
@@ -287,12 +295,13 @@ def test_delta_style_reset() -> None:
     limiter = RateLimiter(clock=clock)
     limiter.reserve()
     headers = {"Date": http_date(T0), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}
-    assert limiter.observe(200, headers).reset == T0 + 30
-    clock.now = T0 + 1.4  # same window, re-anchored on the next Date: 31 s from T0+1
+    # Counted from Date + 1 s: a Date can lag the answer by a second (uvicorn), never early.
+    assert limiter.observe(200, headers).reset == T0 + 31
+    clock.now = T0 + 1.4  # same window, re-anchored on the next Date: 30 s from T0 + 1 + 1
     later = {"Date": http_date(T0 + 1.4), "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "30"}
     limiter.observe(200, later)
-    assert limiter.window_end == T0 + 30
-    assert limiter.reserve() == pytest.approx(28.6)
+    assert limiter.window_end == T0 + 32  # one window; its latest end
+    assert limiter.reserve() == pytest.approx(30.6)
 
 
 def test_429_sets_remaining_to_zero_and_retry_after_prefers_the_header() -> None:
@@ -313,7 +322,7 @@ def test_429_sets_remaining_to_zero_and_retry_after_prefers_the_header() -> None
     assert limiter.retry_after({**headers, "Retry-After": "-3"}) == 50.0  # garbled: use Reset
     assert limiter.retry_after({"Retry-After": "junk"}) is None  # caller backs off
     clock.now = T0 + 61
-    assert limiter.retry_after(headers) == 0.0  # the reset is already past
+    assert limiter.retry_after(headers) is None  # the reset is already past: back off
 
 
 def test_retry_after_before_observe_uses_the_response_date() -> None:
@@ -328,10 +337,23 @@ def test_waits_are_capped_at_max_wait() -> None:
     limiter.reserve()
     midnight = T0 + 6400  # the next 00:00 UTC
     headers = {**rl_headers(server_now=T0, remaining=0, reset=midnight), "Retry-After": "6400"}
-    limiter.observe(429, headers, code="daily_quota_exceeded")
+    limiter.observe(429, headers, code="rate_limit_exceeded")
     assert limiter.reserve() == 10.0
-    assert limiter.retry_after(headers) == 10.0
+    # Not capped: the caller compares it with what it may wait, and says the real figure.
+    assert limiter.retry_after(headers) == 6400.0
     assert limiter.window_end == midnight
+
+
+def test_a_spent_day_is_no_window_to_sleep_through() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    limiter.reserve()
+    midnight = T0 + 6400
+    headers = rl_headers(server_now=T0, remaining=0, reset=midnight)
+    limiter.observe(429, headers, code="daily_quota_exceeded")
+    # The load stops with QuotaExhaustedError; a later one asks once instead of sleeping.
+    assert limiter.reserve() == 0.0
+    assert limiter.reserve() == POLL_INTERVAL
 
 
 # --- RateLimiter against a simulated fixed-window server ---------------------------------
@@ -493,3 +515,71 @@ def test_wait_rate_limit_default_fallback_is_bounded_jittered_exponential() -> N
     for attempt in (1, 5, 50):
         state.attempt_number = attempt
         assert 0.0 <= wait(state) <= 30.0
+
+
+# --- header namings, window tolerance, hidden limits ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"x-ratelimit-limit": "5", "x-ratelimit-remaining": "2", "x-ratelimit-reset": "30"},
+         (5, 2, T0 + 30, None)),
+        ({"ratelimit-limit": "5", "ratelimit-remaining": "2", "ratelimit-reset": "30"},
+         (5, 2, T0 + 30, None)),
+        ({"ratelimit-limit": "5, 5;w=2", "ratelimit-remaining": "2", "ratelimit-reset": "3",
+          "ratelimit-policy": "5;w=2"}, (5, 2, T0 + 3, 2.0)),
+        ({"ratelimit": '"default";r=2;t=30', "ratelimit-policy": '"default";q=5;w=60'},
+         (5, 2, T0 + 30, 60.0)),
+        ({"ratelimit": '"default";r=0;t=7'}, (None, 0, T0 + 7, None)),
+        ({"ratelimit": "garbage"}, (None, None, None, None)),
+        ({}, (None, None, None, None)),
+    ],
+)  # fmt: skip
+def test_every_header_naming_reads_the_same_numbers(
+    headers: dict[str, str], expected: tuple[object, ...]
+) -> None:
+    from callcov_analytics.limit_headers import read_fields
+
+    f = read_fields(headers, server_now=T0)
+    assert (f.limit, f.remaining, f.reset, f.window) == expected
+
+
+def test_resets_a_few_microseconds_apart_are_one_window() -> None:
+    # slowapi's sliding-window counter moves Reset by ~10 us between answers of one window.
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    for i, remaining in enumerate((2, 1, 0)):
+        assert limiter.reserve() == 0.0
+        headers = rl_headers(server_now=T0, remaining=remaining, reset=0)
+        headers["X-RateLimit-Reset"] = f"{T0 + 2 + i * 1e-5:.6f}"
+        limiter.observe(200, headers)
+    assert limiter.remaining == 0
+    assert limiter.reserve() == pytest.approx(2 + 2e-5)  # the latest of the window's resets
+
+
+def test_a_429_revealing_a_longer_limit_is_remembered() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    # Headers show 5 per 2 s; a hidden 6 per 10 s limit is breached by the 7th request.
+    for i in range(6):
+        assert limiter.reserve() == 0.0
+        window = T0 + 2 if i < 5 else T0 + 4
+        limiter.observe(
+            200, rl_headers(server_now=clock.now, remaining=4 - i % 5, reset=window, limit=5)
+        )
+        clock.now += 0.1 if i != 4 else 2.0
+    assert limiter.reserve() == 0.0
+    hidden = rl_headers(server_now=clock.now, remaining=0, reset=T0 + 10, limit=6)
+    limiter.observe(429, hidden)
+    assert limiter.budget.hidden == [(6, pytest.approx(10.0))]  # from the first send
+    clock.now = T0 + 10  # the hidden window is over; a new one starts with the next request
+    sends = []
+    for _ in range(6):
+        while (wait := limiter.reserve()) > 0:
+            clock.now += wait
+        sends.append(clock.now)
+        limiter.observe(200, rl_headers(server_now=clock.now, remaining=3, reset=clock.now + 2))
+    # The 7th waits until the first of those six is 10 s old: no second 429 for that limit.
+    wait = limiter.reserve()
+    assert clock.now + wait == pytest.approx(sends[0] + 10.0)

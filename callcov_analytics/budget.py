@@ -1,0 +1,311 @@
+"""The request budget of one API key at one API, shared by every client of that key in a process.
+
+Pure: no I/O and no sleeping; every method takes the local time from its caller.
+
+Windows are identified by their reset. An answer whose reset is more than a tolerance newer than
+the current window's opens a new window with its Remaining; a reset within the tolerance (a
+second, or half the window when windows are shorter) is the same window, whose remaining drops
+to the minimum seen (answers arrive out of order; sliding counters and several server nodes
+make one window's reset wobble); an older reset is a late answer from a window that is over.
+A 429 means remaining 0 for its window. A reset that is already past when it arrives tells
+nothing: the window's end is then unknown and the caller backs off.
+
+The budget is ``left = remaining_min - in_flight``. ``reserve()`` sends while ``left > 0`` and
+otherwise waits until the window's end (the reset put on the local clock by `ServerClock`, never
+early). **After a window ends, its slots come back as a moving window frees them**: the slot of
+each request of the ending window frees as long after the window's end as that request was sent
+after the window's first (a moving window's reset is its oldest request plus the window). So a
+crawl whose requests went out in a burst gets the whole budget back at once, one whose requests
+were spread gets them back spread, and the first answer of the new window then shows what the
+server really has (a fixed window: the rest at once; a moving one: as its slots free). Once a
+window has been seen to refill whole at its end (its first answer showed the full limit back),
+the next windows are assumed to refill too and their whole budget goes at once, until an answer
+says otherwise (a 429, or a new window with less than the limit back). When the ending window's
+requests are not known (more of them than the limit), one request goes alone.
+Without any budget (no headers, or a spent window whose end is unknown) it lets one request
+through at a time.
+
+A **hidden limit** is one the headers do not show until it is breached (two limits at once,
+both libraries report the shortest): its 429 names a larger limit with a later reset. It is
+remembered for the budget's life as "at most N requests in any span of S seconds", S measured
+from our own send times to that reset, so that limit costs one 429 at most.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass
+
+from .limit_headers import LimitFields, parse_http_date
+
+__all__ = ["POLL_INTERVAL", "Budget", "ServerClock"]
+
+# Short wait while another request's answer is pending and will change the picture.
+POLL_INTERVAL = 0.05
+SAME_WINDOW = 1.0  # seconds: resets this close are one window (see the module docstring)
+_SENDS_KEPT = 10_000  # send times kept for hidden limits (their N is at most this)
+
+
+class ServerClock:
+    """Estimates server_time - local_time from Date headers, never early."""
+
+    # Date has 1 s resolution and is stamped before the response travels (uvicorn even
+    # refreshes it only once a second), so `Date - local_receive_time` is a LOWER bound of the
+    # true offset. The max of many lower bounds converges on the true offset as answers arrive
+    # at every phase of the second, so the last 256 are kept. A server clock set back shows as
+    # 32 answers in a row all below the estimate by more than 2 s: then only those are kept.
+    # A lower bound makes a converted reset never earlier than the real one (no early 429).
+    _KEEP = 256
+    _HEAL_AFTER = 32
+
+    def __init__(self) -> None:
+        self._bounds: deque[float] = deque(maxlen=self._KEEP)
+        self._lock = threading.Lock()
+
+    def observe(self, date_header: str | None, local_now: float) -> None:
+        """Record a response's Date against its local arrival time; a garbled Date is ignored."""
+        server = parse_http_date(date_header)
+        if server is not None:
+            with self._lock:
+                self._bounds.append(server - local_now)
+                recent = list(self._bounds)[-self._HEAL_AFTER :]
+                if len(recent) == self._HEAL_AFTER and max(recent) < max(self._bounds) - 2.0:
+                    self._bounds = deque(recent, maxlen=self._KEEP)
+
+    @property
+    def observed(self) -> bool:
+        """Whether any Date has been seen yet."""
+        with self._lock:
+            return bool(self._bounds)
+
+    def offset(self) -> float:
+        """Estimated server_time - local_time (a lower bound); 0.0 when never observed."""
+        with self._lock:
+            return max(self._bounds, default=0.0)
+
+    def to_local(self, server_ts: float) -> float:
+        """The local time of a server timestamp, never earlier than the true instant."""
+        return server_ts - self.offset()
+
+
+@dataclass
+class _Hidden:
+    """A limit revealed by a 429: at most ``amount`` requests in any ``span`` seconds."""
+
+    amount: int
+    span: float
+
+
+class Budget:
+    """Thread-safe window state of one key; see the module docstring for the rules."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.clock = ServerClock()
+        self._limit: int | None = None
+        self._reset: float | None = None  # server seconds; the current window's end
+        self._open = False  # False once the local clock has passed the window's end
+        self._remaining: int | None = None
+        self._in_flight = 0
+        self._span: float | None = None  # the longest response-to-reset time seen
+        self._hidden: list[_Hidden] = []
+        self._sends: deque[float] = deque(maxlen=_SENDS_KEPT)
+        self._epoch: float | None = None  # first send since the last window ended
+        # After a window ended and before the next one's first answer: (its end, its first
+        # send, its sends), from which the slots free (see the module docstring).
+        self._freeing: tuple[float, float, list[float]] | None = None
+        self._refills = False  # the last window that ended came back whole
+        self._since_roll = 0  # requests sent since the last window ended
+
+    @property
+    def limit(self) -> int | None:
+        """Requests per window the headers show."""
+        return self._limit
+
+    @property
+    def hidden(self) -> list[tuple[int, float]]:
+        """Limits learnt from 429s: (requests, seconds)."""
+        with self._lock:
+            return [(h.amount, h.span) for h in self._hidden]
+
+    def remaining(self, now: float) -> int | None:
+        """Requests that may still be sent in this window (in-flight ones deducted)."""
+        with self._lock:
+            self._roll(now)
+            return None if self._remaining is None else max(0, self._remaining - self._in_flight)
+
+    def window_end(self, now: float) -> float | None:
+        """Local time the current window ends, or None when unknown."""
+        with self._lock:
+            self._roll(now)
+            return self._end()
+
+    def reserve(self, now: float, max_wait: float) -> float:
+        """Seconds to wait before the next request (0.0 = send now, a slot is reserved)."""
+        with self._lock:
+            self._roll(now)
+            hidden = self._hidden_wait(now)
+            if hidden > 0:
+                return min(hidden, max_wait)
+            left = None if self._remaining is None else self._remaining - self._in_flight
+            freed, next_free = self._freed(now)
+            if left is None and freed is not None:
+                left = freed - self._in_flight
+            end = self._end()
+            alone = self._in_flight == 0 and (left is None or end is None)
+            if (left is not None and left > 0) or alone:
+                self._in_flight += 1
+                self._sends.append(now)
+                self._epoch = now if self._epoch is None else self._epoch
+                self._since_roll += 1
+                return 0.0
+            if next_free is not None:
+                wait = min(POLL_INTERVAL, next_free - now)
+            elif self._remaining is None or end is None:
+                wait = POLL_INTERVAL  # the request in flight will tell us more
+            elif self._remaining > 0:
+                # The budget is held by requests in flight; answers arriving out of order can
+                # hand slots back, so look again soon rather than sleep to the end.
+                wait = min(POLL_INTERVAL, end - now)
+            else:
+                wait = end - now
+            return min(max(wait, 0.0), max_wait)
+
+    def release(self) -> None:
+        """End a reservation whose request got no response (it may still have been counted)."""
+        with self._lock:
+            if self._in_flight > 0:
+                self._in_flight -= 1
+                self._charge_one()
+
+    def observe(
+        self, now: float, status: int, date: str | None, fields: LimitFields, *, day: bool = False
+    ) -> None:
+        """Fold one answer into the window state and end its reservation.
+
+        ``day``: a 429 for the spent daily quota. Its reset (the next midnight) is no window
+        to wait for: the load stops with an error, and a later load finds out again with one
+        request instead of sleeping until midnight.
+        """
+        with self._lock:
+            self._in_flight = max(0, self._in_flight - 1)
+            self.clock.observe(date, now)
+            if day:
+                self._remaining, self._open = 0, False
+                return
+            reset = fields.reset
+            remaining = 0 if status == 429 else fields.remaining
+            if status == 429:
+                self._refills = False
+            if reset is not None and self.clock.to_local(reset) < now:
+                # Already past on arrival: it cannot say when the window ends. A late answer
+                # tells nothing more; a 429 leaves a spent window of unknown end (back off).
+                if status == 429 and self._remaining is not None:
+                    self._remaining = 0
+                elif status == 429:
+                    self._remaining, self._open = 0, False
+                return
+            if reset is not None:
+                span = self.clock.to_local(reset) - now
+                self._span = span if self._span is None else max(self._span, span)
+            self._roll(now)
+            if status == 429 and self._reveals_hidden(fields.limit, reset):
+                assert reset is not None  # checked by _reveals_hidden
+                self._learn_hidden(fields.limit or 1, self.clock.to_local(reset))
+            self._fold(fields.limit if status != 429 else None, remaining, reset)
+
+    # -- internals (callers hold the lock) -------------------------------------------------
+
+    def _tolerance(self) -> float:
+        return SAME_WINDOW if self._span is None else min(SAME_WINDOW, self._span / 2)
+
+    def _end(self) -> float | None:
+        if not self._open or self._reset is None:
+            return None
+        return self.clock.to_local(self._reset)
+
+    def _roll(self, now: float) -> None:
+        """Close the window once the local clock passes its end; its successor is unknown."""
+        end = self._end()
+        if end is not None and now >= end:
+            self._open = False
+            self._remaining = None  # the first answer of the next window will tell
+            self._since_roll = 0
+            if self._refills and self._limit is not None:
+                self._remaining, self._freeing = self._limit, None
+            elif self._epoch is not None:
+                first = self._epoch
+                self._freeing = (end, first, [t for t in self._sends if t >= first])
+            self._epoch = None
+
+    def _freed(self, now: float) -> tuple[int | None, float | None]:
+        """Slots back since the last window ended, and when the next one frees (moving model)."""
+        if self._freeing is None or self._limit is None:
+            return None, None
+        end, first, sends = self._freeing
+        if len(sends) > self._limit:
+            return None, None  # not one window's requests: let one request find out
+        later = [end + (t - first) for t in sends if end + (t - first) > now]
+        return self._limit - len(later), min(later, default=None)
+
+    def _charge_one(self) -> None:
+        if self._remaining is not None:
+            self._remaining = max(0, self._remaining - 1)
+
+    def _reveals_hidden(self, limit: int | None, reset: float | None) -> bool:
+        """A 429 naming a larger limit than the headers showed, with a later reset."""
+        if reset is None or limit is None or self._limit is None or limit <= self._limit:
+            return False
+        return not any(h.amount == limit for h in self._hidden)
+
+    def _learn_hidden(self, amount: int, reset_local: float) -> None:
+        # The breached window holds the refused request and the `amount` we sent before it, so
+        # it began no later than the oldest of those: from there to its reset is at least its
+        # real length, and pacing on that span never breaches it again.
+        sends = list(self._sends)
+        n = amount + 1
+        oldest = sends[-n] if len(sends) >= n else (sends[0] if sends else reset_local)
+        self._hidden.append(_Hidden(amount, max(reset_local - oldest, 0.0)))
+
+    def _hidden_wait(self, now: float) -> float:
+        """Seconds until every hidden limit allows one more request."""
+        wait = 0.0
+        for h in self._hidden:
+            if len(self._sends) >= h.amount:
+                # The amount-th most recent send must have left the span.
+                wait = max(wait, self._sends[-h.amount] + h.span - now)
+        return wait
+
+    def _fold(self, limit: int | None, remaining: int | None, reset: float | None) -> None:
+        current, tolerance = self._reset, self._tolerance()
+        if reset is None:
+            # No way to tell the window: assume the current one, which can only lower the budget.
+            if remaining is None:
+                self._charge_one()
+            elif self._remaining is not None:
+                self._remaining = min(self._remaining, remaining)
+            elif not self._open:
+                self._remaining = remaining
+        elif current is None or reset > current + tolerance:
+            if current is not None and remaining is not None and self._limit is not None:
+                # Did the window come back whole? Requests sent since its start are counted.
+                self._refills = remaining >= self._limit - self._since_roll
+            self._reset, self._open, self._remaining = reset, True, remaining
+            self._freeing = None
+        elif reset >= current - tolerance:
+            if not self._open:
+                # We took the window for over, but its reset is still ahead (it wobbled past
+                # our estimate of the end): the server has not refilled yet.
+                self._open, self._remaining, self._freeing = True, None, None
+            self._reset = max(current, reset)  # the latest end of the window: never early
+            if remaining is None:
+                self._charge_one()
+            elif self._remaining is None:
+                self._remaining = remaining
+            else:
+                self._remaining = min(self._remaining, remaining)
+        else:
+            return  # a late answer from a window that is over: its request was counted there
+        if limit is not None:
+            self._limit = limit
