@@ -14,17 +14,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-# Debian's chromium drives the notebook browser test and LibreOffice checks that the CSV
-# reports open; both are installed when missing and we are root.
-SYSTEM_PACKAGES := chromium:chromium libreoffice-calc-nogui:soffice
+# Debian's chromium drives the notebook browser test, LibreOffice checks that the CSV
+# reports open and Java runs Spark (local mode) on the local store's table; all are installed
+# when missing and we are root.
+SYSTEM_PACKAGES := chromium:chromium libreoffice-calc-nogui:soffice default-jre-headless:java
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
 	  command -v $${pair#*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing$$missing (browser and spreadsheet tests)"; \
+	    echo "installing$$missing (browser, spreadsheet and Spark tests)"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "note: missing$$missing and not root; the tests that need them will fail"; fi; fi
+	  else echo "note: missing$$missing and not root; the tests that need them will fail" \
+	  "(as root: apt-get install$$missing)"; fi; fi
 
 demo: $(STAMP)
 	$(BIN)/callcov-analytics demo --out demo-output

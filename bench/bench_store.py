@@ -16,6 +16,12 @@ step. The sandbox builds a 1,000-analysis page in ~0.1 s of CPU, so wall times h
 mostly the sandbox's: compare them between routes, not with a real API. Each step's frame is
 checked against the sandbox's ids. Usage: ``python bench/bench_store.py [--n 50000]``.
 Not a test; results in bench/results/store.json.
+
+Then, on 3,000 analyses with 6% stored as ``processing`` at random ages (minutes to months),
+pages of 1,000, what each of these costs after a full first load (requests from the log):
+a repeat with nothing new (now, 2 h and 2 days later: old ones fall due by back-off), a
+filtered load (``status="completed"``, ``agent_id``, ``search``, ``include_transcript`` from
+a transcript store), and the first load with a rotated key of the same account.
 """
 
 from __future__ import annotations
@@ -118,6 +124,49 @@ def route(name: str, args: argparse.Namespace, anchor: int) -> dict[str, dict[st
     return steps
 
 
+def quota_cases(anchor: int) -> dict[str, int]:
+    """Requests of each repeat, filtered and rotated-key load after a first full load."""
+    import random
+
+    from callcov_analytics import sync
+
+    clock = [float(anchor)]
+    real_now = sync.now
+    sync.now = lambda: clock[0]  # type: ignore[assignment]  # the back-off's clock, moved here
+    out: dict[str, int] = {}
+    try:
+        with (
+            sandbox.serve("enterprise", n_analyses=3000, seed=SEED, anchor=anchor) as api,
+            tempfile.TemporaryDirectory(prefix="bench-store-") as tmp,
+        ):
+            rng = random.Random(5)
+            for analysis_id in rng.sample(api.ids(), 180):  # 6%, at random ages
+                api.set_status(analysis_id, "processing")
+
+            def count(key: str | None = None, **extra: Any) -> int:
+                api.clear_log()
+                cca.load_calls(
+                    api_key=key or api.key, base_url=api.url, limit=PAGE, progress=False,
+                    cache_dir=Path(tmp), **extra,
+                )  # fmt: skip
+                return len(api.log)
+
+            out["first load, 6% processing at random ages"] = count(include_transcript=True)
+            out["repeat with nothing new"] = count(include_transcript=True)
+            clock[0] += 2 * 3600
+            out["repeat, 2 h later"] = count(include_transcript=True)
+            clock[0] += 2 * 86400
+            out["repeat, 2 days later"] = count(include_transcript=True)
+            out["status='completed' (from the store)"] = count(status="completed")
+            out["agent_id='agent_003'"] = count(agent_id="agent_003")
+            out["search='AGENT_01'"] = count(search="AGENT_01")
+            out["include_transcript=True"] = count(include_transcript=True)
+            out["rotated key, same account"] = count(key=api.keys["business"])
+    finally:
+        sync.now = real_now  # type: ignore[assignment]
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=50_000, help="analyses in the sandbox")
@@ -171,8 +220,12 @@ def main() -> None:
         f"b: {b_o['processing_rows']} analyses are stored as processing, the oldest at row "
         f"{b_o['oldest_processing_row']:,}; a repeat load re-reads the list down to it."
     )
+    quota = quota_cases(anchor)
+    for label, requests in quota.items():
+        print(f"{label:46} {requests:>4} requests")
     result = {
         "args": vars(args),
+        "quota_cases": quota,
         "plan": "enterprise (1,000 requests / 60 s window)",
         "page": PAGE,
         "steps": rows,

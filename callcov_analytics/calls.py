@@ -16,6 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .catalog import open_store
 from .client import CallCovClient, Observer
 from .errors import CallCovError, LoadInterrupted, ValidationError
 from .frame import empty_frame, frame_from_tables
@@ -23,7 +24,7 @@ from .ratelimit import QuotaReading
 from .redact import Secret
 from .segments import segments, table_segments
 from .store import Store
-from .sync import Sync
+from .sync import Sync, account_probe
 
 STATUSES = ("processing", "completed", "failed")
 FILTERS = ("status", "agent_id", "contact_id", "search")
@@ -45,7 +46,7 @@ def load_calls(
     include_transcript: bool = False,
     limit: int = MAX_LIMIT,
     progress: bool | None = None,
-    refresh: bool | Literal["full"] = True,
+    refresh: bool | Literal["full", "recheck"] = True,
     cache: bool = True,
     cache_dir: str | Path | None = None,
     client: CallCovClient | None = None,
@@ -63,8 +64,9 @@ def load_calls(
         limit: page size (1-1000); the default needs the fewest requests.
         progress: None shows a bar when interactive, False never, True always.
         refresh: True asks the API only for what the local store lacks (new analyses, an
-            interrupted load's rest, analyses that were still processing); False answers
-            from the store with no request at all; "full" re-reads everything.
+            interrupted load's rest, analyses that were still processing, re-checked by
+            age); False answers from the store with no request at all; "full" re-reads
+            everything; "recheck" is True plus a re-check of every processing analysis.
         cache: keep fetched pages in the local store (see `store`); False keeps them only
             for this call. cache_dir: where the store lives (default CALLCOV_CACHE_DIR, else
             the platform's user cache folder).
@@ -119,7 +121,7 @@ def load_segments(
     agent_speaker: str = "A",
     limit: int = MAX_LIMIT,
     progress: bool | None = None,
-    refresh: bool | Literal["full"] = True,
+    refresh: bool | Literal["full", "recheck"] = True,
     cache: bool = True,
     cache_dir: str | Path | None = None,
     client: CallCovClient | None = None,
@@ -166,7 +168,7 @@ def _load(
     query: Mapping[str, str],
     limit: int,
     since: int | None,
-    refresh: bool | Literal["full"],
+    refresh: bool | Literal["full", "recheck"],
     cache: bool,
     cache_dir: str | Path | None,
     observers: list[Observer | None],
@@ -185,18 +187,25 @@ def _load(
         fanout = [o for o in (previous, *observers) if o is not None]
         if fanout:
             client.observer = _Fanout(fanout)
-        marks = {"include_transcript": "transcript", "include_segments": "segments"}
-        store_query = {**query, **{marks[name]: "yes" for name, on in columns.items() if on}}
         with ExitStack() as stack:
             root = Path(cache_dir) if cache_dir else None
             if not cache:
                 root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
-            store = Store(client.config.base_url, client.config.api_key, store_query, root=root)
-            stack.enter_context(store.locked())
+            store = open_store(
+                client.config.base_url,
+                client.config.api_key,
+                query,
+                columns,
+                since=since,
+                root=root,
+                same_account=account_probe(client) if cache else None,
+            )
+            observer = client.observer
+            stack.enter_context(store.locked(observer.on_wait if observer else None))
             try:
                 if refresh:
-                    sync = Sync(client, store, query=query, limit=limit, **columns)
-                    sync.run(since, full=refresh == "full")
+                    sync = Sync(client, store, limit=limit)
+                    sync.run(since, full=refresh == "full", recheck=refresh == "recheck")
                 elif not store.state():
                     raise ValidationError(
                         "refresh=False, but nothing is stored for this query yet; "
@@ -330,10 +339,11 @@ def validate_query(
 
 
 def validate_refresh(refresh: object) -> None:
-    """refresh is True, False or "full"; else ValidationError."""
-    if refresh not in (True, False, "full"):
+    """refresh is True, False, "full" or "recheck"; else ValidationError."""
+    if refresh not in (True, False, "full", "recheck"):
         raise ValidationError(
-            f"refresh must be True, False or 'full' (got {refresh!r}).", param="refresh"
+            f"refresh must be True, False, 'full' or 'recheck' (got {refresh!r}).",
+            param="refresh",
         )
 
 

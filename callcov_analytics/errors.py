@@ -43,6 +43,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "CallCovError",
+    "CallCovWarning",
     "ConfigurationError",
     "LoadInterrupted",
     "MissingDependencyError",
@@ -50,10 +51,13 @@ __all__ = [
     "PermissionDeniedError",
     "ProxyAuthenticationError",
     "QuotaExhaustedError",
+    "QuotaWarning",
     "RateLimitError",
     "ResponseDecodeError",
     "ServerError",
     "StorageError",
+    "StoreLockedError",
+    "StoreWarning",
     "TLSVerificationError",
     "UnprocessableEntityError",
     "UnsafeRedirectError",
@@ -84,6 +88,26 @@ class ValidationError(CallCovError, ValueError):
 
 class StorageError(CallCovError, OSError):
     """Writing the local cache or an export failed (disk full, permissions, ...)."""
+
+
+class StoreLockedError(StorageError):
+    """Another live load holds the local store's lock; ``.owner`` says which (pid, host)."""
+
+    def __init__(self, message: str, *, owner: dict[str, object] | None = None) -> None:
+        super().__init__(message)
+        self.owner = owner or {}
+
+
+class CallCovWarning(UserWarning):
+    """Base class of every warning this package gives."""
+
+
+class StoreWarning(CallCovWarning):
+    """The local store had a problem it recovered from (a damaged or missing file, say)."""
+
+
+class QuotaWarning(CallCovWarning):
+    """The day's quota cannot cover the load; it will stop cleanly at the quota."""
 
 
 class MissingDependencyError(CallCovError, ImportError):

@@ -1,34 +1,36 @@
-"""The local store: every page paid for is kept, so a load never fetches a row twice.
+"""The local store: every page paid for is kept, and one Parquet file is the table.
 
 Layout under the cache directory (``CALLCOV_CACHE_DIR``, else the platform's user cache dir,
 e.g. ``~/.cache/callcov-analytics``)::
 
-    <cache>/<api host>-<key fingerprint>/<query digest>/
-        dataset.json              what this is: base URL, key hint, filters (never the key)
-        state.json                the crawl state (written atomically after every page)
-        rows/month=2026-11/part-00000042.parquet   one file per checkpointed page and month
-        .lock                     a file lock: two kernels never write the same store at once
+    <cache>/<api host>-<key fingerprint>/<dataset digest>/
+        table.parquet      THE TABLE: one row per analysis at its latest version, newest
+                           first, one schema (unknown-field columns included), the frame's
+                           dtypes in its pandas metadata. Read it with any engine.
+        pages/part-00000042.parquet   pages checkpointed by a load not yet folded in
+        dataset.json       what this is: base URL, key hint, filters, columns (never the key)
+        state.json         crawl state and the manifest of files and row counts (atomic)
+        .lock, .lock.owner a file lock, and who holds it (pid, host)
 
-``rows/`` is a hive-partitioned Parquet dataset that DuckDB, Polars, Spark or pyarrow read
-directly (``read_parquet('rows/**/*.parquet', hive_partitioning=true, union_by_name=true)``).
-Each file carries ``_seq``, the checkpoint number: when an analysis was fetched twice (it went
-from processing to completed) the higher ``_seq`` wins. `compact` rewrites one file per month
-without those duplicates at the end of each complete load.
-
-Every file is written to a temporary name and renamed into place, so a crash mid-write leaves
-the previous state readable. A damaged file is reported with a warning and the store starts
-over (a re-fetch), never a crash or silent loss.
+A load checkpoints each page as one small file in ``pages/`` (cheap), then, once complete,
+folds them into a new ``table.parquet`` written beside it and renamed over it: a reader
+(DuckDB, Polars, Spark, ...) sees the previous table or the next, never a mix, and never a
+page twice. The state lists every file with its row count; a file that is missing, cut short,
+retyped or not ours is reported with a `StoreWarning` and its rows are fetched again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import logging
 import os
+import secrets
 import shutil
+import socket
+import time
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -39,23 +41,26 @@ import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 from platformdirs import user_cache_dir
 
-from .errors import StorageError
+from .errors import StoreLockedError, StoreWarning
 from .files import atomic_open, storage_errors
-from .frame import concat_tables
-from .redact import Secret
+from .frame import concat_tables, frame_from_tables
+from .schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
+
+__all__ = ["CACHE_ENV", "Store", "StoreWarning", "cache_info", "clear_cache", "default_cache_dir"]
+
+logger = logging.getLogger("callcov_analytics")
 
 CACHE_ENV = "CALLCOV_CACHE_DIR"
-STATE_VERSION = 1
+STATE_VERSION = 2
+TABLE = "table.parquet"
+_TOKEN = b"callcov.token"  # Parquet key-value metadata: which compaction wrote the table
 # What a cache write failure means for the caller.
 _KEPT = (
     f"set {CACHE_ENV} to a writable folder with free space; the rows fetched so far "
     "are on this error's .partial"
 )
 LOCK_TIMEOUT = 600.0  # another kernel's load holds the store; wait for it rather than refetch
-
-
-class StoreWarning(UserWarning):
-    """The store had a problem it recovered from (a damaged file, say)."""
+_KNOWN = {name: ARROW_TYPE[dtype] for name, dtype in {**SCHEMA, **TRANSCRIPT_SCHEMA}.items()}
 
 
 def default_cache_dir() -> Path:
@@ -64,133 +69,264 @@ def default_cache_dir() -> Path:
 
 
 class Store:
-    """The stored rows and crawl state of one (API, key, filters) combination."""
+    """The stored rows and crawl state of one dataset (account, filters, columns).
+
+    ``where`` holds the filters of the load being answered: a dataset may hold a superset
+    (fewer filters, more columns) and `read` cuts it to what the server's filter would give.
+    """
 
     def __init__(
-        self, base_url: str, key: Secret, query: Mapping[str, str], root: Path | None = None
+        self, path: Path, meta: Mapping[str, Any], *, where: Mapping[str, str] | None = None
     ) -> None:
-        host = base_url.split("://", 1)[-1].split("/", 1)[0].replace(":", "_")
-        digest = hashlib.sha256(
-            json.dumps({"url": base_url, "query": dict(sorted(query.items()))}).encode()
-        ).hexdigest()[:12]
-        self.path = (root or default_cache_dir()) / f"{host}-{key.fingerprint}" / digest
-        self.rows_path = self.path / "rows"
-        self._meta = {"base_url": base_url, "key_hint": key.hint, "query": dict(query)}
+        self.path = path
+        self.pages_path = path / "pages"
+        self.table_path = path / TABLE
+        self.meta = dict(meta)
+        self.query: dict[str, str] = dict(meta["query"])
+        self.columns: dict[str, bool] = dict(meta["columns"])
+        self.where = dict(where if where is not None else self.query)
+        self.lock_timeout = LOCK_TIMEOUT
+        # Of the rows after the last `compact`: new to the table, re-read from the API though
+        # stored before (processing ones, say), and kept from the store without a request.
+        self.counts: dict[str, int] = {}
+        self._files: dict[str, dict[str, Any]] = {}
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
 
     @contextmanager
-    def locked(self) -> Iterator[Store]:
-        """Hold the store's file lock (waits for another kernel's load to finish)."""
+    def locked(self, on_wait: Callable[[float, str], None] | None = None) -> Iterator[Store]:
+        """Hold the store's file lock; wait at most ``lock_timeout`` for another live load.
+
+        The OS releases the lock when its holder dies, so a held lock is always a live load.
+        """
         self._mkdir()
+        lock = FileLock(str(self.path / ".lock"))
+        owner_path = self.path / ".lock.owner"
         try:
-            with FileLock(str(self.path / ".lock"), timeout=LOCK_TIMEOUT):
-                yield self
-        except Timeout as exc:
-            raise StorageError(
-                f"Another load has held {self.path} for {LOCK_TIMEOUT:.0f} s; "
-                "wait for it to finish, or delete the .lock file if it "
-                "crashed."
-            ) from exc
+            lock.acquire(timeout=0)
+        except Timeout:
+            owner = _read_owner(owner_path)
+            reason = f"another load ({_describe(owner)}) is using the local store"
+            logger.info("%s; waiting up to %.0f s", reason, self.lock_timeout)
+            if on_wait is not None:
+                on_wait(self.lock_timeout, reason)
+            try:
+                lock.acquire(timeout=self.lock_timeout)
+            except Timeout:
+                raise StoreLockedError(
+                    f"{reason} {self.path} and still held it after {self.lock_timeout:.0f} s. "
+                    "Wait for that load to finish (or stop it), then run this one again; "
+                    "cache_dir= gives this load a store of its own.",
+                    owner=owner,
+                ) from None
+        try:
+            with suppress(OSError):  # who holds it is advice only
+                owner_path.write_text(
+                    json.dumps(
+                        {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+                    )
+                )
+            yield self
+        finally:
+            with suppress(OSError):
+                owner_path.unlink()
+            lock.release()
 
     # -- state ------------------------------------------------------------------------------
 
     def state(self) -> dict[str, Any]:
-        """The saved crawl state, or {} for an empty (or unreadable) store."""
+        """The saved crawl state, checked against the files; {} for an empty store.
+
+        Any damage (state of the wrong shape, a file missing, cut short, retyped or replaced)
+        warns and empties the store, so the load fetches those rows again.
+        """
         path = self.path / "state.json"
         if not path.exists():
+            if self._on_disk():
+                self._recover("its files are there but state.json is missing")
             return {}
         try:
             state = json.loads(path.read_text())
-            if state.get("version") != STATE_VERSION:
-                raise ValueError("unknown version")
-            return dict(state)
+            _check_shape(state)
         except (OSError, ValueError) as exc:
-            self._recover(f"state file unreadable ({exc})")
+            self._recover(f"state file unusable ({exc})")
             return {}
+        self._files = state.pop("files")
+        if "compacting" in state:
+            self._finish_compaction(state.pop("compacting"))
+            self.save_state(state)
+        problem = self._verify()
+        if problem:
+            self._recover(problem)
+            return {}
+        return dict(state)
 
     def save_state(self, state: Mapping[str, Any]) -> None:
-        """Write the crawl state atomically."""
-        data = json.dumps({**state, "version": STATE_VERSION}, indent=1).encode()
-        self._atomic_write(self.path / "state.json", data)
+        """Write the crawl state, with the manifest of files, atomically."""
+        doc = {**state, "files": self._files, "version": STATE_VERSION}
+        self._atomic_write(self.path / "state.json", json.dumps(doc, indent=1).encode())
+
+    def _verify(self) -> str | None:
+        """What is wrong with the files against the manifest, or None; strays are removed."""
+        for name, entry in self._files.items():
+            path = self.path / name
+            try:
+                meta = pq.ParquetFile(path).metadata
+                schema = meta.schema.to_arrow_schema()
+            except FileNotFoundError:
+                return f"{name} is missing"
+            except (OSError, pa.ArrowException) as exc:
+                return f"{name} is unreadable ({exc})"
+            if meta.num_rows != entry["rows"]:
+                return f"{name} has {meta.num_rows} rows, the manifest {entry['rows']}"
+            if (
+                entry.get("token")
+                and (schema.metadata or {}).get(_TOKEN) != entry["token"].encode()
+            ):
+                return f"{name} was replaced by another program"
+            for field in schema:
+                want = _KNOWN.get(field.name)
+                if want is not None and _value_type(field.type) not in (want, pa.null()):
+                    return f"{name}: column {field.name} is {field.type}, not {want}"
+        known = set(self._files)
+        for stray in self.pages_path.glob("*.parquet"):
+            if f"pages/{stray.name}" not in known:  # written, then a crash before its state
+                stray.unlink(missing_ok=True)
+        return None
 
     # -- rows -------------------------------------------------------------------------------
 
     def append(self, table: pa.Table, seq: int) -> None:
-        """Checkpoint one page of rows (split by month), each file atomically."""
+        """Checkpoint one page of rows as one file (the caller saves the state next)."""
         if table.num_rows == 0:
             return
-        table = table.append_column("_seq", pa.array([seq] * table.num_rows, pa.int64()))
-        months = pc.strftime(table["created"], format="%Y-%m")
-        for month in pc.unique(months).to_pylist():
-            part = table.filter(pc.equal(months, month))
-            self._write_parquet(self.rows_path / f"month={month}" / f"part-{seq:08d}.parquet", part)
+        name = f"pages/part-{seq:08d}.parquet"
+        self._write_parquet(self.path / name, table)
+        self._files[name] = {"rows": table.num_rows}
 
-    def read(self, columns: list[str] | None = None) -> pa.Table | None:
-        """All stored rows, newest version of each analysis, newest first; None if empty.
+    def read(self, columns: list[str] | None = None, *, filtered: bool = True) -> pa.Table | None:
+        """Stored rows cut to ``where``, newest version of each analysis, newest first.
 
-        ``columns`` reads only those (``id``, ``created`` and ``_seq`` are always read).
+        The table carries ``_seq`` (0 for the compacted table, then checkpoint order); None
+        when nothing is stored. ``columns`` reads only those (plus what ordering and the
+        filters need); ``filtered=False`` returns every stored row.
         """
-        files = self._parts()
-        if not files:
+        names = self._ordered()
+        if not names:
             return None
+        where = self.where if filtered else {}
+        wanted = None
         if columns is not None:
-            columns = list(dict.fromkeys(["id", "created", "_seq", *columns]))
+            filters = [_FILTER_COLUMNS[k] for k in where if k in _FILTER_COLUMNS]
+            wanted = list(
+                dict.fromkeys(["id", "created", *columns, *(c for f in filters for c in f)])
+            )
         try:
-            tables = [pq.read_table(f, columns=columns, partitioning=None) for f in files]
-        except (OSError, pa.ArrowInvalid) as exc:
+            tables = []
+            for name in names:
+                table = pq.read_table(self.path / name, columns=wanted, partitioning=None)
+                table = _decoded(table.replace_schema_metadata(None))
+                seq = 0 if name == TABLE else _seq_of(name)
+                tables.append(table.append_column("_seq", pa.array([seq] * len(table), pa.int64())))
+            table = _latest_first(concat_tables(tables))
+        except (OSError, pa.ArrowException, KeyError) as exc:
             self._recover(f"a stored file is damaged ({exc})")
             return None
-        return _latest_first(concat_tables(tables))
-
-    def _parts(self) -> list[Path]:
-        # In checkpoint order (a page split across months: newer month first), so rows of a
-        # crawl from the top come back newest first and need no sort.
-        parts = sorted(
-            self.rows_path.glob("month=*/part-*.parquet"), key=lambda p: p.parent.name, reverse=True
-        )
-        return sorted(parts, key=_seq_of)
+        table = _where(table, where)
+        if columns is not None:
+            table = table.select(list(dict.fromkeys(["id", "created", *columns, "_seq"])))
+        return table
 
     def next_seq(self) -> int:
         """The checkpoint number for the next page."""
-        return max(map(_seq_of, self._parts()), default=0) + 1
+        return max((_seq_of(n) for n in self._files if n != TABLE), default=0) + 1
 
-    def compact(self) -> None:
-        """Rewrite one file per month without superseded versions."""
-        table = self.read()
+    def pending(self) -> int:
+        """How many checkpointed pages wait to be folded into the table."""
+        return sum(1 for n in self._files if n != TABLE)
+
+    def compact(self, state: Mapping[str, Any], drop: list[str] | None = None) -> None:
+        """Fold the checkpointed pages (and ``drop``: ids gone from the API) into the table.
+
+        Crash-safe in three steps: the state announces the new table's token, the table is
+        renamed into place, the state lists it alone; `state` finishes an interrupted one.
+        """
+        if not self.pending() and not drop:
+            self.counts = {"new": 0, "refreshed": 0, "stored": self._rows(TABLE)}
+            return
+        table = self.read(filtered=False)
         if table is None:
             return
-        old = list(self.rows_path.glob("month=*/part-*.parquet"))
-        seq = self.next_seq()
-        self.append(table.drop_columns(["_seq"]), seq)
-        for f in old:
-            f.unlink()
+        if drop:
+            table = table.filter(pc.invert(pc.is_in(table["id"], pa.array(drop, pa.string()))))
+        old = pq.read_table(self.table_path, columns=["id"]) if TABLE in self._files else None
+        self.counts = _counts(
+            table, pa.array([], pa.string()) if old is None else old["id"].combine_chunks()
+        )
+        table = table.drop_columns(["_seq"])
+        if not self.columns.get("include_segments"):
+            # Written from the frame load_calls returns: its pandas metadata restores
+            # category, boolean, Int64 and string dtypes for pandas, Dask and pyarrow readers.
+            frame = frame_from_tables(
+                iter([table]), include_transcript=self.columns.get("include_transcript", False)
+            )
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+        token = secrets.token_hex(8)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _TOKEN: token})
+        self.save_state({**state, "compacting": {"token": token, "rows": table.num_rows}})
+        # Microsecond times: Spark refuses nanoseconds (every value is whole seconds anyway).
+        self._write_parquet(
+            self.table_path, table, row_group_size=64 * 1024, coerce_timestamps="us"
+        )
+        self._finish_compaction({"token": token, "rows": table.num_rows})
+        self.save_state(state)
 
-    def remove(self, ids: list[str]) -> None:
-        """Drop analyses that no longer exist (404 on refresh)."""
-        table = self.read()
-        if table is None or not ids:
+    def _finish_compaction(self, compacting: Mapping[str, Any]) -> None:
+        """After the new table is in place, forget and delete the pages it holds."""
+        try:
+            metadata = pq.read_schema(self.table_path).metadata or {}
+        except (OSError, pa.ArrowException):
+            return  # the table never made it: the pages are still listed and kept
+        if metadata.get(_TOKEN) != str(compacting["token"]).encode():
             return
-        keep = table.filter(pc.invert(pc.is_in(table["id"], pa.array(ids))))
-        old = list(self.rows_path.glob("month=*/part-*.parquet"))
-        self.append(keep.drop_columns(["_seq"]), self.next_seq())
-        for f in old:
-            f.unlink()
+        pages = [n for n in self._files if n != TABLE]
+        self._files = {TABLE: {"rows": int(compacting["rows"]), "token": compacting["token"]}}
+        for name in pages:
+            (self.path / name).unlink(missing_ok=True)
 
     def clear(self) -> None:
-        """Forget everything stored for this combination."""
-        shutil.rmtree(self.rows_path, ignore_errors=True)
+        """Forget everything stored for this dataset."""
+        shutil.rmtree(self.pages_path, ignore_errors=True)
+        self.table_path.unlink(missing_ok=True)
         (self.path / "state.json").unlink(missing_ok=True)
+        self._files = {}
+
+    def recover(self, problem: str) -> None:
+        """Warn about damage and empty the store, so the load fetches it again."""
+        self._recover(problem)
 
     # -- plumbing ---------------------------------------------------------------------------
+
+    def _ordered(self) -> list[str]:
+        """The table first, then pages in checkpoint order (a crawl from the top: newest first)."""
+        pages = sorted((n for n in self._files if n != TABLE), key=_seq_of)
+        return [TABLE, *pages] if TABLE in self._files else pages
+
+    def _rows(self, name: str) -> int:
+        return int(self._files.get(name, {}).get("rows", 0))
+
+    def _on_disk(self) -> bool:
+        return self.table_path.exists() or any(self.pages_path.glob("*.parquet"))
 
     def _mkdir(self) -> None:
         with storage_errors(self.path, _KEPT):
             self.path.mkdir(parents=True, exist_ok=True)
-        meta = self.path / "dataset.json"
-        if not meta.exists():
-            self._atomic_write(meta, json.dumps(self._meta, indent=1).encode())
+        path = self.path / "dataset.json"
+        with suppress(OSError, ValueError):
+            if json.loads(path.read_text()) == self.meta:
+                return
+        self._atomic_write(path, json.dumps(self.meta, indent=1).encode())
 
     def _recover(self, problem: str) -> None:
         warnings.warn(
@@ -201,19 +337,103 @@ class Store:
         )
         self.clear()
 
-    def _write_parquet(self, path: Path, table: pa.Table) -> None:
+    def _write_parquet(self, path: Path, table: pa.Table, **options: Any) -> None:
         with storage_errors(path, _KEPT):
             path.parent.mkdir(parents=True, exist_ok=True)
             with atomic_open(path, "wb") as out:
-                pq.write_table(table, out)
+                pq.write_table(table, out, **options)
 
     def _atomic_write(self, path: Path, data: bytes) -> None:
         with storage_errors(path, _KEPT), atomic_open(path, "wb") as out:
             out.write(data)
 
 
-def _seq_of(path: Path) -> int:
-    return int(path.stem.split("-")[1])
+# Columns each API filter is applied to when a superset answers a filtered load.
+_FILTER_COLUMNS = {
+    "status_filter": ["status"],
+    "agent_id": ["agent_id"],
+    "contact_id": ["contact_id"],
+    "search": ["agent_id", "contact_id"],
+}
+
+
+def _where(table: pa.Table, where: Mapping[str, str]) -> pa.Table:
+    """The rows the server's filters would return (see the list parameters in the README)."""
+    keep = None
+    for name, value in where.items():
+        if name == "search":  # case-insensitive substring of agent_id or contact_id
+            term = value.lower()
+            hits = [
+                pc.fill_null(pc.match_substring(pc.utf8_lower(table[c]), term), False)
+                for c in _FILTER_COLUMNS[name]
+            ]
+            match = pc.or_(*hits)
+        elif name in _FILTER_COLUMNS:
+            match = pc.fill_null(pc.equal(table[_FILTER_COLUMNS[name][0]], value), False)
+        else:
+            continue
+        keep = match if keep is None else pc.and_(keep, match)
+    return table if keep is None else table.filter(keep)
+
+
+def _check_shape(state: Any) -> None:
+    """ValueError unless ``state`` is what `save_state` writes."""
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise ValueError("unknown version or not an object")
+    files = state.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("rows"), int) for v in files.values()
+    ):
+        raise ValueError("no manifest of files")
+    if any(not isinstance(n, str) or (n != TABLE and not n.startswith("pages/")) for n in files):
+        raise ValueError("a file outside the store")
+    for name in ("head", "floor"):
+        if not isinstance(state.get(name), int | None) or isinstance(state.get(name), bool):
+            raise ValueError(f"{name} is not a number")
+    if not isinstance(state.get("gaps"), list) or not all(
+        isinstance(g, dict) for g in state["gaps"]
+    ):
+        raise ValueError("gaps is not a list of crawls")
+    checked = state.get("checked", {})
+    if not isinstance(checked, dict) or not all(
+        isinstance(v, int | float) for v in checked.values()
+    ):
+        raise ValueError("checked is not a map of times")
+
+
+def _value_type(kind: pa.DataType) -> pa.DataType:
+    """The type a column holds, as pages hold it: categories are dictionaries in the table,
+    strings may be large (pandas) and times microseconds (so that Spark reads them)."""
+    kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+    if pa.types.is_timestamp(kind):
+        return pa.timestamp("ns", tz=kind.tz)
+    return pa.string() if pa.types.is_large_string(kind) else kind
+
+
+def _decoded(table: pa.Table) -> pa.Table:
+    """The table's columns with the types pages hold (see `_value_type`)."""
+    for i, field in enumerate(table.schema):
+        kind = _value_type(field.type)
+        if kind != field.type and not pa.types.is_string(kind):
+            table = table.set_column(i, field.name, table[i].cast(kind))
+        elif pa.types.is_dictionary(field.type):
+            table = table.set_column(i, field.name, table[i].cast(field.type.value_type))
+    return table
+
+
+def _counts(table: pa.Table, old_ids: pa.Array) -> dict[str, int]:
+    """Rows new to the table, re-read from the API (stored before), and kept from the store."""
+    fetched = table.filter(pc.greater(table["_seq"], 0))["id"]
+    refreshed = int(pc.sum(pc.is_in(fetched, old_ids)).as_py() or 0)
+    return {
+        "new": len(fetched) - refreshed,
+        "refreshed": refreshed,
+        "stored": table.num_rows - len(fetched),
+    }
+
+
+def _seq_of(name: str) -> int:
+    return int(Path(name).stem.split("-")[1])
 
 
 def _latest_first(table: pa.Table) -> pa.Table:
@@ -248,8 +468,23 @@ def _strictly_newest_first(table: pa.Table) -> bool:
     return bool(pc.all(pc.or_(newer, tie_ok)).as_py())
 
 
+def _read_owner(path: Path) -> dict[str, Any]:
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def _describe(owner: Mapping[str, Any]) -> str:
+    if not owner:
+        return "owner unknown"
+    since = time.strftime("%H:%M:%S UTC", time.gmtime(float(owner.get("since", 0))))
+    return f"pid {owner.get('pid')} on {owner.get('host')}, since {since}"
+
+
 def cache_info(root: Path | None = None) -> pd.DataFrame:
-    """One row per stored dataset: where, which API and filters, rows, size, last update."""
+    """One row per stored dataset: where, its table file, API and filters, rows, size."""
     root = root or default_cache_dir()
     rows = []
     for meta_path in sorted(root.glob("*/*/dataset.json")):
@@ -258,24 +493,25 @@ def cache_info(root: Path | None = None) -> pd.DataFrame:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             meta = {}
-        files = list(folder.glob("rows/month=*/part-*.parquet"))
-        state_path = folder / "state.json"
+        files = [f for f in (folder / TABLE, *folder.glob("pages/*.parquet")) if f.exists()]
+        table = folder / TABLE
         rows.append(
             {
                 "path": str(folder),
+                "table": str(table) if table.exists() else None,
                 "base_url": meta.get("base_url"),
                 "key_hint": meta.get("key_hint"),
                 "query": json.dumps(meta.get("query", {})),
                 "files": len(files),
-                "rows": sum(pq.ParquetFile(f).metadata.num_rows for f in files),
+                "rows": pq.ParquetFile(table).metadata.num_rows if table.exists() else 0,
                 "bytes": sum(f.stat().st_size for f in files),
-                "updated": pd.Timestamp(state_path.stat().st_mtime, unit="s", tz="UTC")
-                if state_path.exists()
+                "updated": pd.Timestamp((folder / "state.json").stat().st_mtime, unit="s", tz="UTC")
+                if (folder / "state.json").exists()
                 else pd.NaT,
             }
         )
-    columns = ["path", "base_url", "key_hint", "query", "files", "rows", "bytes", "updated"]
-    return pd.DataFrame(rows, columns=columns)
+    columns = ["path", "table", "base_url", "key_hint", "query", "files", "rows", "bytes"]
+    return pd.DataFrame(rows, columns=[*columns, "updated"])
 
 
 def clear_cache(root: Path | None = None) -> int:

@@ -5,7 +5,8 @@ What the store knows is described by its state::
     {"head": 1764201600,      # `created` of the newest stored row; everything from the top of
                               # the list down to here was complete when last read
      "floor": 1761955200,     # how far back the rows are wanted (None: the whole history)
-     "gaps": [<Crawl>, ...]}  # unfinished crawls, top to bottom (an interrupted load)
+     "gaps": [<Crawl>, ...],  # unfinished crawls, top to bottom (an interrupted load)
+     "checked": {id: t, ...}} # when each analysis stored as processing was last seen so
 
 A load is then always the same few steps:
 
@@ -15,8 +16,11 @@ A load is then always the same few steps:
 2. **Gaps**: resume each unfinished crawl where it stopped (a first load is one gap from the
    top down to ``floor``; an interrupted one is resumed; asking for older data than stored adds
    a gap below the oldest stored row). Every page is checkpointed before the next request.
-3. **Processing**: analyses stored as ``processing`` that step 1 did not re-read are
-   re-fetched, by id or by paging, whichever costs fewer requests.
+3. **Processing**: analyses stored as ``processing`` are re-checked by age (`due`): one list
+   request filtered to ``processing`` tells which are still running; those that finished are
+   re-read by id or by paging, whichever costs fewer requests. When all due ones sit in the
+   first page, the head crawl re-reads them instead (one request in all).
+4. **Compact**: the pages fetched are folded into the store's table (see `store`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -34,62 +38,90 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .client import CallCovClient
-from .errors import NotFoundError
+from .errors import NotFoundError, QuotaWarning
 from .pages import ParsedPage, parse_page
 from .pagination import Crawl
 from .ratelimit import daily_quota_for
 from .store import Store
 
+__all__ = ["QuotaWarning", "Sync", "account_probe", "due"]
+
 logger = logging.getLogger("callcov_analytics")
 
 MAX_WORKERS = 8  # connections at most; the rate-limit budget, not this, sets the pace
+YOUNG = 3600  # seconds: a processing analysis younger than this is re-checked on every refresh
+MAX_INTERVAL = 86_400  # an old one at least once a day
+RECHECK_PAGES = 20  # pages of the processing list at most per load (then by id)
 
 
-class QuotaWarning(UserWarning):
-    """The day's quota cannot cover the load; it will stop cleanly at the quota."""
+def now() -> float:
+    """The time the processing back-off is reckoned by (tests replace it)."""
+    return time.time()
+
+
+def due(age: float, since_check: float) -> bool:
+    """Is a processing analysis of this age, last seen processing this long ago, due a check?
+
+    Younger than `YOUNG` (an hour): every refresh. Older: once a quarter of its age has passed
+    since the last check, at most `MAX_INTERVAL` (a day) apart: 2 h old, every 30 min; 1 day,
+    every 6 h; 4 days or more, daily.
+    """
+    return age < YOUNG or since_check >= min(age / 4, MAX_INTERVAL)
+
+
+def account_probe(client: CallCovClient) -> Callable[[str], bool]:
+    """``probe(id)``: does the client's key see this analysis? (200 yes, 404 no)."""
+
+    def probe(analysis_id: str) -> bool:
+        try:
+            client.analysis(analysis_id)
+        except NotFoundError:
+            return False
+        return True
+
+    return probe
 
 
 class Sync:
-    """One load's conversation between a client and a store."""
+    """One load's conversation between a client and a store (its filters and columns)."""
 
-    def __init__(
-        self,
-        client: CallCovClient,
-        store: Store,
-        *,
-        query: Mapping[str, str],
-        limit: int,
-        include_transcript: bool = False,
-        include_segments: bool = False,
-    ) -> None:
+    def __init__(self, client: CallCovClient, store: Store, *, limit: int) -> None:
         self.client = client
         self.store = store
-        self.query = dict(query)
+        self.query = store.query
         self.limit = limit
         # What each stored page holds beyond SCHEMA (see pages.parse_page).
         self.columns = {
-            "include_transcript": include_transcript,
-            "include_segments": include_segments,
+            "include_transcript": store.columns.get("include_transcript", False),
+            "include_segments": store.columns.get("include_segments", False),
         }
         self.state: dict[str, Any] = {}
         self._seq = 0
         self._warned = False
+        self._seen: dict[str, str] = {}  # status of every analysis read by this load
+        self._gone: list[str] = []
 
-    def run(self, floor: int | None, *, full: bool = False) -> None:
-        """Make the store complete from the top of the list down to ``floor``."""
+    def run(self, floor: int | None, *, full: bool = False, recheck: bool = False) -> None:
+        """Make the store complete from the top of the list down to ``floor``, then compact.
+
+        ``recheck`` re-checks every stored processing analysis, whatever its age.
+        """
         if full:
             self.store.clear()
         self.state = self.store.state()
+        if not all(_is_crawl(g) for g in self.state.get("gaps", [])):
+            self.store.recover("an unfinished crawl in state.json is unreadable")
+            self.state = {}
         self._seq = self.store.next_seq()
         # Only what the plan needs; the frame is read once, by the caller, at the end.
-        stored = self.store.read(columns=["status"])
+        stored = self.store.read(columns=["status"], filtered=False)
         if stored is None or not self.state:
             self.store.clear()
             stored, self.state = None, {"head": None, "floor": floor, "gaps": []}
         head = self.state["head"]
         if head is None:  # nothing was ever stored from the top: one crawl does it all
             self.state["gaps"] = []
-        top_floor, by_id = (floor, []) if stored is None else self._plan_refresh(stored, head)
+        top_floor, by_list = (floor, []) if stored is None else self._plan(stored, head, recheck)
         if stored is not None and _older(floor, self.state["floor"]):
             self._add_gap_below(stored, floor)
         new_rows = 0
@@ -100,29 +132,87 @@ class Sync:
             new_rows = self._crawl_gap(newer_than=head)
         while self.state["gaps"]:
             self._crawl_gap(shift=new_rows)
-        self._fetch_by_id(by_id)
+        if stored is not None:
+            self._recheck(stored, by_list)
+        self._remember_processing(stored)
+        self.store.compact(self.state, drop=self._gone)
 
-    def _plan_refresh(self, stored: pa.Table, head: int | None) -> tuple[int | None, list[str]]:
-        """How far down the head crawl goes, and which processing analyses to fetch by id.
+    def _plan(
+        self, stored: pa.Table, head: int | None, recheck: bool
+    ) -> tuple[int | None, list[str]]:
+        """How far down the head crawl goes, and which processing analyses to re-check.
 
-        Only a complete store refreshes processing analyses: a resumed load just finishes
-        the crawl it was doing (those rows are fresh), and the next load refreshes them.
+        Only a complete store re-checks processing analyses: a resumed load just finishes
+        the crawl it was doing (those rows are fresh), and the next load re-checks them.
         """
         if self.state["gaps"] or head is None:
             return head, []
-        created = _seconds(stored["created"])
-        pending = pc.equal(stored["status"].cast(pa.string()), "processing")
-        if not pc.any(pending).as_py():
+        pending = stored.filter(pc.equal(stored["status"].cast(pa.string()), "processing"))
+        if pending.num_rows == 0:
             return head, []
-        oldest = int(pc.min(pc.filter(created, pending)).as_py())
-        if oldest >= head:
+        t, checked = now(), self.state.get("checked", {})
+        created = _seconds(pending["created"]).to_pylist()
+        ids = pending["id"].to_pylist()
+        wanted = [
+            (c, i)
+            for c, i in zip(created, ids, strict=True)
+            if recheck or due(t - c, t - checked.get(i, 0))
+        ]
+        if not wanted:
             return head, []
-        # Re-reading the list down to the oldest one vs one request per analysis.
-        covered = pc.sum(pc.greater_equal(created, oldest)).as_py()
-        ids = stored.filter(pending)["id"].to_pylist()
-        if math.ceil(covered / max(self.limit - 1, 1)) <= len(ids):
-            return oldest, []
-        return head, ids
+        oldest = min(c for c, _ in wanted)
+        covered = pc.sum(pc.greater_equal(_seconds(stored["created"]), oldest)).as_py()
+        if covered <= max(self.limit - 1, 1):
+            return min(oldest, head - 1), []  # the one page of the head crawl re-reads them all
+        return head, [i for _, i in wanted]
+
+    def _recheck(self, stored: pa.Table, ids: list[str]) -> None:
+        """Ask the processing-filtered list which of ``ids`` still run; re-read the others."""
+        ids = [i for i in ids if i not in self._seen]
+        if not ids:
+            return
+        by_id = dict(
+            zip(stored["id"].to_pylist(), _seconds(stored["created"]).to_pylist(), strict=True)
+        )
+        oldest = min(by_id[i] for i in ids)
+        params = {**self.query, "status_filter": "processing"}
+        running: set[str] = set()
+        offset = 0
+        for _ in range(RECHECK_PAGES):
+            page = self.client.list_page(
+                offset=offset, limit=self.limit, params=params, **self.columns
+            )
+            running.update(page.ids)
+            last = page.has_more is False or len(page.ids) < self.limit
+            if last or min(page.created) < oldest:
+                break
+            offset += len(page.ids)
+        for analysis_id in running:
+            self._seen.setdefault(analysis_id, "processing")
+        finished = [i for i in ids if i not in running]
+        if not finished:
+            return
+        # By id, or by re-reading the list down to the oldest of them: whichever costs less.
+        low = min(by_id[i] for i in finished)
+        covered = pc.sum(pc.greater_equal(_seconds(stored["created"]), low)).as_py()
+        if math.ceil(covered / max(self.limit - 1, 1)) < len(finished):
+            self.state["gaps"].insert(0, Crawl(self.limit, floor=low).to_dict())
+            self._save()
+            self._crawl_gap(newer_than=self.state["head"])
+        else:
+            self._fetch_by_id(finished)
+
+    def _remember_processing(self, stored: pa.Table | None) -> None:
+        """Note when each analysis still processing was last seen so (for `due`)."""
+        t, old = now(), self.state.get("checked", {})
+        running: dict[str, float] = {}
+        if stored is not None:
+            pending = pc.equal(stored["status"].cast(pa.string()), "processing")
+            for analysis_id in stored.filter(pending)["id"].to_pylist():
+                if analysis_id not in self._seen and analysis_id not in self._gone:
+                    running[analysis_id] = old.get(analysis_id, t)
+        running.update({i: t for i, status in self._seen.items() if status == "processing"})
+        self.state["checked"] = running
 
     def _something_new(self, stored: pa.Table | None) -> bool:
         """Ask for the single newest analysis: is it newer than the newest stored one?"""
@@ -158,6 +248,7 @@ class Sync:
             keep = crawl.accept(offset, page.ids, page.created, page.has_more, page.total)
             self.store.append(page.take(keep), self._seq)
             self._seq += 1
+            self._seen.update((page.ids[i], page.statuses[i]) for i in keep)
             # Undercounting is safe (a page re-reads a few known rows); overcounting would
             # make the next gap start past its cursor and cost re-reads, hence strictly newer.
             new += sum(1 for i in keep if newer_than is None or page.created[i] > newer_than)
@@ -189,18 +280,18 @@ class Sync:
 
     def _fetch_by_id(self, ids: list[str]) -> None:
         """Re-read analyses one by one; those gone from the API leave the store."""
-        gone = []
         for analysis_id in ids:
             try:
                 record = self.client.analysis(analysis_id)
             except NotFoundError:
-                gone.append(analysis_id)
+                self._gone.append(analysis_id)
                 continue
             body = json.dumps({"object": "list", "data": [record]}).encode()
             page = parse_page(body, **self.columns)
             self.store.append(page.table, self._seq)
             self._seq += 1
-        self.store.remove(gone)
+            self._seen.update(zip(page.ids, page.statuses, strict=True))
+            self._save()
 
     def _preflight(self, crawl: Crawl) -> None:
         """Warn once, early, when the day's quota cannot cover what is left."""
@@ -229,6 +320,14 @@ class Sync:
 
     def _save(self) -> None:
         self.store.save_state(self.state)
+
+
+def _is_crawl(gap: object) -> bool:
+    try:
+        Crawl.from_dict(gap)  # type: ignore[arg-type]  # checking is the point
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+    return True
 
 
 def _older(wanted: int | None, stored: int | None) -> bool:

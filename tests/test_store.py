@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -11,6 +15,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
+from callcov_analytics import store
 from callcov_analytics.client import CallCovClient
 from callcov_analytics.ratelimit import QuotaReading
 from callcov_analytics.sandbox import Sandbox
@@ -98,9 +103,8 @@ def test_repeat_load_with_nothing_new_costs_one_request(big: Sandbox) -> None:
 
 
 def test_repeat_load_picks_up_new_and_finished_analyses(big: Sandbox) -> None:
+    processing = [r["id"] for r in big.insert(3, status="processing")]  # young: re-checked
     load(big)
-    processing = [r["id"] for r in big.records() if r["status"] == "processing"][:3]
-    assert len(processing) == 3
     for analysis_id in processing:
         big.set_status(analysis_id, "completed")
     new = [r["id"] for r in big.insert(5, status="completed")]
@@ -148,15 +152,125 @@ def test_preflight_warns_when_the_day_cannot_cover_the_load(
     assert len(api.log) == 1
 
 
+def store_dir() -> Path:
+    (folder,) = {p.parent for p in default_cache_dir().rglob("state.json")}
+    return folder
+
+
 def test_a_damaged_store_warns_and_refetches(big: Sandbox) -> None:
     load(big)
-    parts = sorted(default_cache_dir().rglob("part-*.parquet"))
-    parts[0].write_bytes(parts[0].read_bytes()[:100])
+    table = store_dir() / "table.parquet"
+    table.write_bytes(table.read_bytes()[:100])
     big.clear_log()
     with pytest.warns(StoreWarning, match="fetched again"):
         df = load(big)
     assert df["id"].tolist() == big.ids()
     assert len(list_pages(big)) == 13
+
+
+@pytest.mark.parametrize(
+    "state",
+    [
+        [],
+        {"version": 2},
+        {"version": 2, "files": [], "head": None, "floor": None, "gaps": []},
+        {"version": 2, "files": {}, "head": "yesterday", "floor": None, "gaps": []},
+        {"version": 2, "files": {}, "head": 1, "floor": None, "gaps": [{"offset": "x"}]},
+        {"version": 2, "files": {"../../etc": {"rows": 1}}, "head": 1, "floor": 1, "gaps": []},
+    ],
+)
+def test_a_state_of_the_wrong_shape_warns_and_refetches(big: Sandbox, state: object) -> None:
+    load(big)
+    (store_dir() / "state.json").write_text(json.dumps(state))
+    for _ in range(2):  # and the load after is clean again
+        big.clear_log()
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            df = load(big)
+        assert df["id"].tolist() == big.ids()
+        if _ == 0:
+            assert [w.category for w in seen] == [StoreWarning]
+            assert len(list_pages(big)) == 13
+        else:
+            assert seen == [] and len(big.log) == 1
+
+
+def test_a_retyped_column_warns_and_refetches(big: Sandbox) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    load(big)
+    path = store_dir() / "table.parquet"
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("duration_ms")
+    table = table.set_column(i, "duration_ms", table["duration_ms"].cast(pa.string()))
+    pq.write_table(table, path)  # same rows, same metadata, one column now text
+    big.clear_log()
+    with pytest.warns(StoreWarning, match="duration_ms"):
+        df = load(big)
+    assert df["id"].tolist() == big.ids() and df["duration_ms"].dtype == "Int64"
+
+
+def test_a_deleted_page_file_warns_and_its_rows_come_back(big: Sandbox) -> None:
+    with pytest.raises(cca.LoadInterrupted):
+        load(big, observer=StopAfter(5))
+    pages = sorted((store_dir() / "pages").glob("*.parquet"))
+    assert len(pages) >= 5
+    pages[2].unlink()
+    with pytest.warns(StoreWarning, match="missing"):
+        df = load(big)
+    assert df["id"].tolist() == big.ids()  # every row: the lost ones were fetched again
+
+
+def test_a_held_lock_names_its_holder_and_is_never_called_stale(
+    big: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load(big)
+    folder = store_dir()
+    meta = json.loads((folder / "dataset.json").read_text())
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys; from pathlib import Path; "
+            "from callcov_analytics.store import Store; "
+            f"s = Store(Path({str(folder)!r}), json.loads({json.dumps(meta)!r})); "
+            "ctx = s.locked(); ctx.__enter__(); print('held', flush=True); sys.stdin.read()",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        monkeypatch.setattr(store, "LOCK_TIMEOUT", 0.0)  # no waiting in a test
+        big.clear_log()
+        with pytest.raises(cca.StoreLockedError, match=f"pid {holder.pid} on ") as info:
+            load(big)
+        assert info.value.owner["pid"] == holder.pid
+        assert "delete" not in str(info.value).lower() and big.log == []
+    finally:
+        holder.communicate("")
+    assert load(big)["id"].tolist() == big.ids()  # the holder is gone: the lock is free
+
+
+def test_thirty_refreshes_keep_the_store_to_one_table_file(big: Sandbox, tmp_path: Path) -> None:
+    load(big)
+    young = [r["id"] for r in big.insert(2, status="processing")]
+    for i in range(30):
+        big.insert(3, status="completed")
+        if i == 10:
+            for analysis_id in young:
+                big.set_status(analysis_id, "completed")
+        df = load(big)
+    assert df["id"].tolist() == big.ids()
+    files = [p for p in store_dir().rglob("*") if p.is_file()]
+    assert sorted(p.name for p in files) == [".lock", "dataset.json", "state.json", "table.parquet"]
+    fresh = load(big, cache_dir=tmp_path)  # the same rows stored in one go
+    assert fresh["id"].tolist() == df["id"].tolist()
+    (fresh_table,) = tmp_path.rglob("table.parquet")
+    size = (store_dir() / "table.parquet").stat().st_size
+    assert size <= 1.05 * fresh_table.stat().st_size
 
 
 def test_two_kernels_share_one_store_safely(big: Sandbox) -> None:
@@ -170,18 +284,6 @@ def test_two_kernels_share_one_store_safely(big: Sandbox) -> None:
     # The second load waited for the first, then re-read only the newest pages (down to the
     # oldest analysis still processing) instead of the 13 pages of a full load.
     assert 13 + 1 <= len(list_pages(big)) <= 13 + 2
-
-
-def test_the_store_is_a_plain_parquet_dataset(big: Sandbox) -> None:
-    import duckdb
-
-    df = load(big)
-    (folder,) = {p.parent.parent.parent for p in default_cache_dir().rglob("part-*.parquet")}
-    rows = duckdb.sql(
-        f"select count(distinct id) from read_parquet('{folder}/rows/**/*.parquet', "
-        "hive_partitioning=true, union_by_name=true)"
-    ).fetchall()
-    assert rows == [(len(df),)]
 
 
 def test_cache_info_and_clear_cache(big: Sandbox) -> None:

@@ -28,7 +28,17 @@ from .billing import month_of, month_start, usage
 from .data import Dataset, Filters
 from .faults import Faults
 from .pages import PageCache
-from .plans import FORBIDDEN, KEY_NAMES, PLANS, Decision, Limiter, effective_plan, new_keys
+from .plans import (
+    FORBIDDEN,
+    KEY_NAMES,
+    OTHER_ACCOUNT,
+    PLANS,
+    Decision,
+    Limiter,
+    effective_plan,
+    new_key,
+    new_keys,
+)
 from .responses import (
     REASONS,
     Response,
@@ -114,8 +124,15 @@ class SandboxApp:
         self.keys = new_keys()
         self._names = {key: name for name, key in self.keys.items()}
         allowances = {n: effective_plan(n, plan, limit, daily_limit) for n in KEY_NAMES}
+        anchor = int(self.clock()) if anchor is None else anchor
+        self.data = Dataset(seed, n_analyses, anchor)
+        # A second account (its own analyses, a starter key of its own): what one key sees,
+        # another account's key never does (its ids answer 404 there).
+        self.other_key = new_key()
+        self._names[self.other_key] = OTHER_ACCOUNT
+        allowances[OTHER_ACCOUNT] = effective_plan("starter", plan, None, None)
+        self.other_data = Dataset(seed + 1_000, min(n_analyses, 40), anchor)
         self.limiter = Limiter(window_seconds, allowances)
-        self.data = Dataset(seed, n_analyses, int(self.clock()) if anchor is None else anchor)
         self.latency, self.latency_jitter = latency, latency_jitter
         self._latency_rng = random.Random(seed + 2)
         self.stop = threading.Event()  # set on shutdown so stalls and latency end at once
@@ -219,15 +236,17 @@ class SandboxApp:
             return Response(200, dump({"status": "ok"}))
         if name == FORBIDDEN:
             return error(403, "forbidden", req.request_id)
+        data = self._account(name)
         if route == "/billing/usage":
-            calls = self.data.created_since(month_start(req.now))
+            calls = data.created_since(month_start(req.now))
             per_day = self.limiter.allowances[name][1]
             used = self.limiter.month_requests(name)
-            return Response(200, dump(usage(PLANS[name], per_day, used, calls, req.now)))
+            plan = PLANS.get(name, PLANS["starter"])
+            return Response(200, dump(usage(plan, per_day, used, calls, req.now)))
         if route == "/calls" and self.faults.calls_404:
             return error(404, "not_found", req.request_id)
         if is_detail:
-            return self._faulted(req, "detail", lambda: self._detail(req, route[10:]))
+            return self._faulted(req, "detail", lambda: self._detail(req, route[10:], data))
         limit, offset, problems = list_params(req.query)
         if problems:
             return Response(422, dump({"detail": problems}))
@@ -237,7 +256,7 @@ class SandboxApp:
             resp.fault = "redirect"
             return resp
         churn = self._churn(req) if offset > 0 else None
-        resp = self._faulted(req, "list", lambda: self._list(req, limit, offset))
+        resp = self._faulted(req, "list", lambda: self._list(req, limit, offset, data))
         resp.fault = ",".join(f for f in (churn, resp.fault) if f) or None
         return resp
 
@@ -271,19 +290,25 @@ class SandboxApp:
             self.data.delete(self.data.page(r, 1, Filters())[0][0] for r in sorted(ranks))
         return f"churn:+{max(inserts, 0)}-{max(deletes, 0)}"
 
-    def _detail(self, req: _Request, record_id: str) -> Response:
-        key = self.data.key_of(record_id)
+    def _account(self, name: str) -> Dataset:
+        """The analyses the key's account holds."""
+        return self.other_data if name == OTHER_ACCOUNT else self.data
+
+    def _detail(self, req: _Request, record_id: str, data: Dataset) -> Response:
+        key = data.key_of(record_id)
         if key is None:
             return error(404, "not_found", req.request_id, "Analysis not found")
-        return Response(200, dump(self.data.record(key)))
+        return Response(200, dump(data.record(key)))
 
-    def _list(self, req: _Request, limit: int, offset: int) -> Response:
+    def _list(self, req: _Request, limit: int, offset: int, data: Dataset) -> Response:
         """Serve one list page from the page cache, and start building the next one."""
         q = req.query
         filters = Filters(
             q.get("status_filter"), q.get("agent_id"), q.get("contact_id"), q.get("search")
         )
         envelope = self.faults.envelope
+        if data is not self.data:  # the other account's few analyses: no page cache
+            return Response(200, self._encode(filters, limit, offset, envelope, data))
         version = self.data.version
         key = (filters, limit, offset, envelope, version)
         body = self.pages.page(key, lambda: self._encode(filters, limit, offset, envelope))
@@ -298,10 +323,13 @@ class SandboxApp:
             self.pages.read_ahead(nxt, lambda: self._encode(filters, limit, ahead, envelope))
         return Response(200, body, cache_key=key)
 
-    def _encode(self, filters: Filters, limit: int, offset: int, envelope: str) -> bytes:
+    def _encode(
+        self, filters: Filters, limit: int, offset: int, envelope: str, data: Dataset | None = None
+    ) -> bytes:
         """Build and encode one list page."""
-        keys, total = self.data.page(offset, limit, filters)
-        doc: dict[str, Any] = {"object": "list", "data": [self.data.record(k) for k in keys]}
+        data = data or self.data
+        keys, total = data.page(offset, limit, filters)
+        doc: dict[str, Any] = {"object": "list", "data": [data.record(k) for k in keys]}
         if envelope == "full":
             doc.update(has_more=offset + len(keys) < total, total=total, limit=limit, offset=offset)
         return dump(doc)

@@ -36,6 +36,8 @@ PLANS: dict[str, Plan] = {
 # Authenticates, but every data endpoint answers 403; it is rate limited like starter.
 FORBIDDEN = "forbidden"
 KEY_NAMES = (*PLANS, FORBIDDEN)
+# The name of the key of the sandbox's second account (see SandboxApp.other_key).
+OTHER_ACCOUNT = "other_account"
 
 _ALPHABET = string.ascii_letters + string.digits
 

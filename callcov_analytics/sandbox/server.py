@@ -246,6 +246,11 @@ class Sandbox:
         return dict(self.app.keys)
 
     @property
+    def other_key(self) -> str:
+        """Return the key of a second account: its own analyses, none of the first's."""
+        return self.app.other_key
+
+    @property
     def faults(self) -> Faults:
         """Return the live Faults object (mutate it between requests)."""
         return self.app.faults
