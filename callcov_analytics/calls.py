@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from .catalog import open_store
 from .client import CallCovClient, Observer
+from .dates import DateLike, check_tz, validate_range
 from .errors import CallCovError, LoadInterrupted, ValidationError
 from .frame import empty_frame, frame_from_tables
 from .ratelimit import QuotaReading
@@ -30,8 +31,6 @@ STATUSES = ("processing", "completed", "failed")
 FILTERS = ("status", "agent_id", "contact_id", "search")
 MAX_LIMIT = 1000
 
-DateLike = str | date | datetime | pd.Timestamp
-
 
 def load_calls(
     api_key: str | Secret | None = None,
@@ -43,6 +42,7 @@ def load_calls(
     search: str | None = None,
     since: DateLike | None = None,
     until: DateLike | None = None,
+    tz: str | None = None,
     include_transcript: bool = False,
     limit: int = MAX_LIMIT,
     progress: bool | None = None,
@@ -58,8 +58,13 @@ def load_calls(
     Args:
         api_key, base_url: see `CallCovClient`; ignored when ``client`` is given.
         status, agent_id, contact_id, search: filters the API applies.
-        since, until: bounds on ``created`` applied here (str, date, datetime or Timestamp;
-            naive means UTC). Paging stops once it passes ``since``.
+        since, until: bounds on ``created`` applied here: a date or time (naive = in ``tz``),
+            Unix seconds (int or float, the API's format), or relative: "7d", "24h", "2w",
+            "30min", "today", "yesterday", "now" (see `callcov_analytics.dates`). A day-only
+            ``until`` includes that whole day. Paging stops once it passes ``since``.
+        tz: the analyst's IANA time zone, e.g. "Europe/London" (default UTC): naive dates and
+            "today" are read in it, and it is kept in ``attrs["tz"]`` so `metrics`, `plots`
+            and `export_report` bucket days and hours in it.
         include_transcript: add the ``transcript_text`` column.
         limit: page size (1-1000); the default needs the fewest requests.
         progress: None shows a bar when interactive, False never, True always.
@@ -88,7 +93,7 @@ def load_calls(
         limit=limit,
         unknown=unknown,
     )
-    since_s, until_s = validate_range(since, until)
+    since_s, until_s = validate_range(since, until, tz=tz)
     validate_refresh(refresh)
     return _load(
         client or CallCovClient(api_key, base_url),
@@ -102,7 +107,7 @@ def load_calls(
         observers=[observer, _progress(progress)],
         columns={"include_transcript": include_transcript},
         read=lambda store, client: _read_frame(
-            store, client, query, since_s, until_s, include_transcript
+            store, client, query, since_s, until_s, include_transcript, check_tz(tz)
         ),
         again="load_calls",
     )
@@ -118,6 +123,7 @@ def load_segments(
     search: str | None = None,
     since: DateLike | None = None,
     until: DateLike | None = None,
+    tz: str | None = None,
     agent_speaker: str = "A",
     limit: int = MAX_LIMIT,
     progress: bool | None = None,
@@ -143,7 +149,7 @@ def load_segments(
     query = validate_query(
         status=status, agent_id=agent_id, contact_id=contact_id, search=search, limit=limit
     )
-    since_s, until_s = validate_range(since, until)
+    since_s, until_s = validate_range(since, until, tz=tz)
     validate_refresh(refresh)
     return _load(
         client or CallCovClient(api_key, base_url),
@@ -270,6 +276,7 @@ def _read_frame(
     since: int | None,
     until: int | None,
     include_transcript: bool,
+    tz: str,
 ) -> pd.DataFrame:
     """The stored rows as the typed frame, cut to since/until, with the load's facts in attrs."""
     table = store.read()
@@ -289,6 +296,8 @@ def _read_frame(
     frame.attrs.update(
         {
             "query": {**query, "since": since, "until": until},
+            "tz": tz,
+            "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "base_url": client.config.base_url,
             "key_hint": client.config.api_key.hint,
             "requests": len(readings),
@@ -345,45 +354,6 @@ def validate_refresh(refresh: object) -> None:
             f"refresh must be True, False, 'full' or 'recheck' (got {refresh!r}).",
             param="refresh",
         )
-
-
-def validate_range(since: DateLike | None, until: DateLike | None) -> tuple[int | None, int | None]:
-    """Parse since/until to Unix seconds (naive = UTC); since must not be after until."""
-    since_ts, until_ts = to_utc(since, "since"), to_utc(until, "until")
-    if since_ts is not None and until_ts is not None and since_ts > until_ts:
-        raise ValidationError(
-            f"since ({since_ts.isoformat()}) is after until ({until_ts.isoformat()}).",
-            param="since",
-        )
-    # A bare date for `until` means the whole day.
-    if until_ts is not None and isinstance(until, date | str) and _is_bare_date(until):
-        until_ts = until_ts + pd.Timedelta(days=1) - pd.Timedelta(seconds=1)
-    return (
-        None if since_ts is None else int(since_ts.timestamp() // 1),
-        None if until_ts is None else int(until_ts.timestamp() // 1),
-    )
-
-
-def _is_bare_date(value: DateLike) -> bool:
-    if isinstance(value, str):
-        return len(value.strip()) == 10
-    return isinstance(value, date) and not isinstance(value, datetime)
-
-
-def to_utc(value: DateLike | None, name: str) -> pd.Timestamp | None:
-    """A date-like value as a UTC Timestamp; naive values are taken as UTC."""
-    if value is None:
-        return None
-    try:
-        ts = pd.Timestamp(value)
-    except (ValueError, TypeError) as exc:
-        raise ValidationError(
-            f"{name}={value!r} is not a date; use e.g. '2026-11-01' or '2026-11-01T09:00:00Z'.",
-            param=name,
-        ) from exc
-    if pd.isna(ts):
-        raise ValidationError(f"{name} is empty; pass a date or None.", param=name)
-    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
 class _Fanout:

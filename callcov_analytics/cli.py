@@ -77,6 +77,7 @@ def _load(args: argparse.Namespace) -> Any:
         search=args.search,
         since=args.since,
         until=args.until,
+        tz=args.tz,
         include_transcript=args.transcripts,
         observer=None if sys.stderr.isatty() else _Waits(),
     )
@@ -109,17 +110,19 @@ def _report(args: argparse.Namespace) -> int:
     from .report import check_target, export_report
 
     out = Path(args.out).absolute()
-    check_target(out, overwrite=args.overwrite)  # before spending quota on the fetch
+    # Before spending quota on the fetch: the name, and what is already there.
+    check_target(out, overwrite=args.overwrite, parquet=args.parquet, excel=args.excel)
     df = _load(args)
-    folder = export_report(
+    written = export_report(
         df,
         out,
         excel=args.excel,
         parquet=args.parquet,
         charts=args.charts,
         overwrite=args.overwrite,
+        min_calls=args.min_calls,
     )
-    _print_report(folder)
+    _print_report(written)
     return EXIT_OK
 
 
@@ -134,10 +137,18 @@ def _rate_limit_floor(readings: list[dict[str, Any]]) -> tuple[int, float]:
     return len(spans), sum(spans)
 
 
-def _print_report(folder: Path) -> None:
-    print(f"report: {folder}")
-    for path in sorted(folder.iterdir()):
+def _print_report(written: Path) -> None:
+    """The files written, then, last, the one to open."""
+    if written.is_file():
+        print(f"workbook: {written}")
+        return
+    print(f"report: {written}")
+    for path in sorted(written.iterdir()):
         print(f"  {path.name}")
+    from .report import REPORT_FILE
+
+    if (written / REPORT_FILE).is_file():
+        print(f"open {written / REPORT_FILE} first: the summary, agents and exceptions")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -149,6 +160,8 @@ def _demo(args: argparse.Namespace) -> int:
     check_target(out, overwrite=True)  # a previous demo report is replaced, nothing else
     if args.n_analyses < 1 or args.window_seconds <= 0 or args.limit < 1:
         raise UsageError("--n-analyses and --limit must be >= 1, --window-seconds > 0")
+    if out.suffix.lower() == ".xlsx":
+        raise UsageError("demo --out is a folder: it holds report.xlsx and the CSVs")
     _say(
         f"starting a sandbox: {args.n_analyses} analyses, plan 'free' scaled to "
         f"{args.limit} requests per {args.window_seconds:g} s window"
@@ -179,8 +192,6 @@ def _demo(args: argparse.Namespace) -> int:
         "request to its reset)"
     )
     _print_report(folder)
-    if not (folder / "quota.png").exists():
-        print("  (no charts: install the 'plot' extra for quota.png)")
     return EXIT_OK
 
 
@@ -220,8 +231,20 @@ def _parser() -> _Parser:
     filters.add_argument("--agent-id", help="only this agent (exact match)")
     filters.add_argument("--contact-id", help="only this contact (exact match)")
     filters.add_argument("--search", help="substring of agent_id or contact_id")
-    filters.add_argument("--since", metavar="DATE", help="created at or after, e.g. 2026-11-01")
-    filters.add_argument("--until", metavar="DATE", help="created at or before (a date: whole day)")
+    filters.add_argument(
+        "--since",
+        metavar="DATE",
+        help="created at or after: 2026-11-01, 2026-11-01T09:00, 7d, 24h, 2w, 30min, today, "
+        "yesterday, or @<Unix seconds>",
+    )
+    filters.add_argument(
+        "--until", metavar="DATE", help="created at or before, same forms (a day: the whole day)"
+    )
+    filters.add_argument(
+        "--tz",
+        metavar="ZONE",
+        help="time zone of dates, days and 'today', e.g. Europe/London (default UTC)",
+    )
     query.add_argument("--transcripts", action="store_true", help="add the transcript_text column")
     query.add_argument(
         "--api-url",
@@ -263,18 +286,31 @@ def _parser() -> _Parser:
         "report",
         parents=[debug, query],
         epilog=key_note,
-        help="download calls and write a report folder",
-        description="Download call analyses and write a report folder "
-        "(CSVs, charts, manifest.json).",
+        help="download calls and write a workbook (.xlsx) or a report folder",
+        description="Download call analyses and write the manager's workbook (--out "
+        "report.xlsx) or a report folder (the workbook, CSVs, charts, manifest.json).",
     )
-    report.add_argument("--out", required=True, metavar="DIR", help="report folder to create")
-    report.add_argument("--excel", action="store_true", help="CSVs with BOM, Excel-style dates")
-    report.add_argument("--parquet", action="store_true", help="also write calls.parquet")
-    report.add_argument("--no-charts", dest="charts", action="store_false", help="skip PNGs")
+    report.add_argument(
+        "--out", required=True, metavar="PATH", help="report.xlsx, or a report folder to create"
+    )
+    report.add_argument(
+        "--excel", action="store_true", help="folder CSVs with BOM, Excel-style dates"
+    )
+    report.add_argument("--parquet", action="store_true", help="also write calls.parquet (folder)")
+    report.add_argument(
+        "--no-charts", dest="charts", action="store_false", help="no charts (PNGs or in the .xlsx)"
+    )
+    report.add_argument(
+        "--min-calls",
+        type=int,
+        default=5,
+        metavar="N",
+        help="analysed calls an agent needs to be ranked (default 5)",
+    )
     report.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an existing report folder (never any other folder)",
+        help="replace an existing report folder or .xlsx (never any other file or folder)",
     )
     report.set_defaults(run=_report)
 

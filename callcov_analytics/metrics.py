@@ -29,6 +29,8 @@ from typing import Any, overload
 import numpy as np
 import pandas as pd
 
+from callcov_analytics.columns import typed
+from callcov_analytics.dates import check_tz
 from callcov_analytics.errors import ValidationError
 from callcov_analytics.segments import search_transcripts, segments, talk_metrics
 
@@ -111,11 +113,6 @@ def _require(df: pd.DataFrame, columns: tuple[str, ...] | list[str], what: str) 
         )
 
 
-def _typed(frame: pd.DataFrame, columns: Mapping[str, Any]) -> pd.DataFrame:
-    """``frame`` reduced to ``columns``, in that order, cast to their dtypes, index reset."""
-    return frame.reset_index(drop=True)[list(columns)].astype(dict(columns))
-
-
 def check_outcomes(df: pd.DataFrame) -> pd.DataFrame:
     """Per call (``df``'s index): the five checks, flagged, analysed (boolean; NA = unknown)."""
     _require(df, _CHECK_INPUTS, "check_outcomes")
@@ -185,17 +182,27 @@ def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
     return (num / den).where(den > 0)
 
 
-def _period_starts(created: pd.Series, freq: str) -> pd.Series:
-    """The UTC start of the ``freq`` period ("D", "W", "M", ...) holding each timestamp."""
-    starts: pd.Series = _to_periods(created, freq).dt.start_time.dt.tz_localize("UTC")
+def _zone(df: pd.DataFrame, tz: str | None) -> str:
+    """The zone to bucket in: ``tz``, else the one the frame was loaded with, else UTC."""
+    return check_tz(tz if tz is not None else df.attrs.get("tz"))
+
+
+def _local(starts: Any, tz: str) -> Any:
+    """Wall-clock period starts in ``tz`` as aware timestamps (DST gaps move forward)."""
+    return starts.tz_localize(tz, ambiguous=True, nonexistent="shift_forward")
+
+
+def _period_starts(created: pd.Series, freq: str, tz: str = "UTC") -> pd.Series:
+    """The start (in ``tz``) of the ``freq`` period ("D", "W", "M", ...) holding each time."""
+    starts: pd.Series = _local(_to_periods(created, freq, tz).dt.start_time.dt, tz)
     return starts
 
 
-def _to_periods(created: pd.Series, freq: str) -> pd.Series:
-    """``created`` as pandas Periods of ``freq`` (UTC wall clock); ValidationError if bad."""
+def _to_periods(created: pd.Series, freq: str, tz: str = "UTC") -> pd.Series:
+    """``created`` as pandas Periods of ``freq`` on ``tz``'s wall clock; ValidationError if bad."""
     try:
-        # to_period on a tz-aware column warns that it drops the zone; it is UTC by contract.
-        periods: pd.Series = created.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(freq)
+        # to_period on a tz-aware column warns that it drops the zone: drop it ourselves.
+        periods: pd.Series = created.dt.tz_convert(tz).dt.tz_localize(None).dt.to_period(freq)
         return periods
     except ValueError as exc:
         raise ValidationError(
@@ -300,25 +307,28 @@ def _with_keys(
     key_types = {k: df[k].dtype for k in keys}  # the dtype object keeps categories
     if out.empty:  # an empty groupby loses the key dtypes
         out = out.astype({k: t for k, t in key_types.items() if k in out.columns})
-    return _typed(out, {**key_types, **columns})
+    return typed(out, {**key_types, **columns})
 
 
-def volume(df: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
+def volume(df: pd.DataFrame, freq: str = "D", *, tz: str | None = None) -> pd.DataFrame:
     """Calls and talk time per period, by status; periods without calls appear with zeros.
 
-    Columns: period (UTC start of the period), calls, completed, processing, failed,
+    Columns: period (start of the period in ``tz``), calls, completed, processing, failed,
     talk_seconds (sum of duration_seconds, all statuses), talk_minutes. Calls without
     ``created`` are left out.
 
     Args:
         df: the load_calls() frame.
-        freq: a pandas period alias: "D" (default), "W" (weeks start Monday), "M", ...
+        freq: a pandas period alias: "D" (default), "W" (weeks start Monday), "M", "h", ...
+        tz: the IANA zone whose days (and hours) bucket the calls; default the frame's
+            ``attrs["tz"]`` (set by ``load_calls(tz=...)``), else UTC.
 
     Example:
         >>> volume(load_calls(), freq="W")  # doctest: +SKIP
     """
     _require(df, ["created", "status", "duration_seconds"], "volume")
-    periods = _to_periods(df["created"], freq)
+    zone = _zone(df, tz)
+    periods = _to_periods(df["created"], freq, zone)
     status = df["status"].astype("string")
     facts = pd.DataFrame(
         {
@@ -334,9 +344,9 @@ def volume(df: pd.DataFrame, freq: str = "D") -> pd.DataFrame:
         else pd.PeriodIndex([], freq=freq)
     )
     out = facts.groupby(periods).sum().reindex(full, fill_value=0).reset_index(drop=True)
-    out["period"] = pd.Series(full.to_timestamp(how="start").tz_localize("UTC"))
+    out["period"] = pd.Series(_local(full.to_timestamp(how="start"), zone))
     out["talk_minutes"] = out["talk_seconds"].astype("Float64") / 60
-    return _typed(out, VOLUME_COLUMNS)
+    return typed(out, {**VOLUME_COLUMNS, "period": pd.DatetimeTZDtype(tz=zone)})
 
 
 def _exception_detail(check: str, row: Mapping[Hashable, Any]) -> str:
@@ -406,14 +416,14 @@ def compliance_exceptions(df: pd.DataFrame) -> pd.DataFrame:
         )
         pieces.append(piece.astype({"at_s": "Float64"}))
     if not pieces:
-        return _typed(pd.DataFrame(columns=list(EXCEPTION_COLUMNS)), EXCEPTION_COLUMNS)
+        return typed(pd.DataFrame(columns=list(EXCEPTION_COLUMNS)), EXCEPTION_COLUMNS)
     out = pd.concat(pieces).sort_values(
         ["created", "id", "_order"],
         ascending=[False, False, True],
         na_position="last",
         kind="stable",
     )
-    return _typed(out, EXCEPTION_COLUMNS)
+    return typed(out, EXCEPTION_COLUMNS)
 
 
 def _scorecard_columns() -> dict[str, str]:
@@ -446,11 +456,11 @@ SCORECARD_COLUMNS: dict[str, str] = _scorecard_columns()
 
 
 def agent_scorecard(
-    df: pd.DataFrame, period: str | None = None, min_calls: int = 5
+    df: pd.DataFrame, period: str | None = None, min_calls: int = 5, *, tz: str | None = None
 ) -> pd.DataFrame:
     """Per agent (and period): volume, compliance pass rates with Wilson CIs, quality, rank.
 
-    Columns, in order: agent_id, period (only when ``period`` is given: UTC period start),
+    Columns, in order: agent_id, period (only when ``period`` is given: its start in ``tz``),
     calls, analysed_calls, calls_without_results, talk_seconds, talk_minutes (all calls);
     for each check ``<check>_passed, <check>_n, <check>_pass_rate, <check>_ci_low,
     <check>_ci_high``; flagged_calls, flagged_n, flagged_share, flagged_ci_low,
@@ -468,6 +478,7 @@ def agent_scorecard(
         df: the load_calls() frame.
         period: None for all time, or a pandas period alias on ``created``: "W", "M", ...
         min_calls: analysed calls a group needs to be ranked.
+        tz: the zone whose weeks/months ``period`` counts in (default as in `volume`).
 
     Example:
         >>> agent_scorecard(load_calls(), period="M", min_calls=20)  # doctest: +SKIP
@@ -511,7 +522,7 @@ def agent_scorecard(
 
     keys = [df["agent_id"]]
     if period is not None:
-        keys.append(_period_starts(df["created"], period).rename("period"))
+        keys.append(_period_starts(df["created"], period, _zone(df, tz)).rename("period"))
     out = facts.groupby(keys, dropna=False, sort=True).sum().reset_index()
     out["calls_without_results"] = out["calls"] - out["analysed_calls"]
     out["talk_minutes"] = out["talk_seconds"].astype("Float64") / 60
@@ -531,9 +542,9 @@ def agent_scorecard(
     score = out["flagged_ci_high"].where(out["ranked"])
     by_period = out["period"] if period is not None else pd.Series(0, index=out.index)
     out["rank"] = score.groupby(by_period, dropna=False).rank(method="min")
-    keys_types = {"agent_id": "string"}
+    keys_types: dict[str, Any] = {"agent_id": "string"}
     if period is not None:
-        keys_types["period"] = "datetime64[ns, UTC]"
+        keys_types["period"] = pd.DatetimeTZDtype(tz=_zone(df, tz))
     order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
-    out = _typed(out, keys_types | SCORECARD_COLUMNS)
+    out = typed(out, keys_types | SCORECARD_COLUMNS)
     return out.sort_values(order, na_position="last", kind="stable", ignore_index=True)

@@ -376,14 +376,20 @@ def _draw_daily_panel(ax: Axes, s: Mapping[str, Any]) -> None:
 # -- calls per day ------------------------------------------------------------------------------
 
 
-def plot_volume(df: pd.DataFrame, *, freq: str = "D", title: str | None = None) -> Figure:
+def plot_volume(
+    df: pd.DataFrame, *, freq: str = "D", title: str | None = None, tz: str | None = None
+) -> Figure:
     """Calls per day (or ``freq`` period) stacked by status, from `metrics.volume`.
+
+    Days are the ``tz`` zone's (default: the frame's ``attrs["tz"]``, else UTC), named on the
+    axis.
 
     Example::
 
         plot_volume(load_calls()).savefig("volume.png")
     """
-    table = volume(df, freq=freq)
+    table = volume(df, freq=freq, tz=tz)
+    zone = str(table["period"].dt.tz)
     unit = {"D": "day", "W": "week", "M": "month", "MS": "month"}.get(freq, freq)
     with _style():
         from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
@@ -393,7 +399,7 @@ def plot_volume(df: pd.DataFrame, *, freq: str = "D", title: str | None = None) 
         if table.empty:
             ax.text(0.5, 0.5, "no calls", ha="center", va="center", transform=ax.transAxes)
         else:
-            when = table["period"].dt.tz_convert(None).dt.to_pydatetime()
+            when = table["period"].dt.tz_localize(None).dt.to_pydatetime()  # wall clock
             width = {"D": 0.8, "W": 5.6}.get(freq, 20.0)
             bottom = [0] * len(table)
             for status, (colour, hatch) in STATUS_STYLE.items():
@@ -415,7 +421,7 @@ def plot_volume(df: pd.DataFrame, *, freq: str = "D", title: str | None = None) 
             formatter = ConciseDateFormatter(locator)  # type: ignore[no-untyped-call]  # same
             ax.xaxis.set_major_formatter(formatter)
             ax.legend(title="status", loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
-        ax.set_xlabel(f"{unit.capitalize()} (UTC)")
+        ax.set_xlabel(f"{unit.capitalize()} ({zone})")
         ax.set_ylabel(f"Calls per {unit}")
         ax.grid(axis="y", alpha=0.3)
         total = int(table["calls"].sum()) if not table.empty else 0

@@ -1,15 +1,19 @@
-"""CSV reports a manager can open in Excel: ``export_report()`` and the formula-safe CSV writer.
+"""Reports: ``export_report()`` (a workbook or a folder) and the formula-safe CSV writer.
 
-A report is one folder::
+``export_report(df, "report.xlsx")`` writes one workbook for a manager (see `workbook`).
+``export_report(df, "report")`` writes a folder, the same workbook plus files for machines::
 
+    report.xlsx                the manager's workbook: open this one
     calls.csv                  the load_calls() frame, one row per analysis
-    agent_summary.csv          metrics.agent_scorecard(df)
-    daily_volume.csv           metrics.volume(df, "D")
+    agent_summary.csv          the workbook's ten Agents columns (rates as "46% (42–51%)")
+    agent_detail.csv           metrics.agent_scorecard(df), every column at full precision
+    daily_volume.csv           metrics.volume(df, "D") in the report's time zone
     compliance_exceptions.csv  metrics.compliance_exceptions(df)
     calls.parquet              with parquet=True: the frame with its exact dtypes (not sanitized)
-    *.png                      charts from callcov_analytics.plots, when matplotlib is installed
-    manifest.json              query, time range, row counts, schemas, checksums, tool version,
-                               created-at and the key's hint (e.g. ``sk_test_…ab12``), never the key
+    *.png                      calls per day, pass rates, sentiment (when matplotlib is installed)
+    manifest.json              query (epochs and ISO times), time range, time zone, row counts,
+                               schemas, checksums, tool version, created-at and the key's hint
+                               (e.g. ``sk_test_…ab12``), never the key
 
 Formula injection (OWASP "CSV injection"): Excel and LibreOffice run a cell that starts with
 ``=``, ``+``, ``-``, ``@``, tab or carriage return as a formula, and ids, contact ids and
@@ -22,9 +26,10 @@ and dates are not text: ``-5`` in a numeric column stays the number -5.
 CSV format: UTF-8, comma-separated, CRLF rows (RFC 4180 and Python's ``excel`` dialect); text
 cells are always quoted and missing values are empty and unquoted, so an empty string and a
 missing value stay different for `read_report_csv`. Dates are ISO 8601 with offset
-(``2026-11-01T09:00:00+00:00``); with ``excel=True`` the file starts with a UTF-8 BOM (so
-Excel reads it as UTF-8) and dates are ``2026-11-01 09:00:00`` in UTC under a header such as
-``created (UTC)``, which Excel parses as a date.
+(``2026-11-01T09:00:00+00:00``, in the column's own zone); with ``excel=True`` the file starts
+with a UTF-8 BOM (so Excel reads it as UTF-8) and dates are ``2026-11-01 09:00:00`` wall-clock
+under a header naming the zone, such as ``created (UTC)``, which Excel parses as a date. The
+default has no BOM: LibreOffice's CSV import would show it as ``ï»¿`` in the first header.
 
 Reading back: ``read_report_csv(folder / "calls.csv")`` restores values and dtypes from the
 manifest. With plain pandas: ``pd.read_csv(path, dtype=str, keep_default_na=False,
@@ -39,24 +44,23 @@ only when every file is complete, so the final name holds a whole report or noth
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
+import re
 import shutil
-import sys
-import warnings
-from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 
 from . import metrics
-from ._version import __version__
-from .errors import MissingDependencyError, ValidationError
+from .dates import check_tz
+from .errors import ValidationError
 from .files import atomic_open, fresh_path, storage_errors
-from .redact import sanitize_url
+from .manifest import checksum, describe, figures_for, manifest
+from .summary import summary_facts
+from .workbook import agent_summary, write_workbook
 
 __all__ = [
     "FORMULA_TRIGGERS",
@@ -69,7 +73,6 @@ __all__ = [
 
 FORMULA_TRIGGERS: tuple[str, ...] = ("=", "+", "-", "@", "\t", "\r")
 _ESCAPED = (*FORMULA_TRIGGERS, "'")  # "'" too, so one strip always undoes the escape
-UTC_SUFFIX = " (UTC)"
 MANIFEST = "manifest.json"
 _NA = ""
 
@@ -94,10 +97,8 @@ def _cells(column: pd.Series, excel: bool) -> list[str]:
     if pd.api.types.is_float_dtype(dtype):  # repr is the shortest text that reads back exactly
         return [_NA if v is None else repr(float(v)) for v in values]
     if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
-        if isinstance(dtype, pd.DatetimeTZDtype):
-            column = column.dt.tz_convert("UTC")
-            if excel:  # Excel has no time zones: wall-clock UTC, said in the header
-                column = column.dt.tz_localize(None)
+        if isinstance(dtype, pd.DatetimeTZDtype) and excel:
+            column = column.dt.tz_localize(None)  # Excel has no zones: wall clock, zone in header
         sep = " " if excel else "T"
         return [_NA if ts is pd.NaT else ts.isoformat(sep=sep) for ts in column]
     return [_NA if v is None else _quote(str(v)) for v in values]
@@ -110,8 +111,8 @@ def _missing(value: object) -> bool:
 def _header(frame: pd.DataFrame, excel: bool) -> list[str]:
     names = []
     for name, dtype in frame.dtypes.items():
-        utc = excel and isinstance(dtype, pd.DatetimeTZDtype)
-        names.append(_quote(f"{name}{UTC_SUFFIX}" if utc else str(name)))
+        zoned = excel and isinstance(dtype, pd.DatetimeTZDtype)
+        names.append(_quote(f"{name} ({getattr(dtype, 'tz', '')})" if zoned else str(name)))
     return names
 
 
@@ -189,11 +190,12 @@ def read_report_csv(
     out = {}
     for raw, array in zip(header, table.columns, strict=True):
         name = _unescape(raw)
-        if schema is not None and name not in schema and name.endswith(UTC_SUFFIX):
-            name = name.removesuffix(UTC_SUFFIX)
+        zoned = re.fullmatch(r"(.*) \([\w/+-]+\)", name)
+        if schema is not None and name not in schema and zoned and zoned[1] in schema:
+            name = zoned[1]  # "created (Europe/London)", an excel=True header
         text = pd.Series(array.to_pylist(), dtype=object).map(_unescape, na_action="ignore")
         dtype = (schema or {}).get(name, "string")
-        out[name] = _typed(text, dtype, categories.get(name))
+        out[name] = _parsed(text, dtype, categories.get(name))
     return pd.DataFrame(out)
 
 
@@ -201,7 +203,7 @@ def _unescape(text: str) -> str:
     return text[1:] if text.startswith("'") else text
 
 
-def _typed(text: pd.Series, dtype: str, categories: list[str] | None) -> pd.Series:
+def _parsed(text: pd.Series, dtype: str, categories: list[str] | None) -> pd.Series:
     """A column of CSV text (None = NA) as ``dtype``."""
     if dtype == "category":
         known = pd.Index(categories if categories is not None else text.dropna().unique())
@@ -210,12 +212,27 @@ def _typed(text: pd.Series, dtype: str, categories: list[str] | None) -> pd.Seri
     if pd.api.types.is_bool_dtype(target):
         text = text.map({"true": True, "false": False})
     elif isinstance(target, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(target):
-        parsed = pd.to_datetime(text, utc=True, format="ISO8601")
-        text = parsed if isinstance(target, pd.DatetimeTZDtype) else parsed.dt.tz_localize(None)
+        if (
+            isinstance(target, pd.DatetimeTZDtype)
+            and not text.dropna().str.contains(r"[+-]\d\d:\d\d$|Z$").all()
+        ):  # excel=True: wall-clock times in the column's zone
+            wall = pd.to_datetime(text, format="ISO8601")
+            text = wall.dt.tz_localize(target.tz, ambiguous=True, nonexistent="shift_forward")
+        else:
+            parsed = pd.to_datetime(text, utc=True, format="ISO8601")
+            text = parsed if isinstance(target, pd.DatetimeTZDtype) else parsed.dt.tz_localize(None)
     elif pd.api.types.is_numeric_dtype(target):
         text = pd.to_numeric(text)
     out: pd.Series = text.astype(target)
     return out
+
+
+WORKBOOK_SUFFIX = ".xlsx"
+# Output file types, in one place: the CLI's `fetch --out` takes FILE_SUFFIXES, `report --out`
+# a folder or REPORT_SUFFIXES. A folder named like a file would only mislead.
+FILE_SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
+REPORT_SUFFIXES: tuple[str, ...] = (WORKBOOK_SUFFIX,)
+_NOT_FOLDERS = (*FILE_SUFFIXES, ".xls", ".xlsm", ".xlsb", ".ods", ".pdf", ".json", ".zip")
 
 
 def export_report(
@@ -227,58 +244,80 @@ def export_report(
     charts: bool = True,
     query: Mapping[str, Any] | None = None,
     overwrite: bool = False,
+    tz: str | None = None,
+    min_calls: int = 5,
+    workbook: bool = True,
 ) -> Path:
-    """Write a report folder (CSVs, optional Parquet and charts, manifest) and return its path.
+    """Write the manager's workbook (``*.xlsx``) or a report folder; return its path.
 
-    Every text cell is neutralized against formula injection (module docstring); numbers stay
-    numbers. The folder appears complete or not at all.
+    A ``.xlsx`` path gets one workbook (module `workbook`: Summary, Agents, Agent detail,
+    Exceptions, Daily volume, Calls). Any other path is a folder: the same workbook as
+    ``report.xlsx``, the formula-safe CSVs, optional Parquet and charts, and a manifest (module
+    docstring). Either appears complete or not at all.
 
     Args:
-        df: the load_calls() frame (its ``attrs`` feed the manifest).
-        path: the report folder to create; its parent is created if needed.
-        excel: UTF-8 BOM and Excel-friendly UTC dates in every CSV.
-        parquet: also write ``calls.parquet`` with the exact dtypes.
-        charts: PNG charts when matplotlib and ``callcov_analytics.plots`` are available.
+        df: the load_calls() frame (its ``attrs`` feed the Summary and the manifest).
+        path: ``report.xlsx``, or the report folder to create; its parent is created if needed.
+        excel: CSVs with a UTF-8 BOM and Excel-style wall-clock dates (folders only).
+        parquet: also write ``calls.parquet`` with the exact dtypes (folders only).
+        charts: native charts in the workbook; PNGs in a folder when matplotlib is installed.
         query: the query to record; default ``df.attrs["query"]``.
-        overwrite: replace an existing *report* folder (one with a manifest.json). An empty
-            folder is always filled; any other existing path is never touched.
+        overwrite: replace an existing report (a folder with a manifest.json, or a .xlsx
+            file). An empty folder is always filled; any other existing path is never touched.
+        tz: the IANA zone for days, hours and times (default ``df.attrs["tz"]``, else UTC).
+        min_calls: analysed calls an agent needs to be ranked.
+        workbook: put ``report.xlsx`` in a folder too.
 
     Raises:
-        ValidationError: ``path`` exists (without ``overwrite``) or is not a report folder.
+        ValidationError: ``path`` exists (without ``overwrite``), is not a report, or names a
+            file type other than .xlsx; parquet/excel asked for a workbook.
         StorageError: the disk is full or the folder is not writable; nothing is left behind.
 
     Example:
-        >>> export_report(load_calls(), "nov-report", excel=True)  # doctest: +SKIP
+        >>> export_report(load_calls(since="30d"), "nov.xlsx", tz="Europe/London")  # doctest: +SKIP
     """
     target = Path(path).absolute()
-    check_target(target, overwrite=overwrite)
+    zone = check_tz(tz if tz is not None else df.attrs.get("tz"))
+    check_target(target, overwrite=overwrite, parquet=parquet, excel=excel)
+    if min_calls < 1:
+        raise ValidationError(f"min_calls must be >= 1, got {min_calls}", param="min_calls")
+    options = {"tz": zone, "min_calls": min_calls, "charts": charts}
+    if target.suffix.lower() == WORKBOOK_SUFFIX:
+        with storage_errors(target, "nothing was written under that name"):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            _write_workbook(df, target, query, options)
+        return target
+    scorecard = metrics.agent_scorecard(df, min_calls=min_calls)
     tables = {
         "calls.csv": df,
-        "agent_summary.csv": metrics.agent_scorecard(df),
-        "daily_volume.csv": metrics.volume(df, "D"),
+        "agent_summary.csv": agent_summary(scorecard),
+        "agent_detail.csv": scorecard,
+        "daily_volume.csv": metrics.volume(df, "D", tz=zone),
         "compliance_exceptions.csv": metrics.compliance_exceptions(df),
     }
-    figures, charts_note = _figures(df, tables["agent_summary.csv"]) if charts else ({}, "off")
+    figures, charts_note = figures_for(df, scorecard, zone) if charts else ({}, "off")
     with storage_errors(target, "nothing was written under that name"):
         target.parent.mkdir(parents=True, exist_ok=True)
         build = fresh_path(target.parent / f".{target.name}.partial-", directory=True)
         try:
             files: dict[str, dict[str, Any]] = {}
+            if workbook:
+                files[REPORT_FILE] = _write_workbook(df, build / REPORT_FILE, query, options)
             for name, table in tables.items():
                 _write_csv(table, build / name, excel)
-                files[name] = _describe(table)
+                files[name] = describe(table)
             if parquet:
                 _write_parquet(df, build / "calls.parquet")
-                files["calls.parquet"] = _describe(df)
+                files["calls.parquet"] = describe(df)
             for name, save in figures.items():
                 with atomic_open(build / name, "wb") as out:
                     save(out)
                 files[name] = {}
             for name, entry in files.items():
-                entry.update(_checksum(build / name))
-            manifest = _manifest(df, files, query, excel=excel, charts=charts_note)
+                entry.update(checksum(build / name))
+            record = manifest(df, files, query, excel=excel, charts=charts_note, tz=zone)
             with atomic_open(build / MANIFEST, "w", encoding="utf-8") as out:
-                json.dump(manifest, out, indent=2, ensure_ascii=False)
+                json.dump(record, out, indent=2, ensure_ascii=False)
                 out.write("\n")
             _swap_in(build, target)
         except BaseException:
@@ -287,18 +326,56 @@ def export_report(
     return target
 
 
-def check_target(target: Path, *, overwrite: bool) -> None:
-    """Refuse a report target that exists, unless overwriting a report or empty folder."""
+REPORT_FILE = "report.xlsx"
+
+
+def _write_workbook(
+    df: pd.DataFrame, path: Path, query: Mapping[str, Any] | None, options: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The workbook at ``path``, atomically; its manifest entry (rows per sheet)."""
+    chosen = query if query is not None else df.attrs.get("query")
+    facts = summary_facts(df, chosen, options["tz"])
+    with atomic_open(path, "wb") as out:
+        rows = write_workbook(df, out, facts=facts, **options)
+    return {"sheets": rows}
+
+
+def check_target(
+    target: Path, *, overwrite: bool, parquet: bool = False, excel: bool = False
+) -> None:
+    """Refuse a report target that is misnamed or exists (unless overwriting a report)."""
+    suffix = target.suffix.lower()
+    if suffix in _NOT_FOLDERS:
+        raise ValidationError(
+            f"{target.name!r}: a report is a {WORKBOOK_SUFFIX} workbook or a folder, not a "
+            f"{suffix} file; use e.g. {target.stem}{WORKBOOK_SUFFIX}, or write_csv / "
+            "write_parquet for one table",
+            param="path",
+        )
+    if suffix == WORKBOOK_SUFFIX and (parquet or excel):
+        raise ValidationError(
+            "parquet and excel shape a report folder's files; a .xlsx workbook has neither. "
+            "Export to a folder for them.",
+            param="parquet" if parquet else "excel",
+        )
     if not target.exists() and not target.is_symlink():
         return
-    if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
+    book = target.suffix.lower() == WORKBOOK_SUFFIX
+    if not book and target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
         return  # an empty folder made for the report is simply filled
     if not overwrite:
         raise ValidationError(
-            f"{target} already exists; choose a new folder or pass overwrite=True "
+            f"{target} already exists; choose a new name or pass overwrite=True "
             "(--overwrite on the command line)",
             param="path",
         )
+    if book:
+        if target.is_symlink() or not target.is_file():
+            raise ValidationError(
+                f"{target} is not a workbook file; refusing to replace it. Choose another name.",
+                param="path",
+            )
+        return
     if not target.is_dir() or target.is_symlink() or not (target / MANIFEST).is_file():
         raise ValidationError(
             f"{target} is not a report folder (no {MANIFEST}); refusing to replace it. "
@@ -321,103 +398,3 @@ def _swap_in(build: Path, target: Path) -> None:
         raise
     finally:
         shutil.rmtree(old, ignore_errors=True)
-
-
-def _describe(frame: pd.DataFrame) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "rows": len(frame),
-        "schema": {str(c): str(t) for c, t in frame.dtypes.items()},
-    }
-    categories = {
-        str(c): [str(v) for v in t.categories]
-        for c, t in frame.dtypes.items()
-        if isinstance(t, pd.CategoricalDtype)
-    }
-    if categories:
-        entry["categories"] = categories
-    return entry
-
-
-def _checksum(path: Path) -> dict[str, Any]:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
-
-
-def _manifest(
-    df: pd.DataFrame,
-    files: dict[str, dict[str, Any]],
-    query: Mapping[str, Any] | None,
-    *,
-    excel: bool,
-    charts: str,
-) -> dict[str, Any]:
-    attrs = df.attrs
-    # Only safe, JSON-ready facts: never the key itself, and no credential in the URL.
-    chosen = {
-        k: v
-        for k, v in dict(query if query is not None else attrs.get("query") or {}).items()
-        if "key" not in str(k).lower()
-    }
-    created = df["created"].dropna() if "created" in df.columns else pd.Series([], dtype=object)
-    return {
-        "tool": "callcov-analytics",
-        "version": __version__,
-        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "query": json.loads(json.dumps(chosen, default=str)),
-        "base_url": sanitize_url(attrs["base_url"]) if attrs.get("base_url") else None,
-        "key_hint": attrs.get("key_hint"),
-        "requests": attrs.get("requests"),
-        "throttled": attrs.get("throttled"),
-        "time_range": {
-            "first_created": pd.Timestamp(created.min()).isoformat() if len(created) else None,
-            "last_created": pd.Timestamp(created.max()).isoformat() if len(created) else None,
-        },
-        "csv": {
-            "encoding": "utf-8-sig" if excel else "utf-8",
-            "dates": "YYYY-MM-DD HH:MM:SS, UTC" if excel else "ISO 8601 with offset",
-            "formula_escape": "leading ' on text cells starting with = + - @ TAB CR or '",
-        },
-        "charts": charts,
-        "files": files,
-    }
-
-
-def _figures(
-    df: pd.DataFrame, scorecard: pd.DataFrame
-) -> tuple[dict[str, Callable[[IO[bytes]], None]], str]:
-    """PNG savers for the charts ``plots`` can draw, and a note for the manifest."""
-    try:
-        from . import plots
-    except ImportError as exc:  # a trimmed install without the plots module
-        return {}, f"skipped: {exc}"
-    wanted: dict[str, tuple[str, Any]] = {
-        "quota.png": ("plot_quota", df.attrs.get("quota")),
-        "daily_volume.png": ("plot_volume", df),
-        "compliance.png": ("plot_compliance", scorecard),
-        "sentiment.png": ("plot_sentiment", df),
-    }
-    savers: dict[str, Callable[[IO[bytes]], None]] = {}
-    try:
-        for name, (function, data) in wanted.items():
-            draw = getattr(plots, function, None)
-            if draw is None or data is None or len(data) == 0:
-                continue  # nothing to draw: an empty chart would only confuse
-            savers[name] = _saver(draw(data))
-    except (ImportError, MissingDependencyError) as exc:
-        return {}, f"skipped: {exc}"
-    return savers, "written" if savers else "none"
-
-
-def _saver(figure: Any) -> Callable[[IO[bytes]], None]:
-    def save(out: IO[bytes]) -> None:
-        with warnings.catch_warnings():
-            # Agent ids are caller data (emoji, control characters): a box in a label is fine.
-            warnings.filterwarnings("ignore", "Glyph .* missing from font", UserWarning)
-            figure.savefig(out, format="png", dpi=100, bbox_inches="tight")
-        if "matplotlib.pyplot" in sys.modules:  # figures made through pyplot stay open until closed
-            sys.modules["matplotlib.pyplot"].close(figure)
-
-    return save

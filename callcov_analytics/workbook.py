@@ -1,0 +1,450 @@
+"""The manager's workbook: one .xlsx that reads itself, written with XlsxWriter.
+
+Sheets, in order: **Summary** (period, filters, when and how it was loaded, the headline
+figures in words, a pass-rate chart), **Agents** (ten columns: pass rates as ``46% (42–51%)``
+with their 95% Wilson interval, traffic lights against the team), **Agent detail** (the full
+`metrics.agent_scorecard`), **Exceptions** (the review queue with the second in the call and a
+link to the audio), **Daily volume** (with a chart) and **Calls** (the frame). Every table has
+a frozen header, an autofilter, number formats and dates in the report's time zone.
+
+No cell is a formula built from data. XlsxWriter's ``write()`` would turn a string starting
+with ``=`` into a formula and a URL-shaped string into a link (its ``strings_to_formulas`` and
+``strings_to_urls`` options, both on by default): both are switched off, and every cell is
+written by its type's own call (``write_string`` for text). Links are written only through
+``write_url``, only for ``https://`` URLs that pass `safe_url`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from typing import IO, Any
+
+import pandas as pd
+
+from . import metrics
+from .errors import MissingDependencyError, ValidationError
+from .metrics import CHECKS
+
+__all__ = ["LABELS", "SHEETS", "agent_summary", "interval_text", "safe_url", "write_workbook"]
+
+SHEETS = ("Summary", "Agents", "Agent detail", "Exceptions", "Daily volume", "Calls")
+MEASURES: tuple[str, ...] = (*CHECKS, "flagged")
+LABELS: dict[str, str] = {
+    "identity_verification": "Identity verification",
+    "mandatory_disclosures": "Mandatory disclosures",
+    "purpose_declaration": "Purpose declaration",
+    "prohibited_phrases": "Prohibited phrases",
+    "sensitive_data": "Sensitive data",
+    "flagged": "Flagged (any check failed)",
+}
+MAX_ROWS = 1_048_575  # Excel's rows per sheet, less the header
+_CELL_CHARS = 32_000  # Excel holds 32,767 characters per cell
+_MAX_LINKS = 65_530  # and this many links per sheet
+_GREY, _RED, _AMBER, _GREEN = "#7F7F7F", "#F4B6A6", "#FBE3A2", "#B9E2CF"
+_HEADER = {"bold": True, "bg_color": "#DDE7F0", "bottom": 1, "text_wrap": True, "valign": "top"}
+_STATUS_COLOURS = {"completed": "#009E73", "processing": "#56B4E9", "failed": "#D55E00"}
+
+
+def _rate_column(measure: str, part: str = "") -> str:
+    base = f"{measure}_share" if measure == "flagged" else f"{measure}_pass_rate"
+    return f"{measure}_ci_{part}" if part else base
+
+
+def _pct(x: float) -> str:
+    """A share as a whole percentage that never rounds a miss away (99.7% is '>99%')."""
+    if 0 < x < 0.005:
+        return "<1%"
+    if 0.995 <= x < 1:
+        return ">99%"
+    return f"{x:.0%}"
+
+
+def interval_text(rate: Any, low: Any, high: Any) -> str:
+    """``46% (42–51%)``: a rate and its interval; "no data" when unknown."""
+    if pd.isna(rate):
+        return "no data"
+    return f"{_pct(float(rate))} ({_pct(float(low)).removesuffix('%')}–{_pct(float(high))})"
+
+
+def agent_summary(scorecard: pd.DataFrame) -> pd.DataFrame:
+    """The ten columns a manager reads, from `metrics.agent_scorecard` (same row order)."""
+    out = pd.DataFrame(
+        {
+            "agent_id": scorecard["agent_id"],
+            "calls": scorecard["calls"],
+            "analysed": scorecard["analysed_calls"],
+        }
+    )
+    for m in MEASURES:
+        parts = zip(
+            scorecard[_rate_column(m)],
+            scorecard[_rate_column(m, "low")],
+            scorecard[_rate_column(m, "high")],
+            strict=True,
+        )
+        out[m] = pd.array([interval_text(*p) for p in parts], dtype="string")
+    out["rank"] = scorecard["rank"]
+    return out.reset_index(drop=True)
+
+
+def safe_url(url: Any) -> bool:
+    """True for an ``https://host/...`` URL Excel can hold, without spaces, quotes or controls."""
+    if not isinstance(url, str) or not url.lower().startswith("https://") or len(url) > 2000:
+        return False
+    from urllib.parse import urlsplit
+
+    if any(ch.isspace() or ch in '"<>\\^`{|}' or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return bool(parts.hostname) and "@" not in parts.netloc  # no user:password@ in a link
+
+
+def _clock(seconds: float) -> str:
+    whole = int(seconds)
+    return (
+        f"{whole // 3600}:{whole // 60 % 60:02d}:{whole % 60:02d}"
+        if whole >= 3600
+        else (f"{whole // 60}:{whole % 60:02d}")
+    )
+
+
+class _Book:
+    """An XlsxWriter workbook with this report's formats and typed cell writers."""
+
+    def __init__(self, out: IO[bytes], tz: str) -> None:
+        try:
+            import xlsxwriter
+        except ImportError as exc:  # a runtime dependency; only a broken install lacks it
+            raise MissingDependencyError(
+                "writing .xlsx needs XlsxWriter: pip install XlsxWriter"
+            ) from exc
+        self.tz = tz
+        self.wb = xlsxwriter.Workbook(
+            out,
+            {
+                "strings_to_formulas": False,  # "=HYPERLINK(...)" in a transcript stays text
+                "strings_to_urls": False,  # links only through write_url, after safe_url
+                "strings_to_numbers": False,
+                "nan_inf_to_errors": True,
+            },
+        )
+        add = self.wb.add_format
+        self.f: dict[str, Any] = {
+            "title": add({"bold": True, "font_size": 16}),
+            "label": add({"bold": True, "valign": "top"}),
+            "wrap": add({"text_wrap": True, "valign": "top"}),
+            "note": add({"italic": True, "font_color": "#404040", "text_wrap": True}),
+            "header": add(_HEADER),
+            "text": add({}),
+            "int": add({"num_format": "#,##0"}),
+            "float": add({"num_format": "#,##0.00"}),
+            "pct": add({"num_format": "0.0%"}),
+            "seconds": add({"num_format": '#,##0" s"'}),
+            "duration": add({"num_format": "[h]:mm:ss"}),
+            "date": add({"num_format": "yyyy-mm-dd hh:mm"}),
+            "day": add({"num_format": "ddd d mmm yyyy", "align": "left"}),
+            "bool": add({"align": "center", "num_format": '"yes";"yes";"no"'}),
+            "link": add({"font_color": "#0563C1", "underline": 1}),
+            "grey": add({"font_color": _GREY}),
+            "rate": add({"align": "center"}),
+            "grey_rate": add({"font_color": _GREY, "align": "center"}),
+            "grey_int": add({"font_color": _GREY, "num_format": "#,##0"}),
+            "red": add({"bg_color": _RED}),
+            "amber": add({"bg_color": _AMBER}),
+            "green": add({"bg_color": _GREEN}),
+        }
+
+    def cell(self, ws: Any, row: int, col: int, value: Any, kind: str, fmt: Any = None) -> None:
+        """One value by its type's own writer; missing values stay blank."""
+        if (
+            value is None
+            or value is pd.NA
+            or value is pd.NaT
+            or (isinstance(value, float) and math.isnan(value))
+        ):
+            return
+        fmt = fmt if fmt is not None else self.f.get(kind)
+        if kind == "text":
+            text = str(value)
+            if len(text) > _CELL_CHARS:
+                text = text[:_CELL_CHARS] + " … [cut: Excel holds 32,767 characters a cell]"
+            ws.write_string(row, col, text, fmt)
+        elif kind == "bool":
+            ws.write_boolean(row, col, bool(value), fmt)
+        elif kind in ("date", "day"):
+            ws.write_datetime(row, col, value, fmt)
+        elif kind == "duration":
+            ws.write_number(row, col, float(value) / 86_400, fmt)
+        else:
+            ws.write_number(row, col, float(value), fmt)
+
+    def local(self, column: pd.Series) -> list[datetime | None]:
+        """Aware timestamps as naive wall-clock datetimes in the report's zone (Excel has none)."""
+        wall = column.dt.tz_convert(self.tz).dt.tz_localize(None)
+        return [None if pd.isna(v) else v.to_pydatetime() for v in wall]
+
+    def table(
+        self,
+        name: str,
+        frame: pd.DataFrame,
+        kinds: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+        *,
+        top: int = 0,
+        freeze_col: int = 1,
+        fit: bool = True,
+    ) -> Any:
+        """A sheet holding ``frame`` under a header at row ``top``: frozen, filtered, sized."""
+        ws = self.wb.add_worksheet(name)
+        kinds = {
+            str(c): (kinds or {}).get(str(c)) or _kind(str(c), t) for c, t in frame.dtypes.items()
+        }
+        for col, (column, kind) in enumerate(kinds.items()):
+            header = (headers or {}).get(str(column), str(column))
+            if kind in ("date", "day"):
+                header = f"{header} ({self.tz})"
+            ws.write_string(top, col, header, self.f["header"])
+            ws.set_row(top, 30)  # two lines of header: LibreOffice does not grow the row itself
+            values = self.local(frame[column]) if kind in ("date", "day") else frame[column]
+            for row, value in enumerate(pd.Series(values, dtype=object), start=top + 1):
+                self.cell(ws, row, col, value, kind)
+            ws.set_column(col, col, _width(header, frame[column], kind))
+        self.layout(ws, top, len(frame), len(kinds), freeze_col=freeze_col, fit=fit)
+        return ws
+
+    def layout(
+        self, ws: Any, top: int, rows: int, cols: int, *, freeze_col: int, fit: bool
+    ) -> None:
+        """Frozen header, autofilter, and a printout that repeats the header and first column."""
+        ws.freeze_panes(top + 1, freeze_col)
+        if cols:
+            ws.autofilter(top, 0, top + rows, cols - 1)
+        ws.repeat_rows(top)
+        if freeze_col:
+            ws.repeat_columns(0, freeze_col - 1)
+        ws.set_landscape()
+        ws.set_paper(9)  # A4
+        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        ws.set_footer("&L&A&RPage &P of &N")
+        if fit:
+            ws.fit_to_pages(1, 0)  # one page wide, as many tall as it takes
+
+    def close(self) -> None:
+        """Write the file."""
+        self.wb.close()
+
+
+def _kind(name: str, dtype: Any) -> str:
+    if isinstance(dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(dtype):
+        return "date"
+    if pd.api.types.is_bool_dtype(dtype):
+        return "bool"
+    if pd.api.types.is_integer_dtype(dtype):
+        return "int"
+    if pd.api.types.is_float_dtype(dtype):
+        if name.endswith(("_rate", "_share", "_ci_low", "_ci_high")):
+            return "pct"
+        return "seconds" if name.endswith(("_seconds", "_at_s")) else "float"
+    return "text"
+
+
+def _width(header: str, column: pd.Series, kind: str) -> float:
+    fixed = {"date": 17, "day": 16, "bool": 7, "pct": 8, "duration": 10, "seconds": 10}
+    if kind in fixed:
+        longest = fixed[kind]
+    else:
+        sample = column.head(200).dropna().astype(str).str.len()
+        longest = int(sample.max()) if len(sample) else 4
+    words = max((len(w) for w in header.split()), default=4)
+    return float(min(max(longest, words, 6) + 2, 50))
+
+
+def write_workbook(
+    df: pd.DataFrame,
+    out: IO[bytes],
+    *,
+    tz: str,
+    min_calls: int,
+    charts: bool,
+    facts: Mapping[str, str],
+) -> dict[str, int]:
+    """Write the six sheets to ``out``; return the data rows on each sheet.
+
+    ``facts`` are the Summary's opening lines (label → text): period, filters, loading.
+    """
+    if len(df) > MAX_ROWS:
+        raise ValidationError(
+            f"{len(df):,} calls do not fit one worksheet ({MAX_ROWS:,} rows); write a report "
+            "folder (CSV or Parquet) instead, or narrow the query with since/until.",
+            param="df",
+        )
+    scorecard = metrics.agent_scorecard(df, min_calls=min_calls)
+    exceptions = metrics.compliance_exceptions(df)
+    daily = metrics.volume(df, "D", tz=tz)
+    book = _Book(out, tz)
+    from .summary import team_rates, write_summary
+
+    team = team_rates(df)
+    write_summary(book, df, scorecard, exceptions, team, facts, min_calls, charts)
+    _agents(book, scorecard, team, min_calls)
+    book.table("Agent detail", scorecard, fit=False)
+    _exceptions(book, exceptions, df)
+    _daily(book, daily, charts)
+    book.table("Calls", df, fit=False)
+    book.close()
+    return {
+        "Agents": len(scorecard),
+        "Agent detail": len(scorecard),
+        "Exceptions": len(exceptions),
+        "Daily volume": len(daily),
+        "Calls": len(df),
+    }
+
+
+def _agents(book: _Book, scorecard: pd.DataFrame, team: pd.DataFrame, min_calls: int) -> None:
+    """Ten columns, then (grouped and hidden) the numbers the traffic lights compare."""
+    ws = book.wb.add_worksheet("Agents")
+    ws.write_string(0, 0, "Agents: pass rate per check, 95% interval in brackets", book.f["title"])
+    ws.merge_range(1, 0, 1, 9, "", book.f["note"])  # then the text, by write_string
+    ws.write_string(
+        1,
+        0,
+        f"Rank 1 = fewest flagged calls, judged by the interval's upper bound. Grey: fewer than "
+        f"{min_calls} analysed calls, not ranked. Colours compare each agent with the whole "
+        "team: red = the whole interval is worse than the team's rate, amber = worse but "
+        "within chance, green = the whole interval is better.",
+        book.f["note"],
+    )
+    ws.set_row(1, 32)
+    top = 3
+    ws.set_row(top, 30)
+    summary = agent_summary(scorecard)
+    headers = ["Agent", "Calls", "Analysed", *(LABELS[m] for m in MEASURES), "Rank"]
+    hidden = [_rate_column(m, p) for m in MEASURES for p in ("", "low", "high")] + ["ranked"]
+    for col, header in enumerate([*headers, *hidden]):
+        ws.write_string(top, col, header, book.f["header"])
+    for i, (row, rec) in enumerate(
+        zip(summary.itertuples(index=False), scorecard.itertuples(), strict=True)
+    ):
+        r = top + 1 + i
+        ranked = bool(rec.ranked)
+        text, number = (
+            (book.f["text"], book.f["int"]) if ranked else (book.f["grey"], book.f["grey_int"])
+        )
+        book.cell(ws, r, 0, row.agent_id, "text", text)
+        book.cell(ws, r, 1, row.calls, "int", number)
+        book.cell(ws, r, 2, row.analysed, "int", number)
+        rate = book.f["rate" if ranked else "grey_rate"]
+        for j, m in enumerate(MEASURES, start=3):
+            book.cell(ws, r, j, getattr(row, m), "text", rate)
+        if ranked:
+            book.cell(ws, r, 9, row.rank, "int")
+        else:
+            book.cell(ws, r, 9, "not ranked", "text", text)
+        for j, column in enumerate(hidden, start=len(headers)):
+            kind = "bool" if column == "ranked" else "pct"
+            book.cell(ws, r, j, getattr(rec, column), kind)
+    widths = [max(12.0, _width("Agent", summary["agent_id"], "text")), 8, 9, *[16] * 6, 11]
+    for col, width in enumerate(widths):
+        ws.set_column(col, col, width)
+    ws.set_column(len(headers), len(headers) + len(hidden) - 1, 10, None,
+                  {"level": 1, "hidden": True})  # fmt: skip
+    rows = len(summary)
+    book.layout(ws, top, rows, len(headers), freeze_col=1, fit=True)
+    if rows:
+        _traffic_lights(book, ws, top, rows, len(headers), team)
+
+
+def _traffic_lights(
+    book: _Book, ws: Any, top: int, rows: int, first_hidden: int, team: pd.DataFrame
+) -> None:
+    from xlsxwriter.utility import xl_col_to_name
+
+    ranked = xl_col_to_name(first_hidden + 3 * len(MEASURES))
+    first = top + 2  # the first data row, 1-based as formulas count
+    for j, m in enumerate(MEASURES):
+        rate: float = team["rate"].to_dict()[m]
+        if math.isnan(rate):
+            continue
+        t = repr(float(rate))  # our own number, never data text
+        r, lo, hi = (f"${xl_col_to_name(first_hidden + 3 * j + k)}{first}" for k in range(3))
+        worse, better, below = (
+            (f"{lo}>{t}", f"{hi}<{t}", f"{r}>{t}")
+            if m == "flagged"
+            else (f"{hi}<{t}", f"{lo}>{t}", f"{r}<{t}")
+        )
+        for test, colour in ((worse, "red"), (better, "green"), (below, "amber")):
+            ws.conditional_format(
+                top + 1,
+                3 + j,
+                top + rows,
+                3 + j,
+                {
+                    "type": "formula",
+                    "criteria": f"=AND(${ranked}{first}=TRUE,{test})",
+                    "format": book.f[colour],
+                    "stop_if_true": True,
+                },
+            )
+
+
+def _exceptions(book: _Book, exceptions: pd.DataFrame, df: pd.DataFrame) -> None:
+    audio: dict[Any, Any] = (
+        dict(zip(df["id"], df["audio_url"], strict=True)) if "audio_url" in df else {}
+    )
+    frame = exceptions.assign(check=exceptions["check"].map(LABELS).astype("string"))
+    headers = {"created": "Call time", "agent_id": "Agent", "contact_id": "Contact",
+               "check": "Check", "detail": "Why it failed", "at_s": "Second in the call",
+               "id": "Call id"}  # fmt: skip
+    order = ["created", "agent_id", "contact_id", "check", "detail", "at_s", "id"]
+    ws = book.table("Exceptions", frame[order], {"at_s": "seconds"}, headers, freeze_col=0)
+    col = len(order)
+    ws.write_string(0, col, "Audio", book.f["header"])
+    ws.set_column(col, col, 16)
+    links = 0
+    pairs: list[tuple[Any, Any]] = list(zip(exceptions["id"], exceptions["at_s"], strict=True))
+    for row, (call, at) in enumerate(pairs, start=1):
+        url = audio.get(call)
+        if not safe_url(url) or links >= _MAX_LINKS:
+            if isinstance(url, str):
+                book.cell(ws, row, col, url, "text")
+            continue
+        known = not pd.isna(at)
+        target = f"{url}#t={int(at)}" if known and "#" not in str(url) else str(url)
+        label = f"listen from {_clock(float(at))}" if known else "listen"
+        ws.write_url(row, col, target, book.f["link"], label)
+        links += 1
+    ws.autofilter(0, 0, len(exceptions), col)
+
+
+def _daily(book: _Book, daily: pd.DataFrame, charts: bool) -> None:
+    frame = daily.drop(columns=["talk_minutes"]).rename(columns={"talk_seconds": "talk_time"})
+    kinds = {"period": "day", "talk_time": "duration"}
+    headers = {"period": "Day", "talk_time": "Talk time"}
+    headers |= {c: c.capitalize() for c in ("calls", "completed", "processing", "failed")}
+    ws = book.table("Daily volume", frame, kinds, headers)
+    if not charts or daily.empty:
+        return
+    chart = book.wb.add_chart({"type": "column", "subtype": "stacked"})
+    n = len(daily)
+    for col, status in ((2, "completed"), (3, "processing"), (4, "failed")):
+        chart.add_series(
+            {
+                "name": ["Daily volume", 0, col],
+                "categories": ["Daily volume", 1, 0, n, 0],
+                "values": ["Daily volume", 1, col, n, col],
+                "fill": {"color": _STATUS_COLOURS[status]},
+                "gap": 40,
+            }
+        )
+    chart.set_title({"name": f"Calls per day by status ({book.tz})"})
+    chart.set_x_axis({"date_axis": True, "num_format": "d mmm", "major_unit": 7})
+    chart.set_y_axis({"name": "Calls", "major_gridlines": {"visible": True}})
+    chart.set_legend({"position": "bottom"})
+    chart.set_size({"width": 760, "height": 340})
+    ws.insert_chart(1, 7, chart)

