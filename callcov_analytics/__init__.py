@@ -43,6 +43,7 @@ from .errors import (
     TLSVerificationError,
     UnprocessableEntityError,
     UnsafeRedirectError,
+    UnsupportedEngineError,
     ValidationError,
 )
 
@@ -109,6 +110,7 @@ __all__ = [
     "TLSVerificationError",
     "UnprocessableEntityError",
     "UnsafeRedirectError",
+    "UnsupportedEngineError",
     "ValidationError",
     "__version__",
     "cache_info",
