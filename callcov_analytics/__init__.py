@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from .config import Config, set_session_key
     from .frame import to_frame
     from .report import export_report
+    from .scan import scan_calls
     from .schema import SCHEMA
     from .store import cache_info, clear_cache
 
@@ -63,6 +64,7 @@ _LAZY = {
     "CallCovClient": "client",
     "Config": "config",
     "set_session_key": "config",
+    "scan_calls": "scan",
     "SCHEMA": "schema",
     "to_frame": "frame",
     "export_report": "report",
@@ -118,6 +120,7 @@ __all__ = [
     "export_report",
     "load_calls",
     "load_segments",
+    "scan_calls",
     "set_session_key",
     "to_frame",
 ]

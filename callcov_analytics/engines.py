@@ -53,9 +53,7 @@ def columns_of(frame: Frame) -> list[str]:
     return list(frame.collect_schema().names())
 
 
-def finish(
-    out: Frame, df: Any, dtypes: Mapping[str, Any], order: list[str] | None = None
-) -> Any:
+def finish(out: Frame, df: Any, dtypes: Mapping[str, Any], order: list[str] | None = None) -> Any:
     """``out`` as ``df``'s kind: ``dtypes``' columns (pandas: exactly those), rows by ``order``.
 
     Sorting comes last, so a lazy engine's plan ends with it (nulls last, as pandas sorts).

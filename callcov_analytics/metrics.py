@@ -61,6 +61,7 @@ CHECKS: tuple[str, ...] = (
 )
 SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
 _SHIFTS = ("improved", "same", "worsened")
+_RATED = (*CHECKS, "flagged")  # the scorecard's rates with Wilson intervals
 EFFORT_SCORES: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 
 EXCEPTION_COLUMNS: dict[str, str] = {
@@ -141,26 +142,39 @@ def check_outcomes(df: Any) -> Any:
     frame = _with_outcomes(wrap(df, "check_outcomes"))
     columns = {c: "boolean" for c in (*CHECKS, "flagged", "analysed")}
     lazy_id = {} if isinstance(df, pd.DataFrame) else {"id": "string"}
-    out = finish(
-        frame.with_columns(nw.col(_ANALYSED).alias("analysed")), df, lazy_id | columns
-    )
+    out = finish(frame.with_columns(nw.col(_ANALYSED).alias("analysed")), df, lazy_id | columns)
     if isinstance(df, pd.DataFrame):
         out.index = df.index
     return out
 
 
-def _wilson(k: nw.Expr, n: nw.Expr, z: float) -> tuple[nw.Expr, nw.Expr]:
-    """The Wilson bounds of ``k`` out of ``n`` as expressions; null where n is 0 or null."""
-    m = nw.when(n > 0).then(n.cast(nw.Float64))
-    p = k.cast(nw.Float64) / m
+def _with_wilson(frame: Frame, bounds: Mapping[str, tuple[str, str]], z: float) -> Frame:
+    """``frame`` plus the Wilson bounds ``{prefix}_ci_low/high`` of each ``prefix: (k, n)``.
+
+    Null where n is 0 or null. Built in stages of plain columns, so each engine computes every
+    intermediate once (a nested expression would be re-evaluated per use on pandas).
+    """
     zz = z * z
-    denominator = 1 + zz / m
-    centre = (p + zz / (2 * m)) / denominator
-    half = z * (p * (1 - p) / m + zz / (4 * m * m)).sqrt() / denominator
-    # Rounding can push a bound a hair past p or outside [0, 1] at p = 0 or 1.
-    low = nw.min_horizontal((centre - half).clip(0.0, 1.0), p)
-    high = nw.max_horizontal((centre + half).clip(0.0, 1.0), p)
-    return low, high
+    stages: list[dict[str, nw.Expr]] = [{}, {}, {}, {}, {}]
+    for prefix, (k, n) in bounds.items():
+        m, p, d = f"_{prefix}_m", f"_{prefix}_p", f"_{prefix}_d"
+        centre, half = f"_{prefix}_centre", f"_{prefix}_half"
+        low, high = f"{prefix}_ci_low", f"{prefix}_ci_high"
+        stages[0][m] = nw.when(nw.col(n) > 0).then(nw.col(n).cast(nw.Float64))
+        stages[1][p] = nw.col(k).cast(nw.Float64) / nw.col(m)
+        stages[1][d] = 1 + zz / nw.col(m)
+        stages[2][centre] = (nw.col(p) + zz / (2 * nw.col(m))) / nw.col(d)
+        spread = nw.col(p) * (1 - nw.col(p)) / nw.col(m) + zz / (4 * nw.col(m) * nw.col(m))
+        stages[2][half] = z * spread.sqrt() / nw.col(d)
+        stages[3][low] = (nw.col(centre) - nw.col(half)).clip(0.0, 1.0)
+        stages[3][high] = (nw.col(centre) + nw.col(half)).clip(0.0, 1.0)
+        # Rounding can push a bound a hair past p (at p = 0 or 1): the bounds hold p.
+        stages[4][low] = nw.when(nw.col(low) > nw.col(p)).then(nw.col(p)).otherwise(nw.col(low))
+        stages[4][high] = nw.when(nw.col(high) < nw.col(p)).then(nw.col(p)).otherwise(nw.col(high))
+    for stage in stages:
+        frame = frame.with_columns(**stage)
+    scratch = [c for stage in stages[:3] for c in stage]
+    return frame.drop(scratch)
 
 
 @overload
@@ -189,9 +203,9 @@ def wilson_interval(successes: Any, n: Any, z: float = 1.96) -> tuple[Any, Any]:
     if np.any(m < 0) or np.any(k < 0) or np.any(k > m):
         raise ValidationError("need 0 <= successes <= n", param="successes")
     counts = pd.DataFrame({"k": pd.array(k, dtype="Float64"), "n": pd.array(m, dtype="Float64")})
-    low, high = _wilson(nw.col("k"), nw.col("n"), z)
-    bounds = nw.from_native(counts, eager_only=True).select(low=low, high=high).to_native()
-    low_, high_ = (bounds[c].astype("Float64") for c in ("low", "high"))
+    frame = _with_wilson(nw.from_native(counts, eager_only=True), {"w": ("k", "n")}, z)
+    bounds = frame.to_native()
+    low_, high_ = (bounds[f"w_ci_{c}"].astype("Float64") for c in ("low", "high"))
     if series is None:
         return _floats(low_)[0], _floats(high_)[0]
     return low_.set_axis(series.index), high_.set_axis(series.index)
@@ -267,9 +281,11 @@ def _with_period(frame: Frame, df: Any, freq: str, tz: str) -> Frame:
         if freq == "W":  # back to Monday: weekday() is 1 (Monday) to 7
             start = day
             for weekday in range(2, 8):
-                start = nw.when(day.dt.weekday() == weekday).then(
-                    day.dt.offset_by(f"-{weekday - 1}d")
-                ).otherwise(start)
+                start = (
+                    nw.when(day.dt.weekday() == weekday)
+                    .then(day.dt.offset_by(f"-{weekday - 1}d"))
+                    .otherwise(start)
+                )
             day = start
         return frame.with_columns(day.alias("period"))
     except NotImplementedError as exc:
@@ -599,9 +615,9 @@ def agent_scorecard(
         facts[f"{name}_sum"] = v.fill_null(0.0)
     facts["recommendations_n"] = _count(~nw.col("recommendation_count").is_null() & analysed)
     for k in ("high", "medium", "low"):
-        facts[f"recommendations_{k}"] = _count(analysed) * nw.col(
-            f"recommendations_{k}"
-        ).fill_null(0)
+        facts[f"recommendations_{k}"] = _count(analysed) * nw.col(f"recommendations_{k}").fill_null(
+            0
+        )
     frame = frame.with_columns(_shift().alias("_shift"), _effort().alias("_effort"))
     out = _grouped(frame, keys, facts)
 
@@ -609,15 +625,10 @@ def agent_scorecard(
         (nw.col("calls") - nw.col("analysed_calls")).alias("calls_without_results"),
         (nw.col("talk_seconds") / 60).alias("talk_minutes"),
     ]
-    for c in (*CHECKS, "flagged"):
-        hits = nw.col(f"{c}_calls" if c == "flagged" else f"{c}_passed")
-        n = nw.col(f"{c}_n")
-        low, high = _wilson(hits, n, 1.96)
-        derived += [
-            _ratio(hits, n).alias(f"{c}_share" if c == "flagged" else f"{c}_pass_rate"),
-            low.alias(f"{c}_ci_low"),
-            high.alias(f"{c}_ci_high"),
-        ]
+    hits = {c: (f"{c}_calls" if c == "flagged" else f"{c}_passed", f"{c}_n") for c in _RATED}
+    for c, (k, n) in hits.items():
+        rate = _ratio(nw.col(k), nw.col(n))
+        derived.append(rate.alias(f"{c}_share" if c == "flagged" else f"{c}_pass_rate"))
     for s in SENTIMENTS:
         derived.append(
             _ratio(nw.col(f"sentiment_{s}"), nw.col("sentiment_n")).alias(f"sentiment_{s}_share")
@@ -625,7 +636,7 @@ def agent_scorecard(
     derived += [_ratio(nw.col(k), nw.col("shift_n")).alias(f"{k}_share") for k in _SHIFTS]
     for name, mean in (("effort", "mean"), ("empathy", "per_call"), ("interruptions", "per_call")):
         derived.append(_ratio(nw.col(f"{name}_sum"), nw.col(f"{name}_n")).alias(f"{name}_{mean}"))
-    out = out.with_columns(derived)
+    out = _with_wilson(out.with_columns(derived), hits, 1.96)
 
     ranked = (nw.col("analysed_calls") >= min_calls) & ~nw.col("flagged_ci_high").is_null()
     out = out.with_columns(ranked.alias("ranked"))
