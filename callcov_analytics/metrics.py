@@ -278,12 +278,15 @@ def _with_period(frame: Frame, df: Any, freq: str, tz: str) -> Frame:
     try:
         local = created if tz == "UTC" else created.dt.convert_time_zone(tz)
         day = local.dt.truncate(_TRUNCATE[freq])
-        if freq == "W":  # back to Monday: weekday() is 1 (Monday) to 7
+        if freq == "W":  # back to Monday
+            # weekday() is 1 (Monday) to 7, but 0 for Sunday on Spark (Narwhals 2.29): % 7
+            # makes Sunday 0 on every engine.
+            weekday = day.dt.weekday() % 7
             start = day
-            for weekday in range(2, 8):
+            for back in range(1, 7):  # Tuesday (2) is 1 day back ... Sunday (0) is 6
                 start = (
-                    nw.when(day.dt.weekday() == weekday)
-                    .then(day.dt.offset_by(f"-{weekday - 1}d"))
+                    nw.when(weekday == (back + 1) % 7)
+                    .then(day.dt.offset_by(f"-{back}d"))
                     .otherwise(start)
                 )
             day = start

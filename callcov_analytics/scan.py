@@ -216,11 +216,12 @@ def _filtered(
     if keep:
         frame = frame.filter(*keep)
     names = frame.collect_schema().names()
-    if not include_transcript and "transcript_text" in names:  # a superset with transcripts
-        names.remove("transcript_text")
     if columns is not None:
         unknown = [c for c in columns if c not in names]
         if unknown:
             raise ValidationError(f"no stored columns {unknown}", param="columns")
-        names = list(columns)
-    return nw.to_native(frame.select(names))
+        frame = frame.select(list(columns))
+    elif not include_transcript and "transcript_text" in names:  # a superset's transcripts
+        frame = frame.drop("transcript_text")
+    # No select otherwise: Spark reads a dotted name ("call.queue") as a struct field.
+    return nw.to_native(frame)
