@@ -15,7 +15,7 @@ matching engine types (Int64 -> BIGINT/i64, Float64 -> DOUBLE/f64, boolean, stri
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import narwhals as nw
 import pandas as pd
@@ -23,9 +23,10 @@ import pandas as pd
 from .columns import typed
 from .errors import UnsupportedEngineError, ValidationError
 
-__all__ = ["ENGINES", "Frame", "columns_of", "finish", "pandas_only", "wrap"]
+__all__ = ["ENGINES", "F", "Frame", "columns_of", "finish", "pandas_only", "wrap"]
 
 Frame = nw.DataFrame[Any] | nw.LazyFrame[Any]
+F = TypeVar("F")
 ENGINES = "a pandas or Polars DataFrame, a Polars LazyFrame, a DuckDB relation or a Spark DataFrame"
 _NW_TYPES: dict[str, Any] = {
     "Int64": nw.Int64,
@@ -53,7 +54,7 @@ def columns_of(frame: Frame) -> list[str]:
     return list(frame.collect_schema().names())
 
 
-def finish(out: Frame, df: Any, dtypes: Mapping[str, Any], order: list[str] | None = None) -> Any:
+def finish(out: Frame, df: F, dtypes: Mapping[str, Any], order: list[str] | None = None) -> F:
     """``out`` as ``df``'s kind: ``dtypes``' columns (pandas: exactly those), rows by ``order``.
 
     Sorting comes last, so a lazy engine's plan ends with it (nulls last, as pandas sorts).
@@ -61,13 +62,13 @@ def finish(out: Frame, df: Any, dtypes: Mapping[str, Any], order: list[str] | No
     if isinstance(df, pd.DataFrame):
         if order:
             out = out.sort(order, nulls_last=True)
-        return typed(nw.to_native(out), dtypes)
+        return cast(F, typed(nw.to_native(out), dtypes))
     casts = [
         nw.col(c).cast(_NW_TYPES[t]) if isinstance(t, str) and t in _NW_TYPES else nw.col(c)
         for c, t in dtypes.items()
     ]
     out = out.select(casts)
-    return nw.to_native(out.sort(order, nulls_last=True) if order else out)
+    return cast(F, nw.to_native(out.sort(order, nulls_last=True) if order else out))
 
 
 def pandas_only(df: Any, what: str, why: str) -> pd.DataFrame:

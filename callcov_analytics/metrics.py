@@ -34,7 +34,7 @@ import pandas as pd
 
 from callcov_analytics.columns import typed
 from callcov_analytics.dates import check_tz
-from callcov_analytics.engines import Frame, columns_of, finish, pandas_only, wrap
+from callcov_analytics.engines import F, Frame, columns_of, finish, pandas_only, wrap
 from callcov_analytics.errors import UnsupportedEngineError, ValidationError
 from callcov_analytics.segments import search_transcripts, segments, talk_metrics
 
@@ -107,6 +107,8 @@ _SCORECARD_INPUTS = ("agent_id", "created", "duration_seconds", "sentiment_overa
                      "customer_effort_score", "empathy_count", "interruption_count",
                      "recommendation_count")  # fmt: skip
 _ANALYSED = "_analysed"  # the outcome columns' helper, dropped from every result
+# What the scorecard, shift and effort read beside the checks' inputs.
+_EXTRA_INPUTS = ("sentiment_customer_start", "sentiment_customer_end", "customer_effort_score")
 
 
 def _require(frame: Frame, columns: tuple[str, ...] | list[str], what: str) -> None:
@@ -121,60 +123,73 @@ def _require(frame: Frame, columns: tuple[str, ...] | list[str], what: str) -> N
         )
 
 
-def _with_outcomes(frame: Frame) -> Frame:
-    """``frame`` plus the five checks, flagged and `_ANALYSED` (boolean; null = unknown)."""
+def _with_outcomes(
+    frame: Frame, keep: list[str], extra: Mapping[str, nw.Expr] | None = None
+) -> Frame:
+    """``keep``, the five checks, flagged and `_ANALYSED` (boolean; null = unknown), ``extra``.
+
+    ``extra`` may use `_ANALYSED` and any input column. Few, narrow steps: on pandas each
+    step rebuilds the frame, so the wide input is cut to what is needed first.
+    """
     _require(frame, _CHECK_INPUTS, "check_outcomes")
+    present = set(columns_of(frame))
+    needed = [*keep, *_CHECK_INPUTS, *(c for c in _EXTRA_INPUTS if extra and c in present)]
+    frame = frame.select(*dict.fromkeys(needed))
     completed = (nw.col("status") == "completed").fill_null(False)
     known = nw.any_horizontal(*(~rule.is_null() for rule in _RULES.values()), ignore_nulls=True)
     frame = frame.with_columns((completed & known).alias(_ANALYSED))
-    frame = frame.with_columns(
-        nw.when(nw.col(_ANALYSED)).then(rule).alias(c) for c, rule in _RULES.items()
-    )
+    checks = {c: nw.when(nw.col(_ANALYSED)).then(rule) for c, rule in _RULES.items()}
     # Kleene OR: one failure flags, unknowns alone do not (all unknown when not analysed).
-    return frame.with_columns(reduce(operator.or_, (~nw.col(c) for c in CHECKS)).alias("flagged"))
+    flagged = reduce(operator.or_, (~check for check in checks.values()))
+    return frame.select(
+        *dict.fromkeys(keep), nw.col(_ANALYSED), **checks, flagged=flagged, **(extra or {})
+    )
 
 
-def check_outcomes(df: Any) -> Any:
+def check_outcomes(df: F) -> F:
     """Per call: the five checks, flagged, analysed (boolean; NA = unknown).
 
     A pandas frame gets ``df``'s index; other engines (no index) get an ``id`` column first.
     """
-    frame = _with_outcomes(wrap(df, "check_outcomes"))
-    columns = {c: "boolean" for c in (*CHECKS, "flagged", "analysed")}
     lazy_id = {} if isinstance(df, pd.DataFrame) else {"id": "string"}
+    frame = _with_outcomes(wrap(df, "check_outcomes"), list(lazy_id))
+    columns = {c: "boolean" for c in (*CHECKS, "flagged", "analysed")}
     out = finish(frame.with_columns(nw.col(_ANALYSED).alias("analysed")), df, lazy_id | columns)
-    if isinstance(df, pd.DataFrame):
+    if isinstance(out, pd.DataFrame) and isinstance(df, pd.DataFrame):
         out.index = df.index
     return out
 
 
-def _with_wilson(frame: Frame, bounds: Mapping[str, tuple[str, str]], z: float) -> Frame:
+def _with_wilson(
+    frame: Frame, bounds: Mapping[str, tuple[str, str]], z: float, also: list[nw.Expr] | None = None
+) -> Frame:
     """``frame`` plus the Wilson bounds ``{prefix}_ci_low/high`` of each ``prefix: (k, n)``.
 
-    Null where n is 0 or null. Built in stages of plain columns, so each engine computes every
-    intermediate once (a nested expression would be re-evaluated per use on pandas).
+    Null where n is 0 or null. Built in three steps of plain columns (``also`` joins the
+    first), so no intermediate is computed over and over (pandas evaluates each use anew).
     """
     zz = z * z
-    stages: list[dict[str, nw.Expr]] = [{}, {}, {}, {}, {}]
+    stages: list[dict[str, nw.Expr]] = [{}, {}, {}]
     for prefix, (k, n) in bounds.items():
         m, p, d = f"_{prefix}_m", f"_{prefix}_p", f"_{prefix}_d"
         centre, half = f"_{prefix}_centre", f"_{prefix}_half"
-        low, high = f"{prefix}_ci_low", f"{prefix}_ci_high"
-        stages[0][m] = nw.when(nw.col(n) > 0).then(nw.col(n).cast(nw.Float64))
-        stages[1][p] = nw.col(k).cast(nw.Float64) / nw.col(m)
-        stages[1][d] = 1 + zz / nw.col(m)
-        stages[2][centre] = (nw.col(p) + zz / (2 * nw.col(m))) / nw.col(d)
+        trials = nw.when(nw.col(n) > 0).then(nw.col(n).cast(nw.Float64))
+        stages[0] |= {m: trials, p: nw.col(k).cast(nw.Float64) / trials, d: 1 + zz / trials}
         spread = nw.col(p) * (1 - nw.col(p)) / nw.col(m) + zz / (4 * nw.col(m) * nw.col(m))
-        stages[2][half] = z * spread.sqrt() / nw.col(d)
-        stages[3][low] = (nw.col(centre) - nw.col(half)).clip(0.0, 1.0)
-        stages[3][high] = (nw.col(centre) + nw.col(half)).clip(0.0, 1.0)
+        stages[1] |= {
+            centre: (nw.col(p) + zz / (2 * nw.col(m))) / nw.col(d),
+            half: z * spread.sqrt() / nw.col(d),
+        }
+        low = (nw.col(centre) - nw.col(half)).clip(0.0, 1.0)
+        high = (nw.col(centre) + nw.col(half)).clip(0.0, 1.0)
         # Rounding can push a bound a hair past p (at p = 0 or 1): the bounds hold p.
-        stages[4][low] = nw.when(nw.col(low) > nw.col(p)).then(nw.col(p)).otherwise(nw.col(low))
-        stages[4][high] = nw.when(nw.col(high) < nw.col(p)).then(nw.col(p)).otherwise(nw.col(high))
-    for stage in stages:
-        frame = frame.with_columns(**stage)
-    scratch = [c for stage in stages[:3] for c in stage]
-    return frame.drop(scratch)
+        stages[2] |= {
+            f"{prefix}_ci_low": nw.when(low > nw.col(p)).then(nw.col(p)).otherwise(low),
+            f"{prefix}_ci_high": nw.when(high < nw.col(p)).then(nw.col(p)).otherwise(high),
+        }
+    frame = frame.with_columns(*(also or []), **stages[0])
+    frame = frame.with_columns(**stages[1]).with_columns(**stages[2])
+    return frame.drop([c for stage in stages[:2] for c in stage])
 
 
 @overload
@@ -341,7 +356,7 @@ def _grouped(frame: Frame, keys: list[str], facts: Mapping[str, nw.Expr]) -> Fra
     )
 
 
-def sentiment_shift(df: Any, by: str | list[str] = "agent_id") -> Any:
+def sentiment_shift(df: F, by: str | list[str] = "agent_id") -> F:
     """Customer sentiment start→end per group: improved / same / worsened counts and shares.
 
     Columns: the ``by`` columns, calls, calls_without_results (calls whose shift is unknown),
@@ -352,9 +367,10 @@ def sentiment_shift(df: Any, by: str | list[str] = "agent_id") -> Any:
         >>> sentiment_shift(load_calls(), by="agent_id")  # doctest: +SKIP
     """
     keys = _keys(by)
-    frame = _with_outcomes(wrap(df, "sentiment_shift"))
+    frame = wrap(df, "sentiment_shift")
     _require(frame, [*keys, "sentiment_customer_start", "sentiment_customer_end"], "sentiment")
-    out = _grouped(frame.with_columns(_shift().alias("_shift")), keys, _shift_facts())
+    frame = _with_outcomes(frame, keys, {"_shift": _shift()})
+    out = _grouped(frame, keys, _shift_facts())
     out = out.with_columns(
         (nw.col("calls") - nw.col("shift_n")).alias("calls_without_results"),
         *(_ratio(nw.col(k), nw.col("shift_n")).alias(f"{k}_share") for k in _SHIFTS),
@@ -362,7 +378,7 @@ def sentiment_shift(df: Any, by: str | list[str] = "agent_id") -> Any:
     return _with_keys(out, df, keys, SHIFT_COLUMNS)
 
 
-def effort_distribution(df: Any, by: str | list[str] = "agent_id") -> Any:
+def effort_distribution(df: F, by: str | list[str] = "agent_id") -> F:
     """Customer effort score distribution (0..5) per group.
 
     Columns: the ``by`` columns, calls, calls_without_results, effort_n (analysed calls with a
@@ -373,15 +389,16 @@ def effort_distribution(df: Any, by: str | list[str] = "agent_id") -> Any:
         >>> effort_distribution(load_calls(), by="agent_id")  # doctest: +SKIP
     """
     keys = _keys(by)
-    frame = _with_outcomes(wrap(df, "effort_distribution"))
+    frame = wrap(df, "effort_distribution")
     _require(frame, [*keys, "customer_effort_score"], "effort")
+    frame = _with_outcomes(frame, keys, {"_effort": _effort()})
     score = nw.col("_effort")
     facts = {
         "effort_n": _count(~score.is_null()),
         **{f"effort_{s}": _count(score == s) for s in EFFORT_SCORES},
         "effort_sum": score.fill_null(0),
     }
-    out = _grouped(frame.with_columns(_effort().alias("_effort")), keys, facts)
+    out = _grouped(frame, keys, facts)
     out = out.with_columns(
         (nw.col("calls") - nw.col("effort_n")).alias("calls_without_results"),
         _ratio(nw.col("effort_sum"), nw.col("effort_n")).alias("effort_mean"),
@@ -389,14 +406,14 @@ def effort_distribution(df: Any, by: str | list[str] = "agent_id") -> Any:
     return _with_keys(out, df, keys, EFFORT_COLUMNS)
 
 
-def _with_keys(out: Frame, df: Any, keys: list[str], columns: dict[str, str]) -> Any:
+def _with_keys(out: Frame, df: F, keys: list[str], columns: dict[str, str]) -> F:
     if not isinstance(df, pd.DataFrame):
         return finish(out, df, dict.fromkeys(keys, None) | columns, keys)
     key_types = {k: df[k].dtype for k in keys}  # the dtype object keeps categories
     native = nw.to_native(out.sort(keys, nulls_last=True))
     if native.empty:  # an empty groupby loses the key dtypes
         native = native.astype({k: t for k, t in key_types.items() if k in native.columns})
-    return typed(native, {**key_types, **columns})
+    return finish(nw.from_native(native, eager_only=True), df, {**key_types, **columns})
 
 
 def volume(df: Any, freq: str = "D", *, tz: str | None = None) -> pd.DataFrame:
@@ -556,8 +573,8 @@ SCORECARD_COLUMNS: dict[str, str] = _scorecard_columns()
 
 
 def agent_scorecard(
-    df: Any, period: str | None = None, min_calls: int = 5, *, tz: str | None = None
-) -> Any:
+    df: F, period: str | None = None, min_calls: int = 5, *, tz: str | None = None
+) -> F:
     """Per agent (and period): volume, compliance pass rates with Wilson CIs, quality, rank.
 
     Columns, in order: agent_id, period (only when ``period`` is given: its start in ``tz``),
@@ -588,12 +605,22 @@ def agent_scorecard(
     """
     if min_calls < 1:
         raise ValidationError(f"min_calls must be >= 1, got {min_calls}", param="min_calls")
-    frame = _with_outcomes(wrap(df, "agent_scorecard"))
+    frame = wrap(df, "agent_scorecard")
     _require(frame, _SCORECARD_INPUTS, "agent_scorecard")
     keys = ["agent_id"]
     if period is not None:
         frame = _with_period(frame, df, period, _zone(df, tz))
         keys.append("period")
+    inputs = [
+        "duration_seconds",
+        "sentiment_overall",
+        "empathy_count",
+        "interruption_count",
+        "recommendation_count",
+        *(f"recommendations_{k}" for k in ("high", "medium", "low")),
+    ]
+    extra = {"_shift": _shift(), "_effort": _effort()}
+    frame = _with_outcomes(frame, [*keys, *inputs], extra)
     analysed = nw.col(_ANALYSED)
     facts: dict[str, nw.Expr] = {
         "analysed_calls": _count(analysed),
@@ -621,7 +648,6 @@ def agent_scorecard(
         facts[f"recommendations_{k}"] = _count(analysed) * nw.col(f"recommendations_{k}").fill_null(
             0
         )
-    frame = frame.with_columns(_shift().alias("_shift"), _effort().alias("_effort"))
     out = _grouped(frame, keys, facts)
 
     derived = [
@@ -639,12 +665,14 @@ def agent_scorecard(
     derived += [_ratio(nw.col(k), nw.col("shift_n")).alias(f"{k}_share") for k in _SHIFTS]
     for name, mean in (("effort", "mean"), ("empathy", "per_call"), ("interruptions", "per_call")):
         derived.append(_ratio(nw.col(f"{name}_sum"), nw.col(f"{name}_n")).alias(f"{name}_{mean}"))
-    out = _with_wilson(out.with_columns(derived), hits, 1.96)
+    out = _with_wilson(out, hits, 1.96, derived)
 
     ranked = (nw.col("analysed_calls") >= min_calls) & ~nw.col("flagged_ci_high").is_null()
-    out = out.with_columns(ranked.alias("ranked"))
-    score = nw.when(nw.col("ranked")).then(nw.col("flagged_ci_high")).rank("min")
-    out = out.with_columns((score.over("period") if period is not None else score).alias("rank"))
+    score = nw.when(ranked).then(nw.col("flagged_ci_high")).rank("min")
+    out = out.with_columns(
+        ranked.alias("ranked"),
+        (score.over("period") if period is not None else score).alias("rank"),
+    )
     order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
     keys_types: dict[str, Any] = {"agent_id": "string"}
     if period is not None:

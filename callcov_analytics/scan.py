@@ -18,7 +18,7 @@ import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from .calls import MAX_LIMIT, _load, validate_query, validate_refresh
 from .catalog import open_store
@@ -100,19 +100,22 @@ def scan_calls(
             raise ValidationError(f"table {str(path)!r} is not a file", param="table")
     elif refresh:
         try:
-            store: Store = _load(
-                client or CallCovClient(api_key, base_url),
-                owns_client=client is None,
-                query=query,
-                limit=MAX_LIMIT,
-                since=since_s,
-                refresh=refresh,
-                cache=True,
-                cache_dir=cache_dir,
-                observers=[],
-                columns=options,
-                read=lambda store, _: store,  # type: ignore[arg-type,return-value]
-                again="scan_calls",
+            store = cast(
+                Store,
+                _load(
+                    client or CallCovClient(api_key, base_url),
+                    owns_client=client is None,
+                    query=query,
+                    limit=MAX_LIMIT,
+                    since=since_s,
+                    refresh=refresh,
+                    cache=True,
+                    cache_dir=cache_dir,
+                    observers=[],
+                    columns=options,
+                    read=lambda store, _: store,  # type: ignore[arg-type,return-value]
+                    again="scan_calls",
+                ),
             )
         except CallCovError as exc:
             # The rows fetched so far are in the store (a repeat continues from them); the
