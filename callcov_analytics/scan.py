@@ -96,7 +96,7 @@ def scan_calls(
     options = {"include_transcript": include_transcript}
     if table is not None:
         path = Path(table)
-        if not path.is_file():
+        if "://" not in str(table) and not path.is_file():  # a URL is the engine's to read
             raise ValidationError(f"table {str(path)!r} is not a file", param="table")
     elif refresh:
         try:
@@ -131,7 +131,8 @@ def scan_calls(
         )
         path = _table_of(store)
         logger.info("scan_calls reads the stored table %s; no request made", path)
-    frame = _filtered(native(str(path)), query, since_s, until_s, columns, include_transcript)
+    source = str(table) if table is not None else str(path)  # Path() would fold "s3://" to "s3:/"
+    frame = _filtered(native(source), query, since_s, until_s, columns, include_transcript)
     return frame
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics import metrics
+from callcov_analytics import metrics, segments
 from callcov_analytics.client import CallCovClient
 from callcov_analytics.errors import UnsupportedEngineError, ValidationError
 from callcov_analytics.sandbox import Sandbox, serve
@@ -160,7 +160,9 @@ def test_results_stay_lazy_and_of_the_input_kind(
 
 
 @pytest.mark.parametrize(
-    "function", [metrics.volume, metrics.compliance_exceptions], ids=["volume", "exceptions"]
+    "function",
+    [metrics.volume, metrics.compliance_exceptions, segments.talk_metrics],
+    ids=["volume", "exceptions", "talk_metrics"],
 )
 def test_pandas_only_functions_refuse_other_engines_with_what_to_do(
     stored: tuple[Sandbox, Path, pd.DataFrame], function: Callable[[Any], Any]
@@ -200,6 +202,9 @@ def test_scan_calls_filters_as_the_server_does_with_zero_requests(
     assert [r[0] for r in rows] == sorted(want["id"])
     assert [r[1] for r in rows] == want.set_index("id").loc[sorted(want["id"]), "status"].tolist()
     assert api.log == [] and client.readings == []  # read from the store alone
+    (table,) = cca.cache_info(root)["table"]  # the same file named directly: the same rows
+    direct = cca.scan_calls(table=table, columns=["id"], **filters).order("id").fetchall()
+    assert [r[0] for r in direct] == sorted(want["id"])
 
 
 def test_scan_calls_refresh_brings_the_store_up_to_date(
