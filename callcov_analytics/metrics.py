@@ -180,9 +180,12 @@ def _with_wilson(
             centre: (nw.col(p) + zz / (2 * nw.col(m))) / nw.col(d),
             half: z * spread.sqrt() / nw.col(d),
         }
-        low = (nw.col(centre) - nw.col(half)).clip(0.0, 1.0)
-        high = (nw.col(centre) + nw.col(half)).clip(0.0, 1.0)
-        # Rounding can push a bound a hair past p (at p = 0 or 1): the bounds hold p.
+        # Rounding can push a bound a hair past p or outside [0, 1] at p = 0 or 1: the
+        # bounds hold p (itself in [0, 1]), so low needs no cap at 1 nor high a floor at 0.
+        low = nw.col(centre) - nw.col(half)
+        low = nw.when(low < 0).then(0.0).otherwise(low)
+        high = nw.col(centre) + nw.col(half)
+        high = nw.when(high > 1).then(1.0).otherwise(high)
         stages[2] |= {
             f"{prefix}_ci_low": nw.when(low > nw.col(p)).then(nw.col(p)).otherwise(low),
             f"{prefix}_ci_high": nw.when(high < nw.col(p)).then(nw.col(p)).otherwise(high),
