@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-# Quick ones first; the million-analysis load last.
-ORDER = ("frame", "fetch", "store", "limiters", "saturation", "scale")
+# Quick ones first; the million-analysis load, then the 20-million-analysis engines bench last.
+ORDER = ("frame", "fetch", "store", "limiters", "saturation", "scale", "engines")
 
 
 def benches() -> list[Path]:

@@ -49,6 +49,7 @@ from .errors import (
     TLSVerificationError,
     UnprocessableEntityError,
     UnsafeRedirectError,
+    UnsupportedEngineError,
     ValidationError,
 )
 
@@ -59,6 +60,7 @@ if TYPE_CHECKING:
     from .frame import to_frame
     from .quotas import quota
     from .report import export_report
+    from .scan import scan_calls
     from .schema import SCHEMA
     from .store import cache_info, clear_cache
 
@@ -69,6 +71,7 @@ _LAZY = {
     "CallCovClient": "client",
     "Config": "config",
     "set_session_key": "config",
+    "scan_calls": "scan",
     "SCHEMA": "schema",
     "to_frame": "frame",
     "export_report": "report",
@@ -120,6 +123,7 @@ __all__ = [
     "TLSVerificationError",
     "UnprocessableEntityError",
     "UnsafeRedirectError",
+    "UnsupportedEngineError",
     "ValidationError",
     "__version__",
     "cache_info",
@@ -128,6 +132,7 @@ __all__ = [
     "load_calls",
     "load_segments",
     "quota",
+    "scan_calls",
     "set_session_key",
     "to_frame",
 ]

@@ -10,7 +10,7 @@ from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -33,8 +33,9 @@ STATUSES = ("processing", "completed", "failed")
 FILTERS = ("status", "agent_id", "contact_id", "search")
 MAX_LIMIT = 1000
 
+T = TypeVar("T")
 # Reads a load's result from its store: (store, the load's client, the load's readings).
-_Read = Callable[[Store, CallCovClient, list[QuotaReading]], pd.DataFrame]
+_Read = Callable[[Store, CallCovClient, list[QuotaReading]], T]
 
 
 def load_calls(
@@ -202,14 +203,15 @@ def _load(
     observer: Observer | None,
     progress: bool | None,
     columns: Mapping[str, bool],
-    read: _Read,
+    read: _Read[T],
     again: str,
-) -> pd.DataFrame:
+) -> T:
     """Bring the store up to date for `query` (as `refresh` says), then `read` it.
 
     `columns` are parse_page's options for what stored pages hold beyond SCHEMA; each set of
     them is a dataset of its own. On an error or Ctrl-C, `read` of what is stored so far goes
-    on the exception's ``.partial``. What the load added or changed goes in ``attrs``.
+    on the exception's ``.partial``. When `read` gives a DataFrame, what the load added or
+    changed goes in its ``attrs`` (`scan_calls` reads the store itself and skips that).
     """
     readings = _Readings()
     bar = _progress(progress)
@@ -261,14 +263,16 @@ def _load(
                 )
                 interrupted.partial = partial
                 raise interrupted from None
-            frame = read(store, view, readings.items)
+            result = read(store, view, readings.items)
+            if not isinstance(result, pd.DataFrame):
+                return result
             after = versions(store)
-        describe_changes(frame, before, after, len(readings.items), full=refresh == "full")
-        if not len(frame) and "search" in query:
-            note_empty_search(frame, query["search"])
+        describe_changes(result, before, after, len(readings.items), full=refresh == "full")
+        if not len(result) and "search" in query:
+            note_empty_search(result, query["search"])
         if bar is not None:
-            bar.finish(frame.attrs["summary"])
-        return frame
+            bar.finish(result.attrs["summary"])
+        return result
     finally:  # also when the store could not even be opened
         if bar is not None:
             bar.close()
@@ -277,13 +281,14 @@ def _load(
 
 
 def _partial(
-    read: _Read, store: Store, client: CallCovClient, readings: list[QuotaReading]
+    read: _Read[object], store: Store, client: CallCovClient, readings: list[QuotaReading]
 ) -> pd.DataFrame | None:
     """The rows stored so far, or None when even the store cannot be read (the disk failed)."""
     try:
-        return read(store, client, readings)
+        result = read(store, client, readings)
     except (OSError, CallCovError, ValueError):
         return None
+    return result if isinstance(result, pd.DataFrame) else None
 
 
 def _read_segments(

@@ -3,6 +3,7 @@
     CallCovError
     ├── ConfigurationError (also ValueError)     no key, plain http to a remote host, bad URL
     ├── ValidationError (also ValueError)        a bad argument, or a 422 from the API
+    │   └── UnsupportedEngineError               a pandas-only function given another engine's frame
     ├── StorageError (also OSError)              the local cache or an export could not be written
     ├── MissingDependencyError (also ImportError)
     └── APIError                                 .method, .url (sanitized), .partial
@@ -73,6 +74,7 @@ __all__ = [
     "TLSVerificationError",
     "UnprocessableEntityError",
     "UnsafeRedirectError",
+    "UnsupportedEngineError",
     "ValidationError",
     "make_status_error",
 ]
@@ -96,6 +98,10 @@ class ValidationError(CallCovError, ValueError):
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class UnsupportedEngineError(ValidationError):
+    """A pandas-only analysis was given a Polars, DuckDB or Spark frame; the message says how."""
 
 
 class StorageError(CallCovError, OSError):

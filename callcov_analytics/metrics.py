@@ -23,15 +23,19 @@ with ``sentiment_customer_end``. Transcript tools live in :mod:`callcov_analytic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping
+import operator
+from collections.abc import Hashable, Mapping
+from functools import reduce
 from typing import Any, overload
 
+import narwhals as nw
 import numpy as np
 import pandas as pd
 
 from callcov_analytics.columns import typed
 from callcov_analytics.dates import check_tz
-from callcov_analytics.errors import ValidationError
+from callcov_analytics.engines import F, Frame, columns_of, finish, pandas_only, wrap
+from callcov_analytics.errors import UnsupportedEngineError, ValidationError
 
 __all__ = [
     "CHECKS",
@@ -52,6 +56,8 @@ CHECKS: tuple[str, ...] = (
     "sensitive_data",
 )
 SENTIMENTS: tuple[str, ...] = ("negative", "neutral", "positive")
+_SHIFTS = ("improved", "same", "worsened")
+_RATED = (*CHECKS, "flagged")  # the scorecard's rates with Wilson intervals
 EFFORT_SCORES: tuple[int, ...] = (0, 1, 2, 3, 4, 5)
 
 EXCEPTION_COLUMNS: dict[str, str] = {
@@ -83,12 +89,12 @@ EFFORT_COLUMNS: dict[str, str] = {
     "effort_mean": "Float64",
 }
 
-_RULES: dict[str, Callable[[pd.DataFrame], pd.Series]] = {
-    "identity_verification": lambda d: d["identity_verified"] & ~d["identity_flagged"],
-    "mandatory_disclosures": lambda d: d["disclosures_read"] & (d["disclosures_missing"] == 0),
-    "purpose_declaration": lambda d: d["purpose_disclosed"] & ~d["purpose_flagged"],
-    "prohibited_phrases": lambda d: ~d["prohibited_phrases_used"],
-    "sensitive_data": lambda d: ~d["sensitive_data_shared"],
+_RULES: dict[str, nw.Expr] = {
+    "identity_verification": nw.col("identity_verified") & ~nw.col("identity_flagged"),
+    "mandatory_disclosures": nw.col("disclosures_read") & (nw.col("disclosures_missing") == 0),
+    "purpose_declaration": nw.col("purpose_disclosed") & ~nw.col("purpose_flagged"),
+    "prohibited_phrases": ~nw.col("prohibited_phrases_used"),
+    "sensitive_data": ~nw.col("sensitive_data_shared"),
 }
 _CHECK_INPUTS = ("status", "identity_verified", "identity_flagged", "disclosures_read",
                  "disclosures_missing", "purpose_disclosed", "purpose_flagged",
@@ -96,32 +102,93 @@ _CHECK_INPUTS = ("status", "identity_verified", "identity_flagged", "disclosures
 _SCORECARD_INPUTS = ("agent_id", "created", "duration_seconds", "sentiment_overall",
                      "customer_effort_score", "empathy_count", "interruption_count",
                      "recommendation_count")  # fmt: skip
+_ANALYSED = "_analysed"  # the outcome columns' helper, dropped from every result
+# What the scorecard, shift and effort read beside the checks' inputs.
+_EXTRA_INPUTS = ("sentiment_customer_start", "sentiment_customer_end", "customer_effort_score")
 
 
-def _require(df: pd.DataFrame, columns: tuple[str, ...] | list[str], what: str) -> None:
-    """Raise ValidationError naming the columns ``what`` needs that ``df`` lacks."""
-    missing = [c for c in columns if c not in df.columns]
+def _require(frame: Frame, columns: tuple[str, ...] | list[str], what: str) -> None:
+    """Raise ValidationError naming the columns ``what`` needs that ``frame`` lacks."""
+    present = set(columns_of(frame))
+    missing = [c for c in columns if c not in present]
     if missing:
         raise ValidationError(
             f"{what} needs the load_calls() columns {missing}; pass the frame load_calls() "
-            "returned",
+            "returned (or scan_calls()'s relation)",
             param="df",
         )
 
 
-def check_outcomes(df: pd.DataFrame) -> pd.DataFrame:
-    """Per call (``df``'s index): the five checks, flagged, analysed (boolean; NA = unknown)."""
-    _require(df, _CHECK_INPUTS, "check_outcomes")
-    out = pd.DataFrame({c: rule(df).astype("boolean") for c, rule in _RULES.items()})
-    completed = (df["status"] == "completed").to_numpy(dtype=bool)
-    analysed = completed & out.notna().any(axis=1).to_numpy(dtype=bool)
-    out.loc[~analysed, list(CHECKS)] = pd.NA
-    flagged = pd.Series(False, index=df.index, dtype="boolean")
-    for check in CHECKS:
-        flagged = flagged | ~out[check]  # Kleene: one failure flags, unknowns alone do not
-    out["flagged"] = flagged.where(pd.Series(analysed, index=df.index))
-    out["analysed"] = pd.array(analysed, dtype="boolean")
+def _with_outcomes(
+    frame: Frame, keep: list[str], extra: Mapping[str, nw.Expr] | None = None
+) -> Frame:
+    """``keep``, the five checks, flagged and `_ANALYSED` (boolean; null = unknown), ``extra``.
+
+    ``extra`` may use `_ANALYSED` and any input column. Few, narrow steps: on pandas each
+    step rebuilds the frame, so the wide input is cut to what is needed first.
+    """
+    _require(frame, _CHECK_INPUTS, "check_outcomes")
+    present = set(columns_of(frame))
+    needed = [*keep, *_CHECK_INPUTS, *(c for c in _EXTRA_INPUTS if extra and c in present)]
+    frame = frame.select(*dict.fromkeys(needed))
+    completed = (nw.col("status") == "completed").fill_null(False)
+    known = nw.any_horizontal(*(~rule.is_null() for rule in _RULES.values()), ignore_nulls=True)
+    frame = frame.with_columns((completed & known).alias(_ANALYSED))
+    checks = {c: nw.when(nw.col(_ANALYSED)).then(rule) for c, rule in _RULES.items()}
+    # Kleene OR: one failure flags, unknowns alone do not (all unknown when not analysed).
+    flagged = reduce(operator.or_, (~check for check in checks.values()))
+    return frame.select(
+        *dict.fromkeys(keep), nw.col(_ANALYSED), **checks, flagged=flagged, **(extra or {})
+    )
+
+
+def check_outcomes(df: F) -> F:
+    """Per call: the five checks, flagged, analysed (boolean; NA = unknown).
+
+    A pandas frame gets ``df``'s index; other engines (no index) get an ``id`` column first.
+    """
+    lazy_id = {} if isinstance(df, pd.DataFrame) else {"id": "string"}
+    frame = _with_outcomes(wrap(df, "check_outcomes"), list(lazy_id))
+    columns = {c: "boolean" for c in (*CHECKS, "flagged", "analysed")}
+    out = finish(frame.with_columns(nw.col(_ANALYSED).alias("analysed")), df, lazy_id | columns)
+    if isinstance(out, pd.DataFrame) and isinstance(df, pd.DataFrame):
+        out.index = df.index
     return out
+
+
+def _with_wilson(
+    frame: Frame, bounds: Mapping[str, tuple[str, str]], z: float, also: list[nw.Expr] | None = None
+) -> Frame:
+    """``frame`` plus the Wilson bounds ``{prefix}_ci_low/high`` of each ``prefix: (k, n)``.
+
+    Null where n is 0 or null. Built in three steps of plain columns (``also`` joins the
+    first), so no intermediate is computed over and over (pandas evaluates each use anew).
+    """
+    zz = z * z
+    stages: list[dict[str, nw.Expr]] = [{}, {}, {}]
+    for prefix, (k, n) in bounds.items():
+        m, p, d = f"_{prefix}_m", f"_{prefix}_p", f"_{prefix}_d"
+        centre, half = f"_{prefix}_centre", f"_{prefix}_half"
+        trials = nw.when(nw.col(n) > 0).then(nw.col(n).cast(nw.Float64))
+        stages[0] |= {m: trials, p: nw.col(k).cast(nw.Float64) / trials, d: 1 + zz / trials}
+        spread = nw.col(p) * (1 - nw.col(p)) / nw.col(m) + zz / (4 * nw.col(m) * nw.col(m))
+        stages[1] |= {
+            centre: (nw.col(p) + zz / (2 * nw.col(m))) / nw.col(d),
+            half: z * spread.sqrt() / nw.col(d),
+        }
+        # Rounding can push a bound a hair past p or outside [0, 1] at p = 0 or 1: the
+        # bounds hold p (itself in [0, 1]), so low needs no cap at 1 nor high a floor at 0.
+        low = nw.col(centre) - nw.col(half)
+        low = nw.when(low < 0).then(0.0).otherwise(low)
+        high = nw.col(centre) + nw.col(half)
+        high = nw.when(high > 1).then(1.0).otherwise(high)
+        stages[2] |= {
+            f"{prefix}_ci_low": nw.when(low > nw.col(p)).then(nw.col(p)).otherwise(low),
+            f"{prefix}_ci_high": nw.when(high < nw.col(p)).then(nw.col(p)).otherwise(high),
+        }
+    frame = frame.with_columns(*(also or []), **stages[0])
+    frame = frame.with_columns(**stages[1]).with_columns(**stages[2])
+    return frame.drop([c for stage in stages[:2] for c in stage])
 
 
 @overload
@@ -149,21 +216,13 @@ def wilson_interval(successes: Any, n: Any, z: float = 1.96) -> tuple[Any, Any]:
     m = _floats(n)
     if np.any(m < 0) or np.any(k < 0) or np.any(k > m):
         raise ValidationError("need 0 <= successes <= n", param="successes")
-    with np.errstate(divide="ignore", invalid="ignore"):
-        p = k / m
-        denominator = 1 + z * z / m
-        centre = (p + z * z / (2 * m)) / denominator
-        half = z * np.sqrt(p * (1 - p) / m + z * z / (4 * m * m)) / denominator
-        # Rounding can push a bound a hair past p or outside [0, 1] at p = 0 or 1.
-        low = np.minimum(np.clip(centre - half, 0.0, 1.0), p)
-        high = np.maximum(np.clip(centre + half, 0.0, 1.0), p)
+    counts = pd.DataFrame({"k": pd.array(k, dtype="Float64"), "n": pd.array(m, dtype="Float64")})
+    frame = _with_wilson(nw.from_native(counts, eager_only=True), {"w": ("k", "n")}, z)
+    bounds = frame.to_native()
+    low_, high_ = (bounds[f"w_ci_{c}"].astype("Float64") for c in ("low", "high"))
     if series is None:
-        return float(low[0]), float(high[0])
-    index = series.index
-    return (
-        pd.Series(pd.array(low, dtype="Float64"), index=index),
-        pd.Series(pd.array(high, dtype="Float64"), index=index),
-    )
+        return _floats(low_)[0], _floats(high_)[0]
+    return low_.set_axis(series.index), high_.set_axis(series.index)
 
 
 def _floats(values: Any) -> np.ndarray[Any, np.dtype[np.floating[Any]]]:
@@ -171,16 +230,21 @@ def _floats(values: Any) -> np.ndarray[Any, np.dtype[np.floating[Any]]]:
     return pd.Series(values).astype("Float64").to_numpy(dtype=float, na_value=np.nan)
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    """``numerator / denominator`` as Float64, NA where the denominator is 0."""
-    num = numerator.astype("Float64")
-    den = denominator.astype("Float64")
-    return (num / den).where(den > 0)
+def _ratio(numerator: nw.Expr, denominator: nw.Expr) -> nw.Expr:
+    """``numerator / denominator`` as a float, null where the denominator is 0."""
+    den = nw.when(denominator > 0).then(denominator.cast(nw.Float64))
+    return numerator.cast(nw.Float64) / den
 
 
-def _zone(df: pd.DataFrame, tz: str | None) -> str:
+def _count(mask: nw.Expr) -> nw.Expr:
+    """A boolean (maybe null) expression as 0/1, null counting as 0."""
+    return mask.fill_null(False).cast(nw.Int64)
+
+
+def _zone(df: Any, tz: str | None) -> str:
     """The zone to bucket in: ``tz``, else the one the frame was loaded with, else UTC."""
-    return check_tz(tz if tz is not None else df.attrs.get("tz"))
+    attrs = df.attrs if isinstance(df, pd.DataFrame) else {}
+    return check_tz(tz if tz is not None else attrs.get("tz"))
 
 
 def _local(starts: Any, tz: str) -> Any:
@@ -207,106 +271,151 @@ def _to_periods(created: pd.Series, freq: str, tz: str = "UTC") -> pd.Series:
         ) from exc
 
 
-def _counts(mask: pd.Series) -> pd.Series:
-    """A boolean (maybe NA) mask as 0/1 int64, NA counting as 0."""
-    return mask.astype("boolean").fillna(False).astype("int64")
+# The periods other engines bucket by (their date_trunc units); weeks start on Monday.
+_TRUNCATE = {"h": "1h", "D": "1d", "W": "1d", "M": "1mo", "Q": "1q", "Y": "1y"}
 
 
-def _sentiment_rank(values: pd.Series) -> pd.Series:
-    """negative/neutral/positive as 0/1/2 (Float64); anything else NA."""
-    labels = values.astype("string")
-    rank = pd.Series(pd.NA, index=values.index, dtype="Float64")
-    for i, label in enumerate(SENTIMENTS):
-        rank = rank.mask(labels == label, float(i))
-    return rank
+def _with_period(frame: Frame, df: Any, freq: str, tz: str) -> Frame:
+    """``frame`` plus ``period``: the start of the ``freq`` period of ``created`` in ``tz``.
+
+    pandas buckets with its Periods (any alias, DST-aware wall clock); other engines with
+    their own date_trunc, for the aliases in `_TRUNCATE`.
+    """
+    if isinstance(df, pd.DataFrame):
+        starts = _period_starts(df["created"], freq, tz)
+        return frame.with_columns(nw.from_native(starts.rename("period"), series_only=True))
+    if freq not in _TRUNCATE:
+        raise ValidationError(
+            f"period {freq!r} on this engine: use one of {', '.join(_TRUNCATE)}", param="period"
+        )
+    created = nw.col("created")
+    try:
+        local = created if tz == "UTC" else created.dt.convert_time_zone(tz)
+        day = local.dt.truncate(_TRUNCATE[freq])
+        if freq == "W":  # back to Monday
+            # weekday() is 1 (Monday) to 7, but 0 for Sunday on Spark (Narwhals 2.29): % 7
+            # makes Sunday 0 on every engine.
+            weekday = day.dt.weekday() % 7
+            start = day
+            for back in range(1, 7):  # Tuesday (2) is 1 day back ... Sunday (0) is 6
+                start = (
+                    nw.when(weekday == (back + 1) % 7)
+                    .then(day.dt.offset_by(f"-{back}d"))
+                    .otherwise(start)
+                )
+            day = start
+        return frame.with_columns(day.alias("period"))
+    except NotImplementedError as exc:
+        raise UnsupportedEngineError(
+            f"tz={tz!r} on this engine: {exc} Bucket in UTC (tz='UTC'), or set the engine's "
+            "session time zone and pass its local times",
+            param="tz",
+        ) from None
 
 
-def _grouped_sums(df: pd.DataFrame, facts: pd.DataFrame, by: str | list[str]) -> pd.DataFrame:
-    keys = [by] if isinstance(by, str) else list(by)
-    _require(df, keys, "grouping")
-    grouper = [df[k] for k in keys]
-    # dropna=False keeps calls with a NA key, so the group counts add up to the input rows.
-    sums = facts.groupby(grouper, dropna=False, observed=True, sort=True).sum()
-    return sums.reset_index()
+def _sentiment_rank(name: str) -> nw.Expr:
+    """negative/neutral/positive as 0/1/2; anything else null."""
+    c = nw.col(name)
+    rank = _count(c == "neutral") + 2 * _count(c == "positive")
+    return nw.when(c.is_in(SENTIMENTS).fill_null(False)).then(rank)
 
 
-def _analysed(df: pd.DataFrame) -> pd.Series:
-    return pd.Series(check_outcomes(df)["analysed"].to_numpy(dtype=bool), index=df.index)
+def _keys(by: str | list[str]) -> list[str]:
+    return [by] if isinstance(by, str) else list(by)
 
 
-def _shift(df: pd.DataFrame, analysed: pd.Series) -> pd.Series:
-    """Customer sentiment end minus start in steps (-2..2); NA if unknown or not analysed."""
-    _require(df, ["sentiment_customer_start", "sentiment_customer_end"], "sentiment")
-    end = _sentiment_rank(df["sentiment_customer_end"])
-    return (end - _sentiment_rank(df["sentiment_customer_start"])).where(analysed)
+def _shift() -> nw.Expr:
+    """Customer sentiment end minus start in steps (-2..2); null if unknown or not analysed."""
+    shift = _sentiment_rank("sentiment_customer_end") - _sentiment_rank("sentiment_customer_start")
+    return nw.when(nw.col(_ANALYSED)).then(shift)
 
 
-def _effort(df: pd.DataFrame, analysed: pd.Series) -> pd.Series:
-    """Customer effort score (Int64); NA if not analysed or outside the documented 0..5."""
-    _require(df, ["customer_effort_score"], "effort")
-    score = df["customer_effort_score"].astype("Int64")
-    return score.where(analysed & score.isin(EFFORT_SCORES).fillna(False))
+def _effort() -> nw.Expr:
+    """Customer effort score; null if not analysed or outside the documented 0..5."""
+    score = nw.col("customer_effort_score").cast(nw.Int64)
+    valid = nw.col(_ANALYSED) & score.is_in(EFFORT_SCORES).fill_null(False)
+    return nw.when(valid).then(score)
 
 
-def sentiment_shift(df: pd.DataFrame, by: str | list[str] = "agent_id") -> pd.DataFrame:
+def _shift_facts() -> dict[str, nw.Expr]:
+    shift = nw.col("_shift")
+    return {
+        "shift_n": _count(~shift.is_null()),
+        "improved": _count(shift > 0),
+        "same": _count(shift == 0),
+        "worsened": _count(shift < 0),
+    }
+
+
+def _grouped(frame: Frame, keys: list[str], facts: Mapping[str, nw.Expr]) -> Frame:
+    """Per group of ``keys`` (a null key is a group too): ``calls`` and the sums of ``facts``."""
+    sums = frame.select(*keys, **facts)
+    return sums.group_by(keys, drop_null_keys=False).agg(
+        nw.len().alias("calls"), nw.col(*facts).sum()
+    )
+
+
+def sentiment_shift(df: F, by: str | list[str] = "agent_id") -> F:
     """Customer sentiment start→end per group: improved / same / worsened counts and shares.
 
     Columns: the ``by`` columns, calls, calls_without_results (calls whose shift is unknown),
     shift_n (calls with both ends known), improved, same, worsened, improved_share,
-    same_share, worsened_share (shares of shift_n).
+    same_share, worsened_share (shares of shift_n). Any engine (see `engines`).
 
     Example:
         >>> sentiment_shift(load_calls(), by="agent_id")  # doctest: +SKIP
     """
-    shift = _shift(df, _analysed(df))
-    facts = pd.DataFrame(
-        {
-            "calls": 1,
-            "shift_n": _counts(shift.notna()),
-            "improved": _counts(shift > 0),
-            "same": _counts(shift == 0),
-            "worsened": _counts(shift < 0),
-        },
-        index=df.index,
+    keys = _keys(by)
+    frame = wrap(df, "sentiment_shift")
+    _require(frame, [*keys, "sentiment_customer_start", "sentiment_customer_end"], "sentiment")
+    frame = _with_outcomes(frame, keys, {"_shift": _shift()})
+    out = _grouped(frame, keys, _shift_facts())
+    out = out.with_columns(
+        (nw.col("calls") - nw.col("shift_n")).alias("calls_without_results"),
+        *(_ratio(nw.col(k), nw.col("shift_n")).alias(f"{k}_share") for k in _SHIFTS),
     )
-    out = _grouped_sums(df, facts, by)
-    out["calls_without_results"] = out["calls"] - out["shift_n"]
-    for k in ("improved", "same", "worsened"):
-        out[f"{k}_share"] = _ratio(out[k], out["shift_n"])
-    return _with_keys(out, df, by, SHIFT_COLUMNS)
+    return _with_keys(out, df, keys, SHIFT_COLUMNS)
 
 
-def effort_distribution(df: pd.DataFrame, by: str | list[str] = "agent_id") -> pd.DataFrame:
+def effort_distribution(df: F, by: str | list[str] = "agent_id") -> F:
     """Customer effort score distribution (0..5) per group.
 
     Columns: the ``by`` columns, calls, calls_without_results, effort_n (analysed calls with a
     score in 0..5; other values count as unknown), effort_0 … effort_5 (counts), effort_mean.
+    Any engine (see `engines`).
 
     Example:
         >>> effort_distribution(load_calls(), by="agent_id")  # doctest: +SKIP
     """
-    score = _effort(df, _analysed(df))
-    facts = pd.DataFrame({"calls": 1, "effort_n": _counts(score.notna())}, index=df.index)
-    for s in EFFORT_SCORES:
-        facts[f"effort_{s}"] = _counts(score == s)
-    facts["effort_sum"] = score.fillna(0).astype("int64")
-    out = _grouped_sums(df, facts, by)
-    out["calls_without_results"] = out["calls"] - out["effort_n"]
-    out["effort_mean"] = _ratio(out["effort_sum"], out["effort_n"])
-    return _with_keys(out, df, by, EFFORT_COLUMNS)
+    keys = _keys(by)
+    frame = wrap(df, "effort_distribution")
+    _require(frame, [*keys, "customer_effort_score"], "effort")
+    frame = _with_outcomes(frame, keys, {"_effort": _effort()})
+    score = nw.col("_effort")
+    facts = {
+        "effort_n": _count(~score.is_null()),
+        **{f"effort_{s}": _count(score == s) for s in EFFORT_SCORES},
+        "effort_sum": score.fill_null(0),
+    }
+    out = _grouped(frame, keys, facts)
+    out = out.with_columns(
+        (nw.col("calls") - nw.col("effort_n")).alias("calls_without_results"),
+        _ratio(nw.col("effort_sum"), nw.col("effort_n")).alias("effort_mean"),
+    )
+    return _with_keys(out, df, keys, EFFORT_COLUMNS)
 
 
-def _with_keys(
-    out: pd.DataFrame, df: pd.DataFrame, by: str | list[str], columns: dict[str, str]
-) -> pd.DataFrame:
-    keys = [by] if isinstance(by, str) else list(by)
+def _with_keys(out: Frame, df: F, keys: list[str], columns: dict[str, str]) -> F:
+    if not isinstance(df, pd.DataFrame):
+        return finish(out, df, dict.fromkeys(keys, None) | columns, keys)
     key_types = {k: df[k].dtype for k in keys}  # the dtype object keeps categories
-    if out.empty:  # an empty groupby loses the key dtypes
-        out = out.astype({k: t for k, t in key_types.items() if k in out.columns})
-    return typed(out, {**key_types, **columns})
+    native = nw.to_native(out.sort(keys, nulls_last=True))
+    if native.empty:  # an empty groupby loses the key dtypes
+        native = native.astype({k: t for k, t in key_types.items() if k in native.columns})
+    return finish(nw.from_native(native, eager_only=True), df, {**key_types, **columns})
 
 
-def volume(df: pd.DataFrame, freq: str = "D", *, tz: str | None = None) -> pd.DataFrame:
+def volume(df: Any, freq: str = "D", *, tz: str | None = None) -> pd.DataFrame:
     """Calls and talk time per period, by status; periods without calls appear with zeros.
 
     Columns: period (start of the period in ``tz``), calls, completed, processing, failed,
@@ -319,17 +428,20 @@ def volume(df: pd.DataFrame, freq: str = "D", *, tz: str | None = None) -> pd.Da
         tz: the IANA zone whose days (and wall-clock hours) bucket the calls; default the
             frame's ``attrs["tz"]`` (set by ``load_calls(tz=...)``), else UTC.
 
+    pandas only: the empty periods come from a calendar of every period in the range.
+
     Example:
         >>> volume(load_calls(), freq="W")  # doctest: +SKIP
     """
-    _require(df, ["created", "status", "duration_seconds"], "volume")
+    df = pandas_only(df, "volume", "periods without calls are filled in from a pandas calendar")
+    _require(wrap(df, "volume"), ["created", "status", "duration_seconds"], "volume")
     zone = _zone(df, tz)
     periods = _to_periods(df["created"], freq, zone)
     status = df["status"].astype("string")
     facts = pd.DataFrame(
         {
             "calls": 1,
-            **{s: _counts(status == s) for s in ("completed", "processing", "failed")},
+            **{s: _int01(status == s) for s in ("completed", "processing", "failed")},
             "talk_seconds": df["duration_seconds"].astype("Float64").fillna(0.0),
         },
         index=df.index,
@@ -346,6 +458,11 @@ def volume(df: pd.DataFrame, freq: str = "D", *, tz: str | None = None) -> pd.Da
     out = out[~out["period"].duplicated(keep="last")]
     out["talk_minutes"] = out["talk_seconds"].astype("Float64") / 60
     return typed(out, {**VOLUME_COLUMNS, "period": pd.DatetimeTZDtype(tz=zone)})
+
+
+def _int01(mask: pd.Series) -> pd.Series:
+    """A boolean (maybe NA) mask as 0/1 int64, NA counting as 0."""
+    return mask.astype("boolean").fillna(False).astype("int64")
 
 
 def _exception_detail(check: str, row: Mapping[Hashable, Any]) -> str:
@@ -388,7 +505,7 @@ _AT_S = {
 }
 
 
-def compliance_exceptions(df: pd.DataFrame) -> pd.DataFrame:
+def compliance_exceptions(df: Any) -> pd.DataFrame:
     """One row per failed check per analysed call: a supervisor's review queue.
 
     Columns: id, created, agent_id, contact_id, check, detail (why it failed, e.g. "missing 2:
@@ -397,9 +514,12 @@ def compliance_exceptions(df: pd.DataFrame) -> pd.DataFrame:
     API's order), then checks in the module table's order: a queue is worked as calls arrive,
     and the API gives no severity to rank by.
 
+    pandas only: each detail is worded in Python from the failing call's fields.
+
     Example:
         >>> load_calls().pipe(compliance_exceptions).head(20)  # doctest: +SKIP
     """
+    df = pandas_only(df, "compliance_exceptions", "each detail is worded in Python per call")
     outcomes = check_outcomes(df)
     pieces = []
     for order, check in enumerate(CHECKS):
@@ -455,8 +575,8 @@ SCORECARD_COLUMNS: dict[str, str] = _scorecard_columns()
 
 
 def agent_scorecard(
-    df: pd.DataFrame, period: str | None = None, min_calls: int = 5, *, tz: str | None = None
-) -> pd.DataFrame:
+    df: F, period: str | None = None, min_calls: int = 5, *, tz: str | None = None
+) -> F:
     """Per agent (and period): volume, compliance pass rates with Wilson CIs, quality, rank.
 
     Columns, in order: agent_id, period (only when ``period`` is given: its start in ``tz``),
@@ -474,81 +594,97 @@ def agent_scorecard(
     rank (1, 1, 3). Rows are sorted by period, rank (unranked last), agent_id.
 
     Args:
-        df: the load_calls() frame.
+        df: the load_calls() frame, or the same rows on another engine: a Polars frame, a
+            DuckDB relation (`scan_calls`), a Spark DataFrame; the result is of that kind.
         period: None for all time, or a pandas period alias on ``created``: "W", "M", ...
+            (other engines: h, D, W, M, Q, Y).
         min_calls: analysed calls a group needs to be ranked.
         tz: the zone whose weeks/months ``period`` counts in (default as in `volume`).
 
     Example:
         >>> agent_scorecard(load_calls(), period="M", min_calls=20)  # doctest: +SKIP
+        >>> agent_scorecard(scan_calls(), period="W").df()  # doctest: +SKIP
     """
     if min_calls < 1:
         raise ValidationError(f"min_calls must be >= 1, got {min_calls}", param="min_calls")
-    _require(df, _SCORECARD_INPUTS, "agent_scorecard")
-    outcomes = check_outcomes(df)
-    analysed = pd.Series(outcomes["analysed"].to_numpy(dtype=bool), index=df.index)
-    facts = pd.DataFrame(
-        {
-            "calls": 1,
-            "analysed_calls": _counts(analysed),
-            "talk_seconds": df["duration_seconds"].astype("Float64").fillna(0.0),
-        },
-        index=df.index,
-    )
+    frame = wrap(df, "agent_scorecard")
+    _require(frame, _SCORECARD_INPUTS, "agent_scorecard")
+    keys = ["agent_id"]
+    if period is not None:
+        frame = _with_period(frame, df, period, _zone(df, tz))
+        keys.append("period")
+    inputs = [
+        "duration_seconds",
+        "sentiment_overall",
+        "empathy_count",
+        "interruption_count",
+        "recommendation_count",
+        *(f"recommendations_{k}" for k in ("high", "medium", "low")),
+    ]
+    extra = {"_shift": _shift(), "_effort": _effort()}
+    frame = _with_outcomes(frame, [*keys, *inputs], extra)
+    analysed = nw.col(_ANALYSED)
+    facts: dict[str, nw.Expr] = {
+        "analysed_calls": _count(analysed),
+        "talk_seconds": nw.col("duration_seconds").cast(nw.Float64).fill_null(0.0),
+    }
     for c in (*CHECKS, "flagged"):
-        facts[f"{c}_calls" if c == "flagged" else f"{c}_passed"] = _counts(outcomes[c])
-        facts[f"{c}_n"] = _counts(outcomes[c].notna())
-    sentiment = df["sentiment_overall"].astype("string").where(analysed)
-    facts["sentiment_n"] = _counts(sentiment.isin(SENTIMENTS))
+        facts[f"{c}_calls" if c == "flagged" else f"{c}_passed"] = _count(nw.col(c))
+        facts[f"{c}_n"] = _count(~nw.col(c).is_null())
+    sentiment = nw.col("sentiment_overall")
+    facts["sentiment_n"] = _count(analysed & sentiment.is_in(SENTIMENTS))
     for s in SENTIMENTS:
-        facts[f"sentiment_{s}"] = _counts(sentiment == s)
-    shift = _shift(df, analysed)
-    facts["shift_n"] = _counts(shift.notna())
-    for k, hit in (("improved", shift > 0), ("same", shift == 0), ("worsened", shift < 0)):
-        facts[k] = _counts(hit)
+        facts[f"sentiment_{s}"] = _count(analysed & (sentiment == s))
+    facts |= _shift_facts()
     means = {
-        "effort": _effort(df, analysed),
-        "empathy": df["empathy_count"],
-        "interruptions": df["interruption_count"],
+        "effort": nw.col("_effort"),
+        "empathy": nw.col("empathy_count"),
+        "interruptions": nw.col("interruption_count"),
     }
     for name, values in means.items():
-        v = values.astype("Float64").where(analysed)
-        facts[f"{name}_n"] = _counts(v.notna())
-        facts[f"{name}_sum"] = v.fillna(0.0)
-    facts["recommendations_n"] = _counts(df["recommendation_count"].notna() & analysed)
+        v = nw.when(analysed).then(values.cast(nw.Float64))
+        facts[f"{name}_n"] = _count(~v.is_null())
+        facts[f"{name}_sum"] = v.fill_null(0.0)
+    facts["recommendations_n"] = _count(~nw.col("recommendation_count").is_null() & analysed)
     for k in ("high", "medium", "low"):
-        facts[f"recommendations_{k}"] = _counts(analysed) * df[f"recommendations_{k}"].fillna(0)
+        facts[f"recommendations_{k}"] = _count(analysed) * nw.col(f"recommendations_{k}").fill_null(
+            0
+        )
+    out = _grouped(frame, keys, facts)
 
-    keys = [df["agent_id"]]
-    if period is not None:
-        keys.append(_period_starts(df["created"], period, _zone(df, tz)).rename("period"))
-    out = facts.groupby(keys, dropna=False, sort=True).sum().reset_index()
-    out["calls_without_results"] = out["calls"] - out["analysed_calls"]
-    out["talk_minutes"] = out["talk_seconds"].astype("Float64") / 60
-    for c in (*CHECKS, "flagged"):
-        hits = out[f"{c}_calls" if c == "flagged" else f"{c}_passed"]
-        n = out[f"{c}_n"]
-        out[f"{c}_share" if c == "flagged" else f"{c}_pass_rate"] = _ratio(hits, n)
-        out[f"{c}_ci_low"], out[f"{c}_ci_high"] = wilson_interval(hits, n)
+    derived = [
+        (nw.col("calls") - nw.col("analysed_calls")).alias("calls_without_results"),
+        (nw.col("talk_seconds") / 60).alias("talk_minutes"),
+    ]
+    hits = {c: (f"{c}_calls" if c == "flagged" else f"{c}_passed", f"{c}_n") for c in _RATED}
+    for c, (k, n) in hits.items():
+        rate = _ratio(nw.col(k), nw.col(n))
+        derived.append(rate.alias(f"{c}_share" if c == "flagged" else f"{c}_pass_rate"))
     for s in SENTIMENTS:
-        out[f"sentiment_{s}_share"] = _ratio(out[f"sentiment_{s}"], out["sentiment_n"])
-    for k in ("improved", "same", "worsened"):
-        out[f"{k}_share"] = _ratio(out[k], out["shift_n"])
+        derived.append(
+            _ratio(nw.col(f"sentiment_{s}"), nw.col("sentiment_n")).alias(f"sentiment_{s}_share")
+        )
+    derived += [_ratio(nw.col(k), nw.col("shift_n")).alias(f"{k}_share") for k in _SHIFTS]
     for name, mean in (("effort", "mean"), ("empathy", "per_call"), ("interruptions", "per_call")):
-        out[f"{name}_{mean}"] = _ratio(out[f"{name}_sum"], out[f"{name}_n"])
+        derived.append(_ratio(nw.col(f"{name}_sum"), nw.col(f"{name}_n")).alias(f"{name}_{mean}"))
+    out = _with_wilson(out, hits, 1.96, derived)
 
-    out["ranked"] = (out["analysed_calls"] >= min_calls) & out["flagged_ci_high"].notna()
-    score = out["flagged_ci_high"].where(out["ranked"])
-    by_period = out["period"] if period is not None else pd.Series(0, index=out.index)
-    out["rank"] = score.groupby(by_period, dropna=False).rank(method="min")
+    ranked = (nw.col("analysed_calls") >= min_calls) & ~nw.col("flagged_ci_high").is_null()
+    score = nw.when(ranked).then(nw.col("flagged_ci_high")).rank("min")
+    out = out.with_columns(
+        ranked.alias("ranked"),
+        (score.over("period") if period is not None else score).alias("rank"),
+    )
+    order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
     keys_types: dict[str, Any] = {"agent_id": "string"}
     if period is not None:
-        keys_types["period"] = pd.DatetimeTZDtype(tz=_zone(df, tz))
-    order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
-    out = typed(out, keys_types | SCORECARD_COLUMNS)
-    out = out.sort_values(order, na_position="last", kind="stable", ignore_index=True)
-    out.attrs["created"] = _created_range(df)  # charts of it name the dates they cover
-    return out
+        keys_types["period"] = (
+            pd.DatetimeTZDtype(tz=_zone(df, tz)) if isinstance(df, pd.DataFrame) else None
+        )
+    result = finish(out, df, keys_types | SCORECARD_COLUMNS, order)
+    if isinstance(result, pd.DataFrame) and isinstance(df, pd.DataFrame):
+        result.attrs["created"] = _created_range(df)  # charts of it name the dates they cover
+    return result
 
 
 def _created_range(df: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp] | None:

@@ -191,11 +191,17 @@ def talk_metrics(segments: pd.DataFrame) -> pd.DataFrame:
     ``segments`` only. Sorted by id.
 
     Args:
-        segments: the frame :func:`segments` returns.
+        segments: the frame :func:`segments` returns (pandas only: other engines raise
+            `UnsupportedEngineError`).
 
     Example:
         >>> talk_metrics(segments(records))  # doctest: +SKIP
     """
+    from .engines import pandas_only  # Narwhals only when analysing, not when loading
+
+    segments = pandas_only(
+        segments, "talk_metrics", "runs and silences follow each call's segments in order"
+    )
     missing = [c for c in SEGMENT_COLUMNS if c not in segments.columns]
     if missing:
         raise ValidationError(
