@@ -51,7 +51,7 @@ GB = 1e9
 
 def table_schema() -> pa.Schema:
     """The store table's schema: load_calls' empty frame as Arrow, times in microseconds."""
-    from callcov_analytics.frame import empty_frame
+    from callcov_analytics._frame import empty_frame
 
     schema = pa.Table.from_pandas(empty_frame(), preserve_index=False).schema
     for name in ("created", "completed_at"):
@@ -141,7 +141,7 @@ def _scorecard(engine: str, table: str) -> dict[str, Any]:
 
     start = time.perf_counter()
     if engine == "duckdb":
-        from callcov_analytics.scan import scan_calls
+        from callcov_analytics._scan import scan_calls
 
         card = metrics.agent_scorecard(scan_calls(table=table), period="M").df()
     elif engine == "pandas":

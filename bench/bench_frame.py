@@ -63,7 +63,7 @@ def make_pages(directory: Path, n: int, page_size: int, segments: int = 40, seed
 
 
 def record(rng: random.Random, i: int, sentences: list[str], segments: int) -> dict[str, Any]:
-    """One analysis shaped like contract §3 (90% completed with results and transcript)."""
+    """One analysis shaped like docs/api.md §3 (90% completed with results and transcript)."""
     status = rng.choices(["completed", "processing", "failed"], [0.9, 0.05, 0.05])[0]
     created = 1_760_000_000 - i * 37
     duration_ms = rng.randint(30_000, 900_000)
@@ -192,7 +192,7 @@ class _Declines:
     """A fast path that declines every page."""
 
     def read(self, body: bytes) -> Any:
-        from callcov_analytics.pages import _SlowPath
+        from callcov_analytics._decode import _SlowPath
 
         raise _SlowPath
 
@@ -201,9 +201,9 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     """Build the frame one way, in this (fresh) process; return the measurements."""
     import pandas as pd
 
-    from callcov_analytics.frame import frame_from_tables
-    from callcov_analytics.pages import parse_page
-    from callcov_analytics.schema import SCHEMA_SPEC
+    from callcov_analytics._decode import parse_page
+    from callcov_analytics._frame import frame_from_tables
+    from callcov_analytics._schema import SCHEMA_SPEC
 
     files = sorted(directory.glob("page_*.json"))
     phases: dict[str, float] = {}
@@ -223,9 +223,9 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     cpu_before = usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     if route == "generic":  # every page with a field the schema lacks: Arrow reads them all
-        import callcov_analytics.pages
+        import callcov_analytics._decode
 
-        callcov_analytics.pages._struct_reader = lambda *_: _Declines()  # type: ignore[assignment]
+        callcov_analytics._decode._struct_reader = lambda *_: _Declines()  # type: ignore[assignment]
     if route in ("ours", "generic"):
         tables = []
         for body in pages():

@@ -17,7 +17,7 @@ start of the last window (idle gaps between windows included) / the plan's rate;
 sandbox ends a window at the whole second after first request + window, so a window lasts
 W to W+1 s and throughput stays below 100% even at full windows. The
 baseline in the same run, "1 conn": the most one connection could send per window at the
-measured request time. Acceptance (issue 7): Business >= 95% and Free exactly its limit,
+measured request time. Target: Business >= 95% and Free exactly its limit,
 both with 0 x 429. Usage: ``python bench/bench_saturation.py [--windows 2]``. Not a test.
 """
 
@@ -34,7 +34,7 @@ from typing import Any
 
 import callcov_analytics as cca
 from callcov_analytics import sandbox
-from callcov_analytics.client import CallCovClient
+from callcov_analytics._client import CallCovClient
 
 RESULTS = Path(__file__).resolve().parent / "results" / "saturation.json"
 PAGE = 100

@@ -13,7 +13,7 @@ Three processes, so each number belongs to one of them:
   raw pages (gzip, no parsing) from the same sandbox, at offsets the load never asked for so
   the sandbox builds each one as it did for the load. ``wall / floor`` is what the client adds.
 
-Acceptance (issue 7): peak RSS <= 1.5 GB for 1,000,000 analyses. Usage:
+Target: peak RSS <= 1.5 GB for 1,000,000 analyses. Usage:
 ``python bench/bench_scale.py [--n 1000000] [--floor-pages 80]``; a smaller ``--n`` writes
 results only with ``--out``. Not a test.
 """

@@ -1,4 +1,4 @@
-"""The local store: what a day of re-runs costs with it and without it (issue 6).
+"""The local store: what a day of re-runs costs with it and without it.
 
 Two sandboxes with the same seeded 50,000 analyses (enterprise plan: 1,000 requests per 60 s
 window, so the rate limit never binds and every number is requests and the sandbox's speed)
@@ -128,7 +128,7 @@ def quota_cases(anchor: int) -> dict[str, int]:
     """Requests of each repeat, filtered and rotated-key load after a first full load."""
     import random
 
-    from callcov_analytics import sync
+    from callcov_analytics import _sync as sync
 
     clock = [float(anchor)]
     real_now = sync.now

@@ -18,8 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._version import __version__
-from .errors import (
+from ._errors import (
     APIConnectionError,
     APIError,
     APIStatusError,
@@ -52,32 +51,33 @@ from .errors import (
     UnsupportedEngineError,
     ValidationError,
 )
+from ._version import __version__
 
 if TYPE_CHECKING:
-    from .calls import load_calls, load_segments
-    from .client import CallCovClient
-    from .config import Config, set_session_key
-    from .frame import to_frame
-    from .quotas import quota
+    from ._client import CallCovClient
+    from ._config import Config, set_session_key
+    from ._frame import to_frame
+    from ._loaders import load_calls, load_segments
+    from ._quota import quota
+    from ._scan import scan_calls
+    from ._schema import SCHEMA
+    from ._store import cache_info, clear_cache
     from .report import export_report
-    from .scan import scan_calls
-    from .schema import SCHEMA
-    from .store import cache_info, clear_cache
 
 # public name -> module that defines it
 _LAZY = {
-    "load_calls": "calls",
-    "load_segments": "calls",
-    "CallCovClient": "client",
-    "Config": "config",
-    "set_session_key": "config",
-    "scan_calls": "scan",
-    "SCHEMA": "schema",
-    "to_frame": "frame",
+    "load_calls": "_loaders",
+    "load_segments": "_loaders",
+    "CallCovClient": "_client",
+    "Config": "_config",
+    "set_session_key": "_config",
+    "scan_calls": "_scan",
+    "SCHEMA": "_schema",
+    "to_frame": "_frame",
     "export_report": "report",
-    "quota": "quotas",
-    "cache_info": "store",
-    "clear_cache": "store",
+    "quota": "_quota",
+    "cache_info": "_store",
+    "clear_cache": "_store",
 }
 
 

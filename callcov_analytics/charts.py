@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import MissingDependencyError, ValidationError
+from ._errors import MissingDependencyError, ValidationError
 from .metrics import CHECKS
 from .plots import CHECK_STYLE, date_range
 

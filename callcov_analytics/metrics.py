@@ -32,10 +32,10 @@ import narwhals as nw
 import numpy as np
 import pandas as pd
 
-from callcov_analytics.columns import typed
-from callcov_analytics.dates import check_tz
-from callcov_analytics.engines import F, Frame, columns_of, finish, pandas_only, wrap
-from callcov_analytics.errors import UnsupportedEngineError, ValidationError
+from callcov_analytics._columns import typed
+from callcov_analytics._dates import check_tz
+from callcov_analytics._engines import F, Frame, columns_of, finish, pandas_only, wrap
+from callcov_analytics._errors import UnsupportedEngineError, ValidationError
 
 __all__ = [
     "CHECKS",
@@ -360,7 +360,7 @@ def sentiment_shift(df: F, by: str | list[str] = "agent_id") -> F:
 
     Columns: the ``by`` columns, calls, calls_without_results (calls whose shift is unknown),
     shift_n (calls with both ends known), improved, same, worsened, improved_share,
-    same_share, worsened_share (shares of shift_n). Any engine (see `engines`).
+    same_share, worsened_share (shares of shift_n). Any engine (see `_engines`).
 
     Example:
         >>> sentiment_shift(load_calls(), by="agent_id")  # doctest: +SKIP
@@ -382,7 +382,7 @@ def effort_distribution(df: F, by: str | list[str] = "agent_id") -> F:
 
     Columns: the ``by`` columns, calls, calls_without_results, effort_n (analysed calls with a
     score in 0..5; other values count as unknown), effort_0 … effort_5 (counts), effort_mean.
-    Any engine (see `engines`).
+    Any engine (see `_engines`).
 
     Example:
         >>> effort_distribution(load_calls(), by="agent_id")  # doctest: +SKIP

@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .errors import MissingDependencyError, ValidationError
+from ._errors import MissingDependencyError, ValidationError
+from ._ratelimit import QuotaReading, daily_quota_for
 from .metrics import CHECKS, agent_scorecard, sentiment_shift, volume
-from .ratelimit import QuotaReading, daily_quota_for
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

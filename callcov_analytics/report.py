@@ -55,12 +55,12 @@ from typing import Any
 import pandas as pd
 
 from . import metrics
-from .dates import check_tz
-from .errors import ValidationError
-from .files import atomic_open, fresh_path, storage_errors
-from .manifest import checksum, describe, figures_for, manifest
-from .summary import summary_facts
-from .workbook import agent_summary, write_workbook
+from ._atomic import atomic_open, fresh_path, storage_errors
+from ._dates import check_tz
+from ._errors import ValidationError
+from ._manifest import checksum, describe, figures_for, manifest
+from ._summary import summary_facts
+from ._workbook import agent_summary, write_workbook
 
 __all__ = [
     "FORMULA_TRIGGERS",

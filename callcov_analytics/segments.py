@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from callcov_analytics import accessor  # noqa: F401  registers df.callcov on these frames
-from callcov_analytics.errors import ValidationError
+from callcov_analytics import _accessor  # noqa: F401  registers df.callcov on these frames
+from callcov_analytics._errors import ValidationError
 
 __all__ = [
     "search_transcripts",
@@ -197,7 +197,7 @@ def talk_metrics(segments: pd.DataFrame) -> pd.DataFrame:
     Example:
         >>> talk_metrics(segments(records))  # doctest: +SKIP
     """
-    from .engines import pandas_only  # Narwhals only when analysing, not when loading
+    from ._engines import pandas_only  # Narwhals only when analysing, not when loading
 
     segments = pandas_only(
         segments, "talk_metrics", "runs and silences follow each call's segments in order"

@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from callcov_analytics.redact import KEY_PATTERN
+from callcov_analytics._secrets import KEY_PATTERN
 from callcov_analytics.sandbox import Sandbox, serve
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics.client import CallCovClient
-from callcov_analytics.config import Config
+from callcov_analytics._client import CallCovClient
+from callcov_analytics._config import Config
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
 

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 
 from callcov_analytics import sandbox
+from callcov_analytics._schema import SCHEMA
 from callcov_analytics.report import read_report_csv
 from callcov_analytics.sandbox import Sandbox
-from callcov_analytics.schema import SCHEMA
 
 N = 300
 
@@ -46,7 +46,7 @@ def run(
     if url is not None:
         base["CALLCOV_API_URL"] = url
     return subprocess.run(
-        [sys.executable, "-m", "callcov_analytics.cli", *args],
+        [sys.executable, "-m", "callcov_analytics._cli", *args],
         capture_output=True,
         text=True,
         env=base,

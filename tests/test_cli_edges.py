@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from callcov_analytics import cli
+from callcov_analytics import _cli as cli
 from callcov_analytics.report import FILE_SUFFIXES
 from callcov_analytics.sandbox import Sandbox
 

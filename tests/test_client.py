@@ -10,9 +10,9 @@ from collections.abc import Callable
 
 import pytest
 
-from callcov_analytics.client import CallCovClient
-from callcov_analytics.config import Config
-from callcov_analytics.errors import (
+from callcov_analytics._client import CallCovClient
+from callcov_analytics._config import Config
+from callcov_analytics._errors import (
     APIConnectionError,
     AuthenticationError,
     ConfigurationError,

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from callcov_analytics import cli
-from callcov_analytics import client as client_module
-from callcov_analytics.client import CallCovClient
-from callcov_analytics.errors import (
+from callcov_analytics import _cli as cli
+from callcov_analytics import _client as client_module
+from callcov_analytics._client import CallCovClient
+from callcov_analytics._errors import (
     NotFoundError,
     ResponseDecodeError,
     ResponseTooLargeError,

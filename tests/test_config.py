@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from callcov_analytics.config import Config, check_base_url, origin_of, set_session_key
-from callcov_analytics.errors import ConfigurationError
+from callcov_analytics._config import Config, check_base_url, origin_of, set_session_key
+from callcov_analytics._errors import ConfigurationError
 
 
 def fake_key() -> str:

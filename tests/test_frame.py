@@ -11,17 +11,17 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callcov_analytics import pages as pages_module
-from callcov_analytics.errors import InvalidRecordError, ResponseDecodeError
-from callcov_analytics.frame import empty_frame, frame_from_tables, to_frame
-from callcov_analytics.pages import ParsedPage, parse_page, parse_record
-from callcov_analytics.schema import CATEGORIES, SCHEMA
+from callcov_analytics import _decode as pages_module
+from callcov_analytics._decode import ParsedPage, parse_page, parse_record
+from callcov_analytics._errors import InvalidRecordError, ResponseDecodeError
+from callcov_analytics._frame import empty_frame, frame_from_tables, to_frame
+from callcov_analytics._schema import CATEGORIES, SCHEMA
 
 CREATED = 1_760_000_000  # 2025-10-09 09:33:20 UTC
 
 
 def completed(i: int = 0, **overrides: Any) -> dict[str, Any]:
-    """A completed analysis with every documented field (contract §3)."""
+    """A completed analysis with every documented field (docs/api.md §3)."""
     record: dict[str, Any] = {
         "id": f"00000000-0000-4000-8000-{i:012d}",
         "object": "analysis",

@@ -23,8 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import callcov_analytics as cca
-from callcov_analytics import client as client_module
-from callcov_analytics.errors import (
+from callcov_analytics import _client as client_module
+from callcov_analytics._crawl import MAX_REPEATS
+from callcov_analytics._errors import (
     APIError,
     CallCovError,
     InvalidRecordError,
@@ -34,7 +35,6 @@ from callcov_analytics.errors import (
     ResponseTooLargeError,
     ValidationError,
 )
-from callcov_analytics.pagination import MAX_REPEATS
 from tests.hostile_server import EPOCH, HostileServer, Listing, ok, record
 
 pytestmark = pytest.mark.timeout(60)

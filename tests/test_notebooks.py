@@ -2,8 +2,8 @@
 
 Each runs top to bottom with no key configured (so it starts its own sandbox), with widget state
 stored as a frontend that saves it would; the saved file must hold no error and nothing shaped
-like a key. A separate notebook types a generated key into the key widget (S8) and forces a
-server error under ``%xmode Verbose`` (S9): the key must appear nowhere in the saved file.
+like a key. A separate notebook types a generated key into the key widget and forces a
+server error under ``%xmode Verbose``: the key must appear nowhere in the saved file.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from jupyter_client.kernelspec import KernelSpecManager
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
-from callcov_analytics.redact import KEY_PATTERN
+from callcov_analytics._secrets import KEY_PATTERN
 from callcov_analytics.sandbox import Faults, serve
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
@@ -130,7 +130,8 @@ TYPING_NOTEBOOK = [
     # what the frontend sends when a person types and presses Connect
     "import os\nentry = connection.entry\nentry.password.value = os.environ['TYPED_KEY']\n"
     "entry.button.click()\nentry",
-    "from callcov_analytics import config\nconfig.session_key(), connection, entry.password",
+    "from callcov_analytics import _config as config\n"
+    "config.session_key(), connection, entry.password",
     "%xmode Verbose",
     # a forced HTTP 500 with verbose tracebacks, which print each frame's variables
     "from callcov_analytics import CallCovClient, load_calls\n"

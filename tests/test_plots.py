@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 
 from callcov_analytics import load_calls, metrics, plots, sandbox
-from callcov_analytics.errors import ValidationError
-from callcov_analytics.ratelimit import QuotaReading
+from callcov_analytics._errors import ValidationError
+from callcov_analytics._ratelimit import QuotaReading
 
 matplotlib.use("Agg")
 
@@ -224,7 +224,7 @@ def test_import_does_not_load_matplotlib_or_ipywidgets() -> None:
 
 
 def test_missing_matplotlib_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
-    from callcov_analytics.errors import MissingDependencyError
+    from callcov_analytics._errors import MissingDependencyError
 
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
     with pytest.raises(MissingDependencyError, match=r"callcov-analytics\[plot\]"):

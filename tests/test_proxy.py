@@ -1,7 +1,7 @@
 """Corporate networks: CALLCOV_PROXY (a CONNECT tunnel) and CALLCOV_CA_BUNDLE, over real sockets.
 
 An https sandbox with a certificate from a throwaway CA (trustme) stands in for the API, and a
-small CONNECT proxy on 127.0.0.1 records every byte it relays. Reference S4/S5: proxies and CA
+small CONNECT proxy on 127.0.0.1 records every byte it relays. Proxies and CA
 bundles from the generic environment variables are never used; the configured ones are, for
 https only, and neither the key nor the proxy password shows anywhere.
 """
@@ -24,7 +24,7 @@ import pytest
 import trustme
 
 from callcov_analytics import CallCovClient, Config, load_calls
-from callcov_analytics.errors import (
+from callcov_analytics._errors import (
     APIConnectionError,
     ConfigurationError,
     ProxyAuthenticationError,

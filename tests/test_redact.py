@@ -8,7 +8,7 @@ import secrets
 
 import pytest
 
-from callcov_analytics.redact import Secret, guard_logging, redact_text, sanitize_url
+from callcov_analytics._secrets import Secret, guard_logging, redact_text, sanitize_url
 
 
 def test_secret_masks_itself_everywhere() -> None:

@@ -24,9 +24,10 @@ import pytest
 
 import callcov_analytics
 from callcov_analytics import metrics, report, sandbox
-from callcov_analytics.calls import load_calls
-from callcov_analytics.errors import StorageError, ValidationError
-from callcov_analytics.frame import empty_frame, to_frame
+from callcov_analytics._errors import StorageError, ValidationError
+from callcov_analytics._frame import empty_frame, to_frame
+from callcov_analytics._loaders import load_calls
+from callcov_analytics._workbook import agent_summary
 from callcov_analytics.report import (
     export_report,
     neutralize,
@@ -34,7 +35,6 @@ from callcov_analytics.report import (
     write_csv,
     write_parquet,
 )
-from callcov_analytics.workbook import agent_summary
 
 CSV_FILES = (
     "calls.csv",
@@ -67,7 +67,7 @@ HOSTILE = [
 
 
 def _record(i: int, text: str, status: str = "completed") -> dict[str, Any]:
-    """A full analysis object (contract §3) with `text` in every caller-controlled string."""
+    """A full analysis object (docs/api.md §3) with `text` in every caller-controlled string."""
     done = status == "completed"
     return {
         "id": f"{text}#{i}",

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callcov_analytics import segments as seg
-from callcov_analytics.errors import ValidationError
-from callcov_analytics.pages import parse_page
+from callcov_analytics._decode import parse_page
+from callcov_analytics._errors import ValidationError
 from tests.test_metrics import make_frame
 
 

@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics.client import CallCovClient
+from callcov_analytics._client import CallCovClient
+from callcov_analytics._schema import SCHEMA
 from callcov_analytics.sandbox import Sandbox
-from callcov_analytics.schema import SCHEMA
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,11 @@ import pandas as pd
 import pytest
 
 from callcov_analytics import metrics, sandbox
-from callcov_analytics.calls import load_calls
-from callcov_analytics.errors import ValidationError
-from callcov_analytics.frame import empty_frame
+from callcov_analytics._errors import ValidationError
+from callcov_analytics._frame import empty_frame
+from callcov_analytics._loaders import load_calls
+from callcov_analytics._workbook import LABELS, SHEETS, agent_summary, safe_url
 from callcov_analytics.report import export_report
-from callcov_analytics.workbook import LABELS, SHEETS, agent_summary, safe_url
 
 TZ = "Europe/London"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"

@@ -1,4 +1,4 @@
-"""`GET /billing/usage`: the current calendar month's usage, limits and costs (contract §6)."""
+"""`GET /billing/usage`: the current calendar month's usage, limits and costs (docs/api.md §6)."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ Outcome = Literal["ok", "rate_limit_exceeded", "daily_quota_exceeded"]
 
 @dataclass(frozen=True)
 class Plan:
-    """Request allowances of one plan (contract §4) plus its billing limits (§6)."""
+    """Request allowances of one plan (docs/api.md §4) plus its billing limits (docs/api.md §6)."""
 
     name: str
     per_window: int

@@ -1,4 +1,4 @@
-"""Build one full analysis object (contract §3) from its index entry and a per-record RNG."""
+"""Build one full analysis object (docs/api.md §3) from its index entry and a per-record RNG."""
 
 from __future__ import annotations
 

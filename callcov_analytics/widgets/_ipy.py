@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import MissingDependencyError
+from .._errors import MissingDependencyError
 
 INSTALL_HINT = "pip install 'callcov-analytics[widgets]'"
 

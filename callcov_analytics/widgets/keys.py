@@ -7,9 +7,9 @@ import html
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..client import CallCovClient
-from ..config import SESSION, Config
-from ..errors import (
+from .._client import CallCovClient
+from .._config import SESSION, Config
+from .._errors import (
     APIConnectionError,
     AuthenticationError,
     CallCovError,
@@ -19,7 +19,7 @@ from ..errors import (
     RateLimitError,
     TLSVerificationError,
 )
-from ..redact import Secret, redact_text
+from .._secrets import Secret, redact_text
 from ._ipy import has_ipywidgets as _has_ipywidgets
 from ._ipy import ipywidgets as _ipywidgets
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from . import metrics
-from .workbook import LABELS, MEASURES, interval_text
+from ._workbook import LABELS, MEASURES, interval_text
 
 if TYPE_CHECKING:
-    from .xlsx import Book
+    from ._xlsx import Book
 
 __all__ = ["headlines", "team_rates"]
 
@@ -235,8 +235,8 @@ def summary_facts(df: pd.DataFrame, query: Mapping[str, Any] | None, tz: str) ->
     """The Summary's opening lines: period, filters, loading, time zone."""
     from datetime import UTC, datetime
 
+    from ._secrets import sanitize_url
     from ._version import __version__
-    from .redact import sanitize_url
 
     query = dict(query or {})
     attrs = df.attrs

@@ -15,7 +15,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import StorageError
+from ._errors import StorageError
 
 _ADVICE = {
     errno.ENOSPC: "the disk is full: free some space or choose another folder, then run again",

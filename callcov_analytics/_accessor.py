@@ -104,7 +104,7 @@ class CallCovAccessor:
 
         Example: ``df.callcov.schema_summary()`` (a first look at a new frame).
         """
-        from .frame import schema_summary
+        from ._frame import schema_summary
 
         return schema_summary(self._frame)
 

@@ -42,11 +42,11 @@ import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
 from platformdirs import user_cache_dir
 
-from .errors import StoreLockedError, StoreWarning
-from .files import atomic_open, storage_errors
-from .frame import concat_tables, frame_from_tables
-from .rows import FILTER_COLUMNS, counts, decoded, filter_rows, latest_first, value_type
-from .schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
+from ._atomic import atomic_open, storage_errors
+from ._errors import StoreLockedError, StoreWarning
+from ._frame import concat_tables, frame_from_tables
+from ._rows import FILTER_COLUMNS, counts, decoded, filter_rows, latest_first, value_type
+from ._schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
 
 __all__ = ["CACHE_ENV", "Store", "StoreWarning", "cache_info", "clear_cache", "default_cache_dir"]
 

@@ -66,7 +66,7 @@ class _Waits:
 
 def _load(args: argparse.Namespace) -> Any:
     """Run load_calls() with the command's filters; progress on stderr."""
-    from .calls import load_calls
+    from ._loaders import load_calls
 
     started = time.monotonic()
     df = load_calls(
@@ -119,7 +119,7 @@ def check_output(out: Path, formats: Sequence[str] | None = None) -> None:
 def _quota(args: argparse.Namespace) -> int:
     import json
 
-    from .quotas import quota
+    from ._quota import quota
 
     now = quota(base_url=args.api_url)  # a new process holds no fresh reading: one request
     print(json.dumps(now.to_dict(), indent=2) if args.json else str(now))
@@ -191,7 +191,7 @@ def _print_report(written: Path) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     from . import sandbox
-    from .calls import load_calls
+    from ._loaders import load_calls
     from .report import check_target, export_report
 
     out = Path(args.out).absolute()
@@ -427,7 +427,7 @@ def _parser() -> _Parser:
 
 def _one_line(exc: BaseException) -> str:
     """The exception as one line with the key (and anything key-shaped) masked."""
-    from .redact import redact_text
+    from ._secrets import redact_text
 
     text = " ".join(str(exc).split()) or type(exc).__name__
     return redact_text(text, os.environ.get("CALLCOV_API_KEY", ""))
@@ -461,7 +461,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_OK
     debug = getattr(args, "debug", False)
     if debug:
-        from .redact import guard_logging
+        from ._secrets import guard_logging
 
         logging.basicConfig(level=logging.DEBUG, stream=sys.stderr)
         guard_logging()
@@ -473,7 +473,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(command: Callable[[], int], *, debug: bool) -> int:
     """Run a command, turning every failure into one line and an exit code."""
-    from .errors import CallCovError, ConfigurationError, ValidationError
+    from ._errors import CallCovError, ConfigurationError, ValidationError
 
     try:
         return command()

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .ratelimit import QuotaReading, daily_quota_for
+from ._ratelimit import QuotaReading, daily_quota_for
 
 __all__ = ["Quota", "duration", "quota"]
 
@@ -144,7 +144,7 @@ def quota(
     reading = _last_reading(last)
     if reading is not None and _fresh(reading, now, max_age):
         return _from(reading, now, requested=False)
-    from .client import CallCovClient
+    from ._client import CallCovClient
 
     if base_url is None and isinstance(getattr(last, "attrs", None), Mapping):
         base_url = last.attrs.get("base_url")  # the API the frame came from

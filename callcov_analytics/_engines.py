@@ -20,8 +20,8 @@ from typing import Any, TypeVar, cast
 import narwhals as nw
 import pandas as pd
 
-from .columns import typed
-from .errors import UnsupportedEngineError, ValidationError
+from ._columns import typed
+from ._errors import UnsupportedEngineError, ValidationError
 
 __all__ = ["ENGINES", "F", "Frame", "columns_of", "finish", "pandas_only", "wrap"]
 

@@ -20,7 +20,7 @@ A load is then always the same few steps:
    request filtered to ``processing`` tells which are still running; those that finished are
    re-read by id or by paging, whichever costs fewer requests. When all due ones sit in the
    first page, the head crawl re-reads them instead (one request in all).
-4. **Compact**: the pages fetched are folded into the store's table (see `store`).
+4. **Compact**: the pages fetched are folded into the store's table (see `_store`).
 """
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .client import CallCovClient
-from .errors import NotFoundError, QuotaWarning
-from .pages import ParsedPage, parse_page
-from .pagination import Crawl
-from .ratelimit import daily_quota_for
-from .store import Store
+from ._client import CallCovClient
+from ._crawl import Crawl
+from ._decode import ParsedPage, parse_page
+from ._errors import NotFoundError, QuotaWarning
+from ._ratelimit import daily_quota_for
+from ._store import Store
 
 __all__ = ["QuotaWarning", "Sync", "account_probe", "due"]
 

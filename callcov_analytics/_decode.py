@@ -17,7 +17,7 @@ All three give the same columns (a property test holds them to it). The SCHEMA c
 derived with pyarrow.compute from the fields' Arrow arrays, and only those narrow columns are
 kept: transcripts and segments go with the page.
 
-Tolerate rules (contract §3), as the frame shows them:
+Tolerate rules (docs/api.md §3), as the frame shows them:
 - Unknown fields anywhere become columns after the SCHEMA ones, named by dotted path
   (``sentiment_score``, ``call.queue``, ``experimental.foo``); unknown lists become JSON text;
   a path that equals a SCHEMA name gets an ``extra.`` prefix. Fields inside the items of
@@ -54,9 +54,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from .errors import InvalidRecordError, ResponseDecodeError
-from .redact import excerpt
-from .schema import (
+from ._errors import InvalidRecordError, ResponseDecodeError
+from ._schema import (
     ARROW_TYPE,
     ENVELOPE_TYPES,
     NAMED_COLUMNS,
@@ -65,6 +64,7 @@ from .schema import (
     SEGMENTS_SPEC,
     TRANSCRIPT_SPEC,
 )
+from ._secrets import excerpt
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 _READ_OPTIONS = pj.ParseOptions(

@@ -37,7 +37,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from .limit_headers import LimitFields, parse_http_date
+from ._limit_headers import LimitFields, parse_http_date
 
 __all__ = ["POLL_INTERVAL", "Budget", "ServerClock"]
 

@@ -1,7 +1,7 @@
 """The analysis DataFrame, assembled from parsed pages (or from analysis dicts).
 
 Its columns and dtypes are schema.SCHEMA; how API values become them (the Tolerate rules),
-pages.py.
+_decode.py.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 
-from . import accessor  # noqa: F401  registers df.callcov on every frame built here
-from .pages import parse_page
-from .schema import ARROW_TYPE, CATEGORIES, NAMED_COLUMNS, SCHEMA, TRANSCRIPT_SCHEMA
+from . import _accessor  # noqa: F401  registers df.callcov on every frame built here
+from ._decode import parse_page
+from ._schema import ARROW_TYPE, CATEGORIES, NAMED_COLUMNS, SCHEMA, TRANSCRIPT_SCHEMA
 
 _PAGE_ROWS = 1000  # to_frame batches records like the API's largest page
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()

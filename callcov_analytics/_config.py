@@ -25,8 +25,8 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 from urllib3.util import parse_url
 
-from .errors import ConfigurationError
-from .redact import Secret
+from ._errors import ConfigurationError
+from ._secrets import Secret
 
 DEFAULT_BASE_URL = "https://api.callcov.com/api/v1"
 KEY_ENV = "CALLCOV_API_KEY"

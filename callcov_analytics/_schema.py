@@ -2,7 +2,7 @@
 
 SCHEMA is the contract with analysts: column names and nullable dtypes are stable.
 Update the README column table when you change it. RECORD_TYPE is the analysis object of
-contract §3 as an Arrow type: the page readers (pages.py) decode against it.
+docs/api.md §3 as an Arrow type: the page readers (_decode.py) decode against it.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ def _struct(**fields: Any) -> Any:
     return pa.struct([pa.field(name, kind) for name, kind in fields.items()])
 
 
-# The documented analysis object (contract §3) as an Arrow type: the reader's explicit schema.
+# The documented analysis object (docs/api.md §3) as an Arrow type: the reader's explicit schema.
 RECORD_TYPE = _struct(
     id=_S, object=_S, created=_I, status=_S, livemode=_B,
     call=_struct(agent_id=_S, contact_id=_S, duration_ms=_I, duration_seconds=_F),

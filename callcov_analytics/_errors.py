@@ -10,8 +10,8 @@
         ├── APIConnectionError                   no usable answer: refused, reset, timeout, cut
         │   ├── APITimeoutError
         │   ├── TLSVerificationError             the API's certificate is not trusted (no retry)
-        │   ├── ProxyAuthenticationError         the proxy refused CALLCOV_PROXY's login (no retry)
-        │   └── ResponseDecodeError              an answer came, but it was not the JSON promised
+        │   └── ProxyAuthenticationError         the proxy refused CALLCOV_PROXY's login (no retry)
+        ├── ResponseDecodeError                  an answer came, but it was not the JSON promised
         ├── UnsafeRedirectError                  the API pointed us at another origin
         ├── ResponseTooLargeError                a body past the size cap (gzip bombs too)
         ├── ServerMisbehaviourError              answers that break the API's rules
@@ -29,8 +29,9 @@
 
     LoadInterrupted (a KeyboardInterrupt, not an Exception)   Ctrl-C during a load; .partial
 
-Which of them are retried is the client's retry predicate (`client.is_retryable`), not this
-tree. Every error that can end a load carries ``.partial``: a DataFrame of the rows fetched
+Which of them are retried is the client's retry predicate (`_client.is_retryable`), not this
+tree: "no answer" and "an answer we cannot use" are different facts even where both are
+retried. Every error that can end a load carries ``.partial``: a DataFrame of the rows fetched
 before it (or None when the failure came before any row). Messages never contain the API key.
 """
 
@@ -168,7 +169,7 @@ class ProxyAuthenticationError(APIConnectionError):
     failed logins can lock the account they belong to."""
 
 
-class ResponseDecodeError(APIConnectionError):
+class ResponseDecodeError(APIError):
     """A response arrived but its body was not the JSON the API promises (cut, HTML, ...)."""
 
 

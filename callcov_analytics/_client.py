@@ -28,9 +28,9 @@ from urllib.parse import quote, urljoin
 import requests
 import tenacity
 
-from ._version import __version__
-from .config import Config, origin_of
-from .errors import (
+from ._config import Config, origin_of
+from ._decode import ParsedPage, parse_page
+from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
@@ -47,10 +47,10 @@ from .errors import (
     make_status_error,
     parse_error_body,
 )
-from .latency import Latency
-from .pages import ParsedPage, parse_page
-from .ratelimit import BUDGETS, QuotaReading, RateLimiter, wait_rate_limit
-from .redact import Secret, guard_logging, redact_text, sanitize_url
+from ._latency import Latency
+from ._ratelimit import BUDGETS, QuotaReading, RateLimiter, wait_rate_limit
+from ._secrets import Secret, guard_logging, redact_text, sanitize_url
+from ._version import __version__
 
 logger = logging.getLogger("callcov_analytics")
 logger.addHandler(logging.NullHandler())
@@ -60,7 +60,7 @@ T = TypeVar("T")
 MAX_BODY_BYTES = 256 * 1024 * 1024  # a 1,000-analysis page with transcripts is ~25 MB
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
-LIST_PATHS = ("/calls", "/analysis/")  # contract §2: /calls first, /analysis/ on a 404
+LIST_PATHS = ("/calls", "/analysis/")  # docs/api.md §2: /calls first, /analysis/ on a 404
 
 
 class Observer(Protocol):
@@ -94,9 +94,8 @@ def is_retryable(exc: BaseException) -> bool:
     """The retry predicate: transient faults only (never 401/403/404/422 or a spent day)."""
     if isinstance(exc, QuotaExhaustedError | TLSVerificationError | ProxyAuthenticationError):
         return False
-    return isinstance(exc, APIConnectionError | ServerError | RateLimitError) or (
-        getattr(exc, "status_code", None) in (408, 425)
-    )
+    transient = APIConnectionError | ResponseDecodeError | ServerError | RateLimitError
+    return isinstance(exc, transient) or (getattr(exc, "status_code", None) in (408, 425))
 
 
 def _proxy_refused_login(exc: BaseException) -> bool:
@@ -349,7 +348,7 @@ class CallCovClient:
             if response.status_code not in _REDIRECTS:
                 try:
                     body = self._read_body(response, method, url)
-                except (APIConnectionError, ResponseTooLargeError) as exc:
+                except (APIConnectionError, ResponseDecodeError, ResponseTooLargeError) as exc:
                     cut = exc  # the request still counted: observe it before raising
             self.latencies.answered(to_headers, time.monotonic() - started)
             reading = self._observe(response, body, waited)

@@ -13,8 +13,8 @@ from typing import Any
 
 import pandas as pd
 
-from .errors import CallCovError
-from .store import Store
+from ._errors import CallCovError
+from ._store import Store
 
 __all__ = ["SearchNote", "describe_changes", "note_empty_search", "versions"]
 

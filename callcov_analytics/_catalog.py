@@ -29,8 +29,8 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from .redact import Secret
-from .store import TABLE, Store, default_cache_dir
+from ._secrets import Secret
+from ._store import TABLE, Store, default_cache_dir
 
 logger = logging.getLogger("callcov_analytics")
 

@@ -20,14 +20,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from .calls import MAX_LIMIT, _load, validate_query, validate_refresh
-from .catalog import open_store
-from .client import CallCovClient
-from .config import Config
-from .dates import DateLike, validate_range
-from .errors import CallCovError, MissingDependencyError, StoreWarning, ValidationError
-from .redact import Secret
-from .store import Store
+from ._catalog import open_store
+from ._client import CallCovClient
+from ._config import Config
+from ._dates import DateLike, validate_range
+from ._errors import CallCovError, MissingDependencyError, StoreWarning, ValidationError
+from ._loaders import MAX_LIMIT, _load, validate_query, validate_refresh
+from ._secrets import Secret
+from ._store import Store
 
 __all__ = ["ENGINES", "scan_calls"]
 

@@ -13,9 +13,9 @@ from typing import IO, Any
 
 import pandas as pd
 
+from ._errors import MissingDependencyError
+from ._secrets import sanitize_url
 from ._version import __version__
-from .errors import MissingDependencyError
-from .redact import sanitize_url
 
 __all__ = ["checksum", "describe", "figures_for", "iso_query", "manifest"]
 

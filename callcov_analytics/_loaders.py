@@ -16,18 +16,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .catalog import open_store
-from .changes import describe_changes, note_empty_search, versions
-from .client import CallCovClient, Observer
-from .dates import DateLike, check_tz, validate_range
-from .errors import CallCovError, LoadInterrupted, ValidationError
-from .frame import empty_frame, frame_from_tables
-from .pagination import MIN_LIMIT
-from .ratelimit import QuotaReading
-from .redact import Secret
+from ._catalog import open_store
+from ._changes import describe_changes, note_empty_search, versions
+from ._client import CallCovClient, Observer
+from ._crawl import MIN_LIMIT
+from ._dates import DateLike, check_tz, validate_range
+from ._errors import CallCovError, LoadInterrupted, ValidationError
+from ._frame import empty_frame, frame_from_tables
+from ._ratelimit import QuotaReading
+from ._secrets import Secret
+from ._store import Store
+from ._sync import Sync, account_probe
 from .segments import segments, table_segments
-from .store import Store
-from .sync import Sync, account_probe
 
 STATUSES = ("processing", "completed", "failed")
 FILTERS = ("status", "agent_id", "contact_id", "search")
@@ -68,7 +68,7 @@ def load_calls(
             said; for words in transcripts load them and use ``df.callcov.search_transcripts``.
         since, until: bounds on ``created`` applied here: a date or time (naive = in ``tz``),
             Unix seconds (int or float, the API's format), or relative: "7d", "24h", "2w",
-            "30min", "today", "yesterday", "now" (see `callcov_analytics.dates`). A day-only
+            "30min", "today", "yesterday", "now" (see `callcov_analytics._dates`). A day-only
             ``until`` includes that whole day. Paging stops once it passes ``since``.
         tz: the analyst's IANA time zone, e.g. "Europe/London" (default UTC): naive dates and
             "today" are read in it, and it is kept in ``attrs["tz"]`` so `metrics`, `plots`
@@ -80,7 +80,7 @@ def load_calls(
             interrupted load's rest, analyses that were still processing, re-checked by
             age); False answers from the store with no request at all; "full" re-reads
             everything; "recheck" is True plus a re-check of every processing analysis.
-        cache: keep fetched pages in the local store (see `store`); False keeps them only
+        cache: keep fetched pages in the local store (see `_store`); False keeps them only
             for this call. cache_dir: where the store lives (default CALLCOV_CACHE_DIR, else
             the platform's user cache folder).
 

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ListOrderError, PagingStalledError
+from ._errors import ListOrderError, PagingStalledError
 
 Key = tuple[int, str]
 MIN_LIMIT = 2  # the anchor row and at least one new one

@@ -20,9 +20,9 @@ from typing import IO, Any
 import pandas as pd
 
 from . import metrics
-from .errors import ValidationError
+from ._errors import ValidationError
+from ._xlsx import Book, column_width, safe_url
 from .metrics import CHECKS
-from .xlsx import Book, column_width, safe_url
 
 __all__ = ["LABELS", "SHEETS", "agent_summary", "interval_text", "safe_url", "write_workbook"]
 
@@ -117,7 +117,7 @@ def write_workbook(
     exceptions = metrics.compliance_exceptions(df)
     daily = metrics.volume(df, "D", tz=tz)
     book = Book(out, tz)
-    from .summary import team_rates, write_summary
+    from ._summary import team_rates, write_summary
 
     team = team_rates(df)
     write_summary(book, df, scorecard, exceptions, team, facts, min_calls, charts)

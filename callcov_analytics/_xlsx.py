@@ -16,7 +16,7 @@ from typing import IO, Any
 
 import pandas as pd
 
-from .errors import MissingDependencyError
+from ._errors import MissingDependencyError
 
 __all__ = ["Book", "column_width", "safe_url"]
 

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pandas as pd
 
-from .errors import ValidationError
+from ._errors import ValidationError
 
 __all__ = ["DateLike", "check_tz", "to_utc", "validate_range"]
 

@@ -19,15 +19,15 @@ from dataclasses import dataclass
 import tenacity
 from tenacity import RetryCallState
 
-from .budget import POLL_INTERVAL, Budget, ServerClock
-from .limit_headers import (
+from ._budget import POLL_INTERVAL, Budget, ServerClock
+from ._limit_headers import (
     LimitFields,
     parse_http_date,
     parse_reset,
     parse_retry_after,
     read_fields,
 )
-from .redact import Secret
+from ._secrets import Secret
 
 __all__ = [
     "BUDGETS",
