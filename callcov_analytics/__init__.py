@@ -18,39 +18,8 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from ._errors import (
-    APIConnectionError,
-    APIError,
-    APIStatusError,
-    APITimeoutError,
-    AuthenticationError,
-    CallCovError,
-    CallCovWarning,
-    ConfigurationError,
-    InvalidRecordError,
-    ListOrderError,
-    LoadInterrupted,
-    MissingDependencyError,
-    NotFoundError,
-    PagingStalledError,
-    PermissionDeniedError,
-    ProxyAuthenticationError,
-    QuotaExhaustedError,
-    QuotaWarning,
-    RateLimitError,
-    ResponseDecodeError,
-    ResponseTooLargeError,
-    ServerError,
-    ServerMisbehaviourError,
-    StorageError,
-    StoreLockedError,
-    StoreWarning,
-    TLSVerificationError,
-    UnprocessableEntityError,
-    UnsafeRedirectError,
-    UnsupportedEngineError,
-    ValidationError,
-)
+from . import _errors
+from ._errors import *  # noqa: F403  the exception and warning tree: exactly its __all__
 from ._version import __version__
 
 if TYPE_CHECKING:
@@ -92,39 +61,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "SCHEMA",
-    "APIConnectionError",
-    "APIError",
-    "APIStatusError",
-    "APITimeoutError",
-    "AuthenticationError",
     "CallCovClient",
-    "CallCovError",
-    "CallCovWarning",
     "Config",
-    "ConfigurationError",
-    "InvalidRecordError",
-    "ListOrderError",
-    "LoadInterrupted",
-    "MissingDependencyError",
-    "NotFoundError",
-    "PagingStalledError",
-    "PermissionDeniedError",
-    "ProxyAuthenticationError",
-    "QuotaExhaustedError",
-    "QuotaWarning",
-    "RateLimitError",
-    "ResponseDecodeError",
-    "ResponseTooLargeError",
-    "ServerError",
-    "ServerMisbehaviourError",
-    "StorageError",
-    "StoreLockedError",
-    "StoreWarning",
-    "TLSVerificationError",
-    "UnprocessableEntityError",
-    "UnsafeRedirectError",
-    "UnsupportedEngineError",
-    "ValidationError",
     "__version__",
     "cache_info",
     "clear_cache",
@@ -136,3 +74,4 @@ __all__ = [
     "set_session_key",
     "to_frame",
 ]
+__all__ += _errors.__all__

@@ -37,6 +37,7 @@ before it (or None when the failure came before any row). Messages never contain
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -77,8 +78,7 @@ __all__ = [
     "UnsafeRedirectError",
     "UnsupportedEngineError",
     "ValidationError",
-    "make_status_error",
-]
+]  # the tree above, all of it public (the package re-exports exactly this list)
 
 _BODY_EXCERPT = 300
 
@@ -131,6 +131,14 @@ class QuotaWarning(CallCovWarning):
 
 class MissingDependencyError(CallCovError, ImportError):
     """An optional extra (plots, widgets) is not installed."""
+
+
+def optional_module(name: str, extra: str) -> Any:
+    """Import an optional extra's module, or raise MissingDependencyError saying how to get it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise MissingDependencyError(f"pip install 'callcov-analytics[{extra}]'") from exc
 
 
 class LoadInterrupted(KeyboardInterrupt):

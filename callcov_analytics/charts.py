@@ -14,21 +14,15 @@ from typing import Any
 
 import pandas as pd
 
-from ._errors import MissingDependencyError, ValidationError
+from ._errors import ValidationError, optional_module
 from .metrics import CHECKS
 from .plots import CHECK_STYLE, date_range
 
 __all__ = ["compliance_chart"]
 
-INSTALL_HINT = "pip install 'callcov-analytics[charts]'"
-
 
 def _altair() -> Any:
-    try:
-        import altair
-    except ImportError as exc:
-        raise MissingDependencyError(INSTALL_HINT) from exc
-    return altair
+    return optional_module("altair", "charts")
 
 
 def compliance_chart(scorecard: pd.DataFrame, *, checks: Sequence[str] = CHECKS) -> Any:

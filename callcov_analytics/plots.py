@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ._errors import MissingDependencyError, ValidationError
+from ._errors import ValidationError, optional_module
 from ._ratelimit import QuotaReading, daily_quota_for
 from .metrics import CHECKS, agent_scorecard, sentiment_shift, volume
 
@@ -89,10 +89,7 @@ _RC: Any = {  # Any: matplotlib's stubs type the keys as a Literal of every rc n
 @contextmanager
 def _style() -> Iterator[None]:
     """Readable defaults for the figures built inside (matplotlib imported lazily)."""
-    try:
-        import matplotlib
-    except ImportError as exc:
-        raise MissingDependencyError("pip install 'callcov-analytics[plot]'") from exc
+    matplotlib = optional_module("matplotlib", "plot")
     with matplotlib.rc_context(_RC):
         yield
 

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from .._errors import MissingDependencyError
-
-INSTALL_HINT = "pip install 'callcov-analytics[widgets]'"
+from .._errors import MissingDependencyError, optional_module
 
 
 def ipywidgets() -> Any:
     """The ipywidgets module, or MissingDependencyError saying how to install it."""
-    try:
-        import ipywidgets
-    except ImportError as exc:
-        raise MissingDependencyError(INSTALL_HINT) from exc
-    return ipywidgets
+    return optional_module("ipywidgets", "widgets")
 
 
 def has_ipywidgets() -> bool:
