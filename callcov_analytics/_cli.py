@@ -25,10 +25,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._config import KEY_ENV, URL_ENV
 from ._version import __version__
 
-EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+# The list's statuses, for --status choices; here so that `--help` imports no pandas (a test
+# holds it equal to the loaders' STATUSES, which validate the same filter).
 STATUSES = ("processing", "completed", "failed")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 NOTEBOOK = Path("notebooks") / "01_quickstart.ipynb"
 
 
@@ -246,7 +250,7 @@ def _notebook(args: argparse.Namespace) -> int:
     if jupyter is None:
         raise RuntimeError("JupyterLab is not installed: pip install 'callcov-analytics[dev]'")
     with sandbox.serve(plan=args.plan) as api:
-        env = {**os.environ, "CALLCOV_API_URL": api.url, "CALLCOV_API_KEY": api.key}
+        env = {**os.environ, URL_ENV: api.url, KEY_ENV: api.key}
         _say(f"sandbox ({args.plan} plan) at {api.url}; starting JupyterLab, Ctrl-C to stop")
         # Jupyter refuses to run as root without being told; containers and CI run as root.
         as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []
@@ -430,7 +434,7 @@ def _one_line(exc: BaseException) -> str:
     from ._secrets import redact_text
 
     text = " ".join(str(exc).split()) or type(exc).__name__
-    return redact_text(text, os.environ.get("CALLCOV_API_KEY", ""))
+    return redact_text(text, os.environ.get(KEY_ENV, ""))
 
 
 def _fail(code: int, message: str) -> int:

@@ -29,7 +29,7 @@ import requests
 import tenacity
 
 from ._config import Config, origin_of
-from ._decode import ParsedPage, parse_page
+from ._decode import ParsedPage, parse_page, parse_record
 from ._errors import (
     APIConnectionError,
     APIError,
@@ -230,8 +230,8 @@ class CallCovClient:
                 param="analysis_id",
             )
         # One path segment, whatever it holds: "../../health" must not climb out of /analysis/.
-        result: dict[str, Any] = self.get(f"/analysis/{quote(analysis_id, safe='')}")
-        return result
+        path = f"/analysis/{quote(analysis_id, safe='')}"
+        return self.request("GET", path, parse=parse_record)  # an analysis object, or an error
 
     def list_page(
         self,

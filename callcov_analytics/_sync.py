@@ -350,7 +350,7 @@ def _older(wanted: int | None, stored: int | None) -> bool:
 def _seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
     """`created` as Unix seconds, whatever Arrow type the frame module stores it as."""
     if pa.types.is_timestamp(column.type):
-        return pc.divide(column.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64()), 1)
+        return column.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64())
     return column.cast(pa.int64())
 
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from callcov_analytics import _accessor  # noqa: F401  registers df.callcov on these frames
+from callcov_analytics._columns import typed
 from callcov_analytics._errors import ValidationError
 
 __all__ = [
@@ -77,10 +78,6 @@ HIT_COLUMNS: dict[str, str] = {
     "link": "string",
 }
 CONTEXT_COLUMNS: dict[str, str] = {"hit": "Int64", **HIT_COLUMNS, "is_hit": "boolean"}
-
-
-def _typed(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
-    return frame.reset_index(drop=True)[list(columns)].astype(columns)
 
 
 def _seconds(value: Any) -> float | None:
@@ -257,7 +254,7 @@ def talk_metrics(segments: pd.DataFrame) -> pd.DataFrame:
         "overlap_seconds",
     ]
     out[zero_if_untimed] = out[zero_if_untimed].fillna(0)
-    return _typed(out.reset_index(names="id"), TALK_COLUMNS)
+    return typed(out.reset_index(names="id"), TALK_COLUMNS)
 
 
 def _pattern(pattern: str, regex: bool, case: bool) -> re.Pattern[str]:
@@ -302,7 +299,7 @@ def search_transcripts(
     compiled = _pattern(pattern, regex, case)
     if "transcript_text" not in df.columns and set(SEGMENT_COLUMNS) <= set(df.columns):
         said = df["text"].map(lambda t: isinstance(t, str) and bool(compiled.search(t)))
-        return _typed(_with_links(df[said]), HIT_COLUMNS)
+        return typed(_with_links(df[said]), HIT_COLUMNS)
     if "transcript_text" not in df.columns:
         raise ValidationError(
             "search_transcripts needs transcripts: a load_segments() frame (hits with the "
@@ -326,7 +323,7 @@ def search_transcripts(
         snippets.append(("…" if lo > 0 else "") + snippet + ("…" if hi < len(text) else ""))
     out = df.iloc[positions][["id", "agent_id", "created"]].assign(matches=found, snippet=snippets)
     out = out.sort_values(["created", "id"], ascending=False, na_position="last", kind="stable")
-    return _typed(out, SEARCH_COLUMNS)
+    return typed(out, SEARCH_COLUMNS)
 
 
 def _with_links(frame: pd.DataFrame) -> pd.DataFrame:
@@ -384,4 +381,4 @@ def transcript_context(
         piece = frame.iloc[lo : hi + 1]
         pieces.append(piece.assign(hit=number, is_hit=piece.index == row))
     out = pd.concat(pieces) if pieces else frame.iloc[:0].assign(hit=[], is_hit=[])
-    return _typed(_with_links(out), CONTEXT_COLUMNS)
+    return typed(_with_links(out), CONTEXT_COLUMNS)

@@ -20,7 +20,7 @@ from callcov_analytics._errors import (
     ServerError,
     ValidationError,
 )
-from tests.hostile_server import Answer, HostileServer, Listing
+from tests.hostile_server import PREFIX, Answer, HostileServer, Listing, ok
 
 KEYS = {
     "sk-key": lambda: f"sk_test_{secrets.token_hex(16)}",
@@ -45,6 +45,20 @@ def test_an_id_is_one_path_segment() -> None:
         with client, pytest.raises(NotFoundError):
             client.analysis("../../health")
         assert [r.path for r in server.log] == ["/api/v1/analysis/..%2F..%2Fhealth"]
+
+
+@pytest.mark.parametrize("doc", [[], {"detail": "Not found"}, {"object": "list", "data": []}])
+def test_an_answer_that_is_no_analysis_is_an_error_not_a_result(doc: object) -> None:
+    class Answers(HostileServer):  # GET /analysis/{id} answers 200 with `doc`
+        def answer(self, path: str, query: dict[str, str], key: str | None) -> Answer:
+            if path.startswith(f"{PREFIX}/analysis/") and path != f"{PREFIX}/analysis/":
+                return ok(doc)
+            return super().answer(path, query, key)
+
+    with Answers("honest", n=3) as server:
+        client, _ = client_for(server)
+        with client, pytest.raises(ResponseDecodeError, match="expected an analysis object"):
+            client.analysis("0b6e4a52-6f4b-4f5e-9d0e-0d7f3c1f5a10")
 
 
 @pytest.mark.parametrize("bad", ["", ".", "..", None])

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from callcov_analytics import _decode as pages_module
-from callcov_analytics._decode import ParsedPage, parse_page, parse_record
+from callcov_analytics._decode import ParsedPage, parse_page
 from callcov_analytics._errors import InvalidRecordError, ResponseDecodeError
 from callcov_analytics._frame import empty_frame, frame_from_tables, to_frame
 from callcov_analytics._schema import CATEGORIES, SCHEMA
@@ -493,13 +493,6 @@ def test_decode_error_never_quotes_much_of_the_body() -> None:
         parse_page(secretish)
     assert "SECRET_AT_THE_END" not in str(caught.value)
     assert caught.value.method == "GET"
-
-
-def test_parse_record() -> None:
-    assert parse_record(json.dumps(completed()).encode()) == completed()
-    for body in (b'{"detail": "Not found"}', b"[]", b"<html>", b'{"id": "x"'):
-        with pytest.raises(ResponseDecodeError):
-            parse_record(body)
 
 
 JSON_VALUES = st.recursive(
