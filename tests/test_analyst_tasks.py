@@ -215,7 +215,7 @@ def test_fetch_with_since_reports_pages_without_the_whole_lists_total(
 
 
 def test_every_command_line_option_says_what_it_does() -> None:
-    from callcov_analytics import cli as main_cli
+    from callcov_analytics import _cli as main_cli
     from callcov_analytics.sandbox import cli as sandbox_cli
 
     parsers = [sandbox_cli._parser()]
