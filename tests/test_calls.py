@@ -218,8 +218,13 @@ def test_latency_bound_plan_fetches_ahead_and_fills_every_window(
     df = cca.load_calls(api_key=api.key, base_url=api.url, limit=100, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
     assert [e.status for e in api.log] == [200] * len(api.log)
-    per_window = [n for _, n in sorted(Counter(e.reset for e in api.log).items())]
-    assert per_window[0] == 30, per_window  # the first window is used to the full
+    per_window = Counter(e.reset for e in api.log)
+    assert max(per_window.values()) <= 30, per_window  # the shared budget is never overrun
+    # Each request is logged after the server's 250 ms of latency, so one connection can never
+    # log two within 250 ms: a closer pair proves requests were in flight together. (How full
+    # each window gets depends on the machine's speed, so that is measured in bench/, not here.)
+    times = sorted(e.time for e in api.log)
+    assert min(b - a for a, b in itertools.pairwise(times)) < 0.25
     assert len(api.log) == 41  # 4,000 rows in pages of 99 new rows: nothing fetched twice
 
 
