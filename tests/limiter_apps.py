@@ -111,6 +111,16 @@ class _Behaviour:
             with self._lock:
                 self._log.write(json.dumps(line) + "\n")
 
+    def finish(self, status: int, headers: Any) -> None:
+        """Swap in the header variant asked for, then log the answer (Starlette or Werkzeug
+        headers: both take ``del`` and ``update``)."""
+        extra = self.rewrite(dict(headers))
+        if extra:
+            for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
+                del headers[name]
+            headers.update(extra)
+        self.record(status, dict(headers))
+
     def rewrite(self, headers: dict[str, str]) -> dict[str, str]:
         """The IETF draft's fields in place of X-RateLimit-* (reset as seconds from now)."""
         headers = {k.lower(): v for k, v in headers.items()}
@@ -160,12 +170,7 @@ def make_fastapi() -> Any:
     @app.middleware("http")
     async def rewrite_and_log(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
-        extra = b.rewrite(dict(response.headers))
-        if extra:
-            for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
-                del response.headers[name]
-            response.headers.update(extra)
-        b.record(response.status_code, dict(response.headers))
+        b.finish(response.status_code, response.headers)
         return response
 
     async def handler(request: Request, exc: Exception) -> FastAPIResponse:
@@ -220,12 +225,7 @@ def make_flask() -> Any:
 
     @app.after_request
     def log(response: Response) -> Response:
-        extra = b.rewrite(dict(response.headers))
-        if extra:
-            for name in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset"):
-                del response.headers[name]
-            response.headers.update(extra)
-        b.record(response.status_code, dict(response.headers))
+        b.finish(response.status_code, response.headers)
         return response
 
     # After-request hooks run last-registered first: ours is registered before the limiter's,
