@@ -12,18 +12,25 @@ nothing: the window's end is then unknown and the caller backs off.
 
 The budget is ``left = remaining_min - in_flight``. ``reserve()`` sends while ``left > 0`` and
 otherwise waits until the window's end (the reset put on the local clock by `ServerClock`, never
-early). **After a window ends, its slots come back as a moving window frees them**: the slot of
-each request of the ending window frees as long after the window's end as that request was sent
-after the window's first (a moving window's reset is its oldest request plus the window). So a
-crawl whose requests went out in a burst gets the whole budget back at once, one whose requests
-were spread gets them back spread, and the first answer of the new window then shows what the
-server really has (a fixed window: the rest at once; a moving one: as its slots free). Once a
-window has been seen to refill whole at its end (its first answer showed the full limit back),
-the next windows are assumed to refill too and their whole budget goes at once, until an answer
-says otherwise (a 429, or a new window with less than the limit back). When the ending window's
-requests are not known (more of them than the limit), one request goes alone.
-Without any budget (no headers, or a spent window whose end is unknown) it lets one request
-through at a time.
+early). **After a window ends, its slots come back as a moving window frees them**: each
+request holds a slot from its send for the *hold time* — the longest time measured from a send to
+the reset its answer named (or, before any is measured, from the ending window's first send to
+its end) — and every recent send counts, not only the ending window's, because in a moving window
+the requests of the window before may still hold slots. So a crawl whose requests went out in a
+burst gets the whole budget back at once, one whose requests were spread gets them back spread,
+and the first answer of the new window then shows what the server really has (a fixed window:
+the rest at once; a moving one: as its slots free). Once a window has been seen to refill whole
+at its end (its first answer showed the full limit back), the next window's whole budget goes at
+once if its requests went out in a burst (within 0.1 s), until an answer says otherwise (a 429,
+or a new window with less than the limit back). Without any budget (no headers, or a spent
+window whose end is unknown) it lets one request through at a time.
+
+The server's clock (`ServerClock`) is bounded from below by every Date and, where an answer
+gives both an absolute reset and the whole seconds left until it (``Retry-After`` beside
+``X-RateLimit-Reset``, as slowapi and Flask-Limiter send on every answer), by that pair too:
+Date is truncated to the second (uvicorn refreshes it only once a second, so it lags up to a
+second more), the pair's rounding follows the reset's phase, and a few answers pin the offset
+to within the latency. That is what lets a window start as soon as its reset passes.
 
 A **hidden limit** is one the headers do not show until it is breached (two limits at once,
 both libraries report the shortest): its 429 names a larger limit with a later reset. It is
@@ -33,6 +40,7 @@ from our own send times to that reset, so that limit costs one 429 at most.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -44,6 +52,7 @@ __all__ = ["POLL_INTERVAL", "Budget", "ServerClock"]
 # Short wait while another request's answer is pending and will change the picture.
 POLL_INTERVAL = 0.05
 SAME_WINDOW = 1.0  # seconds: resets this close are one window (see the module docstring)
+_BURST = 0.1  # seconds: requests sent closer together than this went out at once
 _SENDS_KEPT = 10_000  # send times kept for hidden limits (their N is at most this)
 
 
@@ -58,9 +67,13 @@ class ServerClock:
     # A lower bound makes a converted reset never earlier than the real one (no early 429).
     _KEEP = 256
     _HEAL_AFTER = 32
+    # Date truncates to the second and uvicorn's lags up to a second more: the true offset is
+    # at most about 2 s above the best Date bound.
+    _ECHO_ABOVE_DATE = 2.0
 
     def __init__(self) -> None:
-        self._bounds: deque[float] = deque(maxlen=self._KEEP)
+        self._bounds: deque[float] = deque(maxlen=self._KEEP)  # from Date
+        self._echoes: deque[float] = deque(maxlen=self._KEEP)  # from reset echoes
         self._lock = threading.Lock()
 
     def observe(self, date_header: str | None, local_now: float) -> None:
@@ -72,6 +85,26 @@ class ServerClock:
                 recent = list(self._bounds)[-self._HEAL_AFTER :]
                 if len(recent) == self._HEAL_AFTER and max(recent) < max(self._bounds) - 2.0:
                     self._bounds = deque(recent, maxlen=self._KEEP)
+                    self._echoes.clear()
+
+    def observe_echo(self, reset: float, seconds_to_reset: int, local_now: float) -> None:
+        """Record an answer that gives its absolute reset and the whole seconds left until it.
+
+        Both libraries send ``Retry-After`` = whole seconds to ``X-RateLimit-Reset``, counted on
+        the server's precise clock, on every answer. That delta is the reset minus the server's
+        time rounded to a whole second in some direction, so the server's time was after
+        ``reset - seconds - 1`` when it answered (whatever the rounding): one more lower bound
+        of the offset, and unlike Date (truncated to the second, and by uvicorn refreshed only
+        once a second) one whose phase follows the reset's, so a few answers pin the offset to
+        within the latency. A bound more than ``_ECHO_ABOVE_DATE`` above what Date allows is
+        not an echo of this reset (a delta to another, earlier limit) and is ignored, as is
+        every echo before the first Date (nothing to check it against).
+        """
+        bound = reset - seconds_to_reset - 1.0 - local_now
+        with self._lock:
+            if not self._bounds or bound > max(self._bounds) + self._ECHO_ABOVE_DATE:
+                return
+            self._echoes.append(bound)
 
     @property
     def observed(self) -> bool:
@@ -82,7 +115,7 @@ class ServerClock:
     def offset(self) -> float:
         """Estimated server_time - local_time (a lower bound); 0.0 when never observed."""
         with self._lock:
-            return max(self._bounds, default=0.0)
+            return max(max(self._bounds, default=0.0), max(self._echoes, default=-math.inf))
 
     def to_local(self, server_ts: float) -> float:
         """The local time of a server timestamp, never earlier than the true instant."""
@@ -113,8 +146,9 @@ class Budget:
         self._sends: deque[float] = deque(maxlen=_SENDS_KEPT)
         self._epoch: float | None = None  # first send since the last window ended
         # After a window ended and before the next one's first answer: (its end, its first
-        # send, its sends), from which the slots free (see the module docstring).
-        self._freeing: tuple[float, float, list[float]] | None = None
+        # send), from which the slots free (see the module docstring).
+        self._freeing: tuple[float, float] | None = None
+        self._hold: float | None = None  # the longest time from a send to its answer's reset
         self._refills = False  # the last window that ended came back whole
         self._since_roll = 0  # requests sent since the last window ended
 
@@ -151,7 +185,7 @@ class Budget:
             left = None if self._remaining is None else self._remaining - self._in_flight
             freed, next_free = self._freed(now)
             if left is None and freed is not None:
-                left = freed - self._in_flight
+                left = freed
             end = self._end()
             alone = self._in_flight == 0 and (left is None or end is None)
             if (left is not None and left > 0) or alone:
@@ -180,9 +214,19 @@ class Budget:
                 self._charge_one()
 
     def observe(
-        self, now: float, status: int, date: str | None, fields: LimitFields, *, day: bool = False
+        self,
+        now: float,
+        status: int,
+        date: str | None,
+        fields: LimitFields,
+        *,
+        day: bool = False,
+        sent: float | None = None,
     ) -> None:
         """Fold one answer into the window state and end its reservation.
+
+        ``sent``: when its request went out (local time), which measures how long a request
+        holds its slot: from its send to the reset its answer names.
 
         ``day``: a 429 for the spent daily quota. Its reset (the next midnight) is no window
         to wait for: the load stops with an error, and a later load finds out again with one
@@ -209,6 +253,9 @@ class Budget:
             if reset is not None:
                 span = self.clock.to_local(reset) - now
                 self._span = span if self._span is None else max(self._span, span)
+                if sent is not None:
+                    hold = span + (now - sent)
+                    self._hold = hold if self._hold is None else max(self._hold, hold)
             self._roll(now)
             if status == 429 and self._reveals_hidden(fields.limit, reset):
                 assert reset is not None  # checked by _reveals_hidden
@@ -232,21 +279,28 @@ class Budget:
             self._open = False
             self._remaining = None  # the first answer of the next window will tell
             self._since_roll = 0
-            if self._refills and self._limit is not None:
+            first = self._epoch
+            sends = [] if first is None else [t for t in self._sends if t >= first]
+            # A refill is trusted only after a burst: in a moving window the slots of spread
+            # requests free spread, whatever the last window did.
+            burst = not sends or sends[-1] - sends[0] <= _BURST
+            if self._refills and burst and self._limit is not None:
                 self._remaining, self._freeing = self._limit, None
-            elif self._epoch is not None:
-                first = self._epoch
-                self._freeing = (end, first, [t for t in self._sends if t >= first])
+            elif first is not None:
+                self._freeing = (end, first)
             self._epoch = None
 
     def _freed(self, now: float) -> tuple[int | None, float | None]:
         """Slots back since the last window ended, and when the next one frees (moving model)."""
         if self._freeing is None or self._limit is None:
             return None, None
-        end, first, sends = self._freeing
-        if len(sends) > self._limit:
-            return None, None  # not one window's requests: let one request find out
-        later = [end + (t - first) for t in sends if end + (t - first) > now]
+        end, first = self._freeing
+        # Each request holds its slot from its send for the hold time: measured (a send to the
+        # reset its answer named, at the longest), else the ending window's first send to its
+        # end. Every send counts, not only this window's: in a moving window the requests of
+        # the one before may still hold slots. Requests in flight are among the sends.
+        hold = max(self._hold or 0.0, end - first)
+        later = [t + hold for t in self._sends if t + hold > now]
         return self._limit - len(later), min(later, default=None)
 
     def _charge_one(self) -> None:

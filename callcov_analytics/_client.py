@@ -339,7 +339,7 @@ class CallCovClient:
         self, method: str, url: str, params: Mapping[str, Any] | None, waited: float
     ) -> tuple[requests.Response, bytes, QuotaReading]:
         """Send one request and read its answer; every answer is observed, even a cut one."""
-        started = time.monotonic()
+        started, sent = time.monotonic(), self.limiter.now()
         response = self._send(method, url, params)
         to_headers = time.monotonic() - started
         try:
@@ -351,18 +351,22 @@ class CallCovClient:
                 except (APIConnectionError, ResponseDecodeError, ResponseTooLargeError) as exc:
                     cut = exc  # the request still counted: observe it before raising
             self.latencies.answered(to_headers, time.monotonic() - started)
-            reading = self._observe(response, body, waited)
+            reading = self._observe(response, body, waited, sent)
         finally:
             response.close()
         if cut is not None:
             raise cut
         return response, body, reading
 
-    def _observe(self, response: requests.Response, body: bytes, waited: float) -> QuotaReading:
+    def _observe(
+        self, response: requests.Response, body: bytes, waited: float, sent: float
+    ) -> QuotaReading:
         """Tell the limiter and the observer about one answer."""
         status = response.status_code
         code = parse_error_body(body.decode("utf-8", "replace"))[0] if status == 429 else None
-        reading = self.limiter.observe(status, response.headers, waited=waited, code=code)
+        reading = self.limiter.observe(
+            status, response.headers, waited=waited, code=code, sent=sent
+        )
         self._notify("on_response", reading)
         return reading
 

@@ -19,7 +19,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
 
-__all__ = ["LimitFields", "parse_http_date", "parse_reset", "parse_retry_after", "read_fields"]
+__all__ = [
+    "LimitFields",
+    "parse_http_date",
+    "parse_reset",
+    "parse_retry_after",
+    "read_fields",
+    "reset_echo",
+]
 
 # Only ASCII digits: float() also takes "1_000", "nan", "inf" and non-ASCII digits.
 _SECONDS = re.compile(r"[0-9]+(?:\.[0-9]+)?")
@@ -139,3 +146,18 @@ def read_fields(headers: Mapping[str, str], *, server_now: float) -> LimitFields
 def _delta(value: str | None, server_now: float) -> float | None:
     seconds = _parse_seconds(value)
     return None if seconds is None else server_now + seconds
+
+
+def reset_echo(headers: Mapping[str, str]) -> tuple[float, int] | None:
+    """(absolute X-RateLimit-Reset, whole seconds of Retry-After) when an answer has both.
+
+    Lower-cased header names. None unless the reset is an absolute time and Retry-After a whole
+    number of seconds: then the two are one instant told twice, once on the server's clock
+    (see `ServerClock.observe_echo`).
+    """
+    raw, after = headers.get("x-ratelimit-reset"), headers.get("retry-after")
+    reset = parse_reset(raw, server_now=0.0)
+    if reset is None or reset < _DELTA_BELOW or after is None:
+        return None
+    after = after.strip()
+    return (reset, int(after)) if _COUNT.fullmatch(after) else None

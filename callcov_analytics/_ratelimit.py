@@ -26,6 +26,7 @@ from ._limit_headers import (
     parse_reset,
     parse_retry_after,
     read_fields,
+    reset_echo,
 )
 from ._secrets import Secret
 
@@ -159,6 +160,10 @@ class RateLimiter:
         spans = [r.reset_local - r.at for r in recent if r.reset_local is not None]
         return max(spans) if spans else None
 
+    def now(self) -> float:
+        """This limiter's clock (local Unix seconds, or a test's fake)."""
+        return self._clock()
+
     def reserve(self) -> float:
         """Seconds to wait before the next request (0.0 = send now, a slot is reserved)."""
         wait = self.budget.reserve(self._clock(), self.max_wait)
@@ -178,17 +183,24 @@ class RateLimiter:
         *,
         waited: float = 0.0,
         code: str | None = None,
+        sent: float | None = None,
     ) -> QuotaReading:
-        """Record one response, end its reservation and update the budget."""
+        """Record one response, end its reservation and update the budget.
+
+        ``sent``: this clock's time when the request went out (see `now`).
+        """
         now = self._clock()
         fields = _lower_keys(headers)
         date = fields.get("date")
         clock = self._server_clock
         clock.observe(date, now)
+        echo = reset_echo(fields)
+        if echo is not None:
+            clock.observe_echo(*echo, now)
         server_at = parse_http_date(date)
         numbers = self._fields(fields, server_at, now)
         day = status == 429 and code == "daily_quota_exceeded"
-        self.budget.observe(now, status, None, numbers, day=day)
+        self.budget.observe(now, status, None, numbers, day=day, sent=sent)
         reading = QuotaReading(
             at=now,
             server_at=server_at,

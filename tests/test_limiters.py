@@ -62,3 +62,20 @@ def test_ietf_draft_headers_pace_like_the_classic_ones(tmp_path: Path, headers: 
     exact, requests, throttled = crawl(tmp_path, "slowapi", "3/1 second", headers=headers)
     assert exact
     assert throttled == 0, f"{throttled} x 429 in {requests} requests"
+
+
+@pytest.mark.slow  # the bench's case as it is: about 20 s of real 4-s windows
+def test_a_moving_window_with_slow_answers_costs_at_most_one_429(tmp_path: Path) -> None:
+    # Answers that take 0.9 s spread the requests over the window, so its slots free one by
+    # one, and requests of the window before still hold slots when the reset passes (the
+    # client sent 2-4 x 429 here when it counted only the ending window's requests).
+    with limiter_apps.serve(
+        "flask", tmp_path, limits="6 per 4 seconds", strategy="moving-window", n=12_000,
+        latency=0.9,
+    ) as server:  # fmt: skip
+        with CallCovClient(server.key, server.url) as client:
+            df = cca.load_calls(client=client, limit=500, cache=False, progress=False)
+        log = server.log()
+        assert df["id"].tolist() == server.ids()
+    throttled = sum(e["status"] == 429 for e in log)
+    assert throttled <= 1, f"{throttled} x 429 in {len(log)} requests"

@@ -167,6 +167,49 @@ def test_server_clock_heals_after_a_server_clock_jump() -> None:
     assert clock.offset() == 10.0
 
 
+def _uvicorn_date(server_now: float, tick_phase: float) -> str:
+    """Date as uvicorn sends it: the time of its last once-a-second tick, truncated."""
+    last_tick = math.floor(server_now - tick_phase) + tick_phase
+    return http_date(last_tick)
+
+
+@pytest.mark.parametrize("tick_phase", [0.05, 0.5, 0.93])
+@pytest.mark.parametrize("true_offset", [0.0, 7.3, -42.61])
+def test_reset_echoes_pin_the_server_clock_where_a_lagging_date_cannot(
+    tick_phase: float, true_offset: float
+) -> None:
+    # Answers as slowapi under uvicorn sends them: Date lags up to a second behind the tick,
+    # X-RateLimit-Reset is precise and Retry-After is the whole seconds left until it.
+    latency, reset_server = 0.02, T0 + true_offset + 2.738
+    dated, echoed = ServerClock(), ServerClock()
+    for i in range(12):
+        sent = T0 + i * 0.173
+        server_now = sent + true_offset + latency / 2
+        date = _uvicorn_date(server_now, tick_phase)
+        for clock in (dated, echoed):
+            clock.observe(date, sent + latency)
+        echoed.observe_echo(reset_server, int(reset_server - server_now), sent + latency)
+    for clock in (dated, echoed):
+        assert clock.offset() <= true_offset  # a lower bound: never early into a 429
+    assert true_offset - echoed.offset() <= latency + 0.01
+    # Date alone lags by the tick's phase (what the echo removes).
+    assert true_offset - dated.offset() >= tick_phase - latency - 0.2
+
+
+def test_an_echo_that_is_no_echo_is_ignored() -> None:
+    clock = ServerClock()
+    # Before any Date there is nothing to check an echo against.
+    clock.observe_echo(T0 + 3600, 0, T0)
+    assert clock.offset() == 0.0
+    clock.observe(http_date(T0), T0 + 0.01)
+    # A Retry-After counting to an earlier limit than the reset (a day's reset beside a
+    # minute's delta) would put the server's clock an hour ahead: more than Date allows.
+    clock.observe_echo(T0 + 3600, 30, T0 + 0.01)
+    assert clock.offset() <= 0.0
+    clock.observe_echo(T0 + 2.5, 2, T0 + 0.01)  # a true echo: the offset is above -0.51
+    assert -0.52 < clock.offset() <= 0.0
+
+
 # --- RateLimiter: one thread -------------------------------------------------------------
 
 
@@ -247,13 +290,17 @@ def test_late_answers_from_a_past_window_are_ignored() -> None:
     assert limiter.remaining is None  # unknown until an answer of the new window
     limiter.observe(200, rl_headers(server_now=T0 + 1, remaining=0, reset=old_reset))
     assert limiter.remaining is None  # the late answer was counted in the old window
-    # Its three requests went out together, so their slots are back together (one is still
-    # in flight): two may go before the new window's first answer.
-    assert [limiter.reserve() for _ in range(3)] == [0.0, 0.0, POLL_INTERVAL]
+    # Its three requests went out together in the old window (the one still in flight too),
+    # so their three slots are back together before the new window's first answer.
+    assert [limiter.reserve() for _ in range(4)] == [0.0, 0.0, 0.0, POLL_INTERVAL]
     limiter.observe(200, rl_headers(server_now=clock.now, remaining=2, reset=new_reset))
-    assert limiter.remaining == 0  # 2 left, 2 in flight
-    limiter.observe(200, rl_headers(server_now=T0 + 2, remaining=1, reset=old_reset))
-    assert limiter.remaining == 1  # the late answer only ended its reservation
+    assert limiter.remaining == 0  # 2 left, 3 in flight (one of them the old window's)
+    limiter.observe(200, rl_headers(server_now=T0 + 2, remaining=0, reset=old_reset))
+    assert limiter.remaining == 0  # 2 left, 2 in flight: the late answer only ended its own
+    limiter.observe(200, rl_headers(server_now=clock.now, remaining=1, reset=new_reset))
+    assert limiter.remaining == 0  # 1 left, 1 in flight
+    limiter.release()  # the last one got no answer: it may have been counted
+    assert limiter.remaining == 0
     assert limiter.window_end == new_reset
 
 
