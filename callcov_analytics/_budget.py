@@ -146,8 +146,8 @@ class Budget:
         self._sends: deque[float] = deque(maxlen=_SENDS_KEPT)
         self._epoch: float | None = None  # first send since the last window ended
         # After a window ended and before the next one's first answer: (its end, its first
-        # send), from which the slots free (see the module docstring).
-        self._freeing: tuple[float, float] | None = None
+        # send, when we saw it end), from which the slots free (see the module docstring).
+        self._freeing: tuple[float, float, float] | None = None
         self._hold: float | None = None  # the longest time from a send to its answer's reset
         self._refills = False  # the last window that ended came back whole
         self._since_roll = 0  # requests sent since the last window ended
@@ -185,7 +185,10 @@ class Budget:
             left = None if self._remaining is None else self._remaining - self._in_flight
             freed, next_free = self._freed(now)
             if left is None and freed is not None:
-                left = freed
+                # Every request in flight counts: one sent since the window ended holds a slot
+                # of the new one, and one sent before may still reach the server in it,
+                # however long ago it went out (even if its slot counts as held already).
+                left = freed - self._in_flight
             end = self._end()
             alone = self._in_flight == 0 and (left is None or end is None)
             if (left is not None and left > 0) or alone:
@@ -287,20 +290,20 @@ class Budget:
             if self._refills and burst and self._limit is not None:
                 self._remaining, self._freeing = self._limit, None
             elif first is not None:
-                self._freeing = (end, first)
+                self._freeing = (end, first, now)
             self._epoch = None
 
     def _freed(self, now: float) -> tuple[int | None, float | None]:
         """Slots back since the last window ended, and when the next one frees (moving model)."""
         if self._freeing is None or self._limit is None:
             return None, None
-        end, first = self._freeing
+        end, first, rolled = self._freeing
         # Each request holds its slot from its send for the hold time: measured (a send to the
         # reset its answer named, at the longest), else the ending window's first send to its
         # end. Every send counts, not only this window's: in a moving window the requests of
-        # the one before may still hold slots. Requests in flight are among the sends.
+        # the one before may still hold slots. Those sent since are counted as in flight.
         hold = max(self._hold or 0.0, end - first)
-        later = [t + hold for t in self._sends if t + hold > now]
+        later = [t + hold for t in self._sends if t < rolled and t + hold > now]
         return self._limit - len(later), min(later, default=None)
 
     def _charge_one(self) -> None:
