@@ -42,13 +42,20 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The test files run in parallel processes (pytest-xdist; one file stays in one process, so its
+# servers and Spark session are started once). Most of the suite's time is waiting — on
+# rate-limit windows, a browser, LibreOffice, a JVM — so more processes than cores pay off.
+# `PYTEST_WORKERS=0 make test` runs everything in this process, in order.
+PYTEST_WORKERS ?= 3
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(PYTEST)
 
 # The quick loop while editing: everything except the tests marked slow (they really wait for
 # rate-limit windows or timeouts) and the browser test. `make test` runs them all.
 test-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow and not browser"
+	$(PYTEST) -m "not slow and not browser"
 
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
