@@ -570,7 +570,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         [sys.executable, "-m", "callcov_analytics.sandbox", *args],
         capture_output=True,
         text=True,
-        timeout=30,
+        timeout=120,  # a backstop on a busy machine, not a timing
     )
 
 
