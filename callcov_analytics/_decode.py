@@ -56,6 +56,10 @@ import pyarrow.json as pj
 
 from ._errors import InvalidRecordError, ResponseDecodeError
 from ._schema import (
+    _B,
+    _F,
+    _I,
+    _S,
     ARROW_TYPE,
     ENVELOPE_TYPES,
     NAMED_COLUMNS,
@@ -63,10 +67,10 @@ from ._schema import (
     SCHEMA_SPEC,
     SEGMENTS_SPEC,
     TRANSCRIPT_SPEC,
+    type_at,
 )
 from ._secrets import excerpt
 
-_S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 _READ_OPTIONS = pj.ParseOptions(
     explicit_schema=pa.schema([("data", pa.list_(RECORD_TYPE)), *ENVELOPE_TYPES.items()]),
     # "infer" costs the same as "error" here and lets Arrow type unknown fields in the same pass.
@@ -204,7 +208,7 @@ class _StructReader:
         self.columns = {"created", *(path for _, path, _ in specs.values())}
         self.paths = set(self.columns)  # what is decoded: the columns and the item fields read
         for _, path, how in specs.values():
-            kind = _type_at(path)
+            kind = type_at(path)
             if how == "value" and pa.types.is_list(kind) and pa.types.is_struct(kind.value_type):
                 # the whole list of objects: every documented item field
                 self.paths.update(f"{path}.{f.name}" for f in kind.value_type)
@@ -222,7 +226,7 @@ class _StructReader:
         )
         # Per column, worked out once: its Arrow type and, for a list of objects, the item
         # fields read.
-        self.kinds = {path: _type_at(path) for path in self.columns}
+        self.kinds = {path: type_at(path) for path in self.columns}
         self.items = {
             path: [f for f in kind.value_type if f"{path}.{f.name}" in self.paths]
             for path, kind in self.kinds.items()
@@ -309,14 +313,6 @@ def _specs(include_transcript: bool, include_segments: bool) -> dict[str, tuple[
 
 _INT64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 _PYTHON_TYPE = {_S: str, _I: _INT64, _F: float, _B: bool}
-
-
-def _type_at(path: str) -> Any:
-    """The Arrow type of the documented field at a dotted path."""
-    kind = RECORD_TYPE
-    for name in path.split("."):
-        kind = kind.field(name).type
-    return kind
 
 
 def _struct_fields(records: Any) -> _Fields:
@@ -508,7 +504,7 @@ def _derive(fields: _Fields, specs: Mapping[str, tuple[str, str, str]]) -> dict[
     for name, (dtype, path, how) in specs.items():
         array = fields(path)
         if how == "value" and pa.types.is_list(array.type):  # as documented, nothing inferred
-            array = _documented_items(array, _type_at(path).value_type)
+            array = _documented_items(array, type_at(path).value_type)
         elif how == "value" and dtype.startswith("datetime"):
             array = _unix_seconds(array)
             fits = pc.and_(pc.greater_equal(array, -_NS_LIMIT), pc.less_equal(array, _NS_LIMIT))
