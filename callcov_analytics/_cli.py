@@ -26,11 +26,8 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from ._config import KEY_ENV, URL_ENV
+from ._options import STATUSES
 from ._version import __version__
-
-# The list's statuses, for --status choices; here so that `--help` imports no pandas (a test
-# holds it equal to the loaders' STATUSES, which validate the same filter).
-STATUSES = ("processing", "completed", "failed")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 NOTEBOOK = Path("notebooks") / "01_quickstart.ipynb"
