@@ -2,7 +2,8 @@
 
 SCHEMA is the contract with analysts: column names and nullable dtypes are stable.
 Update the README column table when you change it. RECORD_TYPE is the analysis object of
-docs/api.md §3 as an Arrow type: the page readers (_decode.py) decode against it.
+docs/api.md §3 as an Arrow type: the page readers (`_page_struct`, `_page_arrow`,
+`_page_json`) decode against it.
 """
 
 from __future__ import annotations
@@ -186,3 +187,14 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 }
 
 NAMED_COLUMNS = {*SCHEMA_SPEC, *TRANSCRIPT_SPEC, *SEGMENTS_SPEC}
+
+
+def column_specs(
+    include_transcript: bool, include_segments: bool
+) -> dict[str, tuple[str, str, str]]:
+    """SCHEMA_SPEC, plus TRANSCRIPT_SPEC and SEGMENTS_SPEC when asked for."""
+    return {
+        **SCHEMA_SPEC,
+        **(TRANSCRIPT_SPEC if include_transcript else {}),
+        **(SEGMENTS_SPEC if include_segments else {}),
+    }
