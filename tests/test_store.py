@@ -16,9 +16,10 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import _store as store
+from callcov_analytics._cache import cache_info, clear_cache, default_cache_dir
 from callcov_analytics._client import CallCovClient
+from callcov_analytics._errors import StoreWarning
 from callcov_analytics._ratelimit import QuotaReading
-from callcov_analytics._store import StoreWarning, cache_info, clear_cache, default_cache_dir
 from callcov_analytics._sync import QuotaWarning
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
