@@ -1,11 +1,25 @@
-"""What a load tells its observers: fanned out to each, its readings kept, a progress bar."""
+"""What a load tells its observers (`Observer`): fanned out to each, its readings kept, a bar."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Protocol
 
 from ._ratelimit import QuotaReading
+
+
+class Observer(Protocol):
+    """Receives live facts about a load (the progress bar and the quota panel implement it).
+
+    Threading: with fetch-ahead, requests run on worker threads, and ``on_response`` and
+    ``on_wait`` are called from them, one call at a time (the client serializes them with a
+    lock), never concurrently. ``on_page`` comes from the loading thread. ``on_wait`` reasons:
+    ``"rate limit"``, ``"retry"`` and ``"server not answering"``.
+    """
+
+    def on_response(self, reading: QuotaReading) -> None: ...
+    def on_wait(self, seconds: float, reason: str) -> None: ...
+    def on_page(self, pages: int, rows: int, total: int | None) -> None: ...
 
 
 class Fanout:

@@ -19,8 +19,9 @@ from ._crawl import MIN_LIMIT
 from ._errors import ValidationError
 
 if TYPE_CHECKING:  # not at run time: _dates imports pandas, _client requests
-    from ._client import CallCovClient, Observer
+    from ._client import CallCovClient
     from ._dates import DateLike
+    from ._observers import Observer
 
 STATUSES = ("processing", "completed", "failed")
 MAX_LIMIT = 1000
@@ -79,8 +80,9 @@ def spelled_out(options: type, defaults: Mapping[str, Any]) -> Callable[[F], F]:
     """Show a function's ``**options`` as the keyword parameters of the TypedDict ``options``."""
 
     def decorate(function: F) -> F:
-        from ._client import CallCovClient, Observer
+        from ._client import CallCovClient
         from ._dates import DateLike
+        from ._observers import Observer
 
         names = {"CallCovClient": CallCovClient, "Observer": Observer, "DateLike": DateLike}
         hints = get_type_hints(options, localns=names)
