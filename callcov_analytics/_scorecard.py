@@ -7,6 +7,7 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
+from callcov_analytics import _outcomes as outcomes
 from callcov_analytics._engines import F, finish, wrap
 from callcov_analytics._errors import ValidationError
 from callcov_analytics._outcomes import (
@@ -17,14 +18,7 @@ from callcov_analytics._outcomes import (
     SHIFT_COLUMNS,
     SHIFTS,
     count_true,
-    effort,
-    grouped,
     ratio,
-    require,
-    shift,
-    shift_facts,
-    with_outcomes,
-    with_wilson,
 )
 from callcov_analytics._periods import with_period, zone_of
 
@@ -106,13 +100,15 @@ def agent_scorecard(
     if min_calls < 1:
         raise ValidationError(f"min_calls must be >= 1, got {min_calls}", param="min_calls")
     frame = wrap(df, "agent_scorecard")
-    require(frame, SCORECARD_INPUTS, "agent_scorecard")
+    outcomes.require(frame, SCORECARD_INPUTS, "agent_scorecard")
     keys = ["agent_id"]
     if period is not None:
         frame = with_period(frame, df, period, zone_of(df, tz))
         keys.append("period")
-    frame = with_outcomes(frame, [*keys, *_PER_CALL], {"_shift": shift(), "_effort": effort()})
-    out = with_wilson(grouped(frame, keys, _facts()), _HITS, 1.96, _rates())
+    frame = outcomes.with_outcomes(
+        frame, [*keys, *_PER_CALL], {"_shift": outcomes.shift(), "_effort": outcomes.effort()}
+    )
+    out = outcomes.with_wilson(outcomes.grouped(frame, keys, _facts()), _HITS, 1.96, _rates())
     out = _ranked(out, min_calls, by_period=period is not None)
     order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
     keys_types: dict[str, Any] = {"agent_id": "string"}
@@ -140,7 +136,7 @@ def _facts() -> dict[str, nw.Expr]:
     facts["sentiment_n"] = count_true(analysed & sentiment.is_in(SENTIMENTS))
     for s in SENTIMENTS:
         facts[f"sentiment_{s}"] = count_true(analysed & (sentiment == s))
-    facts |= shift_facts()
+    facts |= outcomes.shift_facts()
     for name, (column, _) in _MEANS.items():
         v = nw.when(analysed).then(nw.col(column).cast(nw.Float64))
         facts[f"{name}_n"] = count_true(~v.is_null())
