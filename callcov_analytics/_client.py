@@ -19,6 +19,7 @@ import copy
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -52,7 +53,7 @@ from ._http import (
 from ._latency import Latency
 from ._observers import Observer
 from ._ratelimit import BUDGETS, QuotaReading, RateLimiter, wait_rate_limit
-from ._secrets import Secret, guard_logging, redact_text, sanitize_url
+from ._secrets import Held, Secret, hold_secret, redact_text, sanitize_url
 from ._version import __version__
 
 logger = logging.getLogger("callcov_analytics")
@@ -91,8 +92,11 @@ class CallCovClient:
         observer: Observer | None = None,
     ) -> None:
         self.config = config or Config.resolve(api_key, base_url)
-        guard_logging(self.config.api_key)
-        guard_logging(self.config.proxy)
+        # The log filter masks this key and proxy exactly as long as the client lives: until
+        # close(), or until it is garbage-collected unclosed (see `_secrets.RedactingFilter`).
+        holds = (hold_secret(self.config.api_key), hold_secret(self.config.proxy))
+        self._release_secrets = weakref.finalize(self, _release, holds)
+        self._of: CallCovClient | None = None  # the client a per-load view was made of
         self._sleep = sleep
         # The rate limit belongs to the key: every client of it paces on one shared budget.
         # A fake clock (tests) gets a private one, since budgets keep local times.
@@ -137,14 +141,16 @@ class CallCovClient:
         self.close()
 
     def close(self) -> None:
-        """Close the keep-alive connections."""
+        """Close the keep-alive connections; the log filter forgets this client's key."""
         self.session.close()
+        self._release_secrets()
 
     def for_load(self, observer: Observer | None) -> CallCovClient:
         """This client for one load: the same connections, rate limit and settings, but the
         load's own observer, so two loads on one client never see each other's events."""
         view = copy.copy(self)
         view.observer = observer
+        view._of = self  # alive while the view is, so its key stays masked
         return view
 
     @property
@@ -193,7 +199,7 @@ class CallCovClient:
         include_transcript: bool = False,
         include_segments: bool = False,
     ) -> ParsedPage:
-        """One page of the analysis list, parsed into columns (see `pages.parse_page`)."""
+        """One page of the analysis list, parsed into columns (see `_decode.parse_page`)."""
         return self.list_raw(
             offset=offset,
             limit=limit,
@@ -401,3 +407,9 @@ class CallCovClient:
         else:
             reason = "retry"
         self._notify("on_wait", wait, reason)
+
+
+def _release(holds: tuple[Held, ...]) -> None:
+    """End a client's holds on its secrets (its finalizer: runs once, on close or collection)."""
+    for held in holds:
+        held.release()

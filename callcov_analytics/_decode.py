@@ -33,7 +33,7 @@ Tolerate rules (docs/api.md §3), as the frame shows them:
   analysis has no readable ``created`` or no ``id`` cannot be paged exactly once:
   `ParsedPage.check_keys` raises InvalidRecordError naming the field (the row is not
   dropped or kept silently).
-- Category columns: see schema.CATEGORIES.
+- Category columns: see `_schema.CATEGORIES`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The analysis DataFrame, assembled from parsed pages (or from analysis dicts).
 
-Its columns and dtypes are schema.SCHEMA; how API values become them (the Tolerate rules),
-_decode.py.
+Its columns and dtypes are `_schema.SCHEMA`; how API values become them (the Tolerate rules),
+`_decode` and its page readers.
 """
 
 from __future__ import annotations

@@ -89,7 +89,7 @@ class Sync:
         self.store = store
         self.query = store.query
         self.limit = limit
-        # What each stored page holds beyond SCHEMA (see pages.parse_page).
+        # What each stored page holds beyond SCHEMA (see _decode.parse_page).
         self.columns = {
             "include_transcript": store.columns.get("include_transcript", False),
             "include_segments": store.columns.get("include_segments", False),
