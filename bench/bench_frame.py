@@ -192,9 +192,9 @@ class _Declines:
     """A fast path that declines every page."""
 
     def read(self, body: bytes) -> Any:
-        from callcov_analytics._decode import _SlowPath
+        from callcov_analytics._page_json import SlowPath
 
-        raise _SlowPath
+        raise SlowPath
 
 
 def run_route(route: str, directory: Path) -> dict[str, Any]:
@@ -225,7 +225,7 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     if route == "generic":  # every page with a field the schema lacks: Arrow reads them all
         import callcov_analytics._decode
 
-        callcov_analytics._decode._struct_reader = lambda *_: _Declines()  # type: ignore[assignment]
+        callcov_analytics._decode.struct_reader = lambda *_: _Declines()  # type: ignore[assignment]
     if route in ("ours", "generic"):
         tables = []
         for body in pages():

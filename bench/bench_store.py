@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -35,8 +36,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import callcov_analytics as cca
-from callcov_analytics import sandbox
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests.observers: the Ctrl-C observer the store tests use too
+
+import callcov_analytics as cca  # noqa: E402
+from callcov_analytics import sandbox  # noqa: E402
+from tests.observers import StopAfter  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.json"
 PAGE = 1000
@@ -47,23 +52,6 @@ STEPS = {
     "c": "repeat, 1% new",
     "d": "resume after interrupt at 50%",
 }
-
-
-class StopAfter:
-    """An observer that presses Ctrl-C once `pages` pages have been read."""
-
-    def __init__(self, pages: int) -> None:
-        self.pages = pages
-
-    def on_response(self, reading: Any) -> None:
-        pass
-
-    def on_wait(self, seconds: float, reason: str) -> None:
-        pass
-
-    def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        if pages >= self.pages:
-            raise KeyboardInterrupt
 
 
 @contextmanager

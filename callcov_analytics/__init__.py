@@ -23,6 +23,7 @@ from ._errors import *  # noqa: F403  the exception and warning tree: exactly it
 from ._version import __version__
 
 if TYPE_CHECKING:
+    from ._cache import cache_info, clear_cache
     from ._client import CallCovClient
     from ._config import Config, set_session_key
     from ._frame import to_frame
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from ._quota import quota
     from ._scan import scan_calls
     from ._schema import SCHEMA
-    from ._store import cache_info, clear_cache
     from .report import export_report
 
 # public name -> module that defines it
@@ -45,8 +45,8 @@ _LAZY = {
     "to_frame": "_frame",
     "export_report": "report",
     "quota": "_quota",
-    "cache_info": "_store",
-    "clear_cache": "_store",
+    "cache_info": "_cache",
+    "clear_cache": "_cache",
 }
 
 

@@ -29,8 +29,10 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
+from ._cache import default_cache_dir
 from ._secrets import Secret
-from ._store import TABLE, Store, default_cache_dir
+from ._store import Store
+from ._store_files import TABLE
 
 logger = logging.getLogger("callcov_analytics")
 

@@ -16,40 +16,44 @@ Each request goes through three gates:
 from __future__ import annotations
 
 import copy
-import json
 import logging
-import ssl
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol, TypeVar
-from urllib.parse import quote, urljoin
+from typing import Any, TypeVar
+from urllib.parse import quote
 
 import requests
 import tenacity
 
-from ._config import Config, origin_of
+from ._config import Config
 from ._decode import ParsedPage, parse_page, parse_record
 from ._errors import (
     APIConnectionError,
     APIError,
     APITimeoutError,
     NotFoundError,
-    ProxyAuthenticationError,
-    QuotaExhaustedError,
     RateLimitError,
     ResponseDecodeError,
     ResponseTooLargeError,
-    ServerError,
-    TLSVerificationError,
-    UnsafeRedirectError,
     ValidationError,
     make_status_error,
     parse_error_body,
 )
+from ._http import (
+    APIKeyAuth,
+    StopWhenSilent,
+    is_retryable,
+    parse_json,
+    read_body,
+    redirect_target,
+    unreachable,
+)
 from ._latency import Latency
+from ._observers import Observer
 from ._ratelimit import BUDGETS, QuotaReading, RateLimiter, wait_rate_limit
-from ._secrets import Secret, guard_logging, redact_text, sanitize_url
+from ._secrets import Held, Secret, hold_secret, redact_text, sanitize_url
 from ._version import __version__
 
 logger = logging.getLogger("callcov_analytics")
@@ -57,61 +61,9 @@ logger.addHandler(logging.NullHandler())
 
 T = TypeVar("T")
 
-MAX_BODY_BYTES = 256 * 1024 * 1024  # a 1,000-analysis page with transcripts is ~25 MB
 MAX_REDIRECTS = 3
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 LIST_PATHS = ("/calls", "/analysis/")  # docs/api.md §2: /calls first, /analysis/ on a 404
-
-
-class Observer(Protocol):
-    """Receives live facts about a load (the progress bar and the quota panel implement it).
-
-    Threading: with fetch-ahead, requests run on worker threads, and ``on_response`` and
-    ``on_wait`` are called from them, one call at a time (the client serializes them with a
-    lock), never concurrently. ``on_page`` comes from the loading thread. ``on_wait`` reasons:
-    ``"rate limit"``, ``"retry"`` and ``"server not answering"``.
-    """
-
-    def on_response(self, reading: QuotaReading) -> None: ...
-    def on_wait(self, seconds: float, reason: str) -> None: ...
-    def on_page(self, pages: int, rows: int, total: int | None) -> None: ...
-
-
-class _APIKeyAuth(requests.auth.AuthBase):
-    """Adds ``X-API-Key`` only to requests for the configured origin."""
-
-    def __init__(self, secret: Secret, origin: str) -> None:
-        self._secret = secret
-        self._origin = origin
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        if origin_of(request.url or "") == self._origin:
-            request.headers["X-API-Key"] = self._secret.reveal()
-        return request
-
-
-def is_retryable(exc: BaseException) -> bool:
-    """The retry predicate: transient faults only (never 401/403/404/422 or a spent day)."""
-    if isinstance(exc, QuotaExhaustedError | TLSVerificationError | ProxyAuthenticationError):
-        return False
-    transient = APIConnectionError | ResponseDecodeError | ServerError | RateLimitError
-    return isinstance(exc, transient) or (getattr(exc, "status_code", None) in (408, 425))
-
-
-def _proxy_refused_login(exc: BaseException) -> bool:
-    """True when the proxy answered the tunnel request with 407 Proxy Authentication Required."""
-    return isinstance(exc, requests.exceptions.ProxyError) and " 407 " in str(exc)
-
-
-def _untrusted_certificate(exc: BaseException) -> bool:
-    """True when TLS failed because the server's certificate is not trusted."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
-        inner = [a for a in seen.args if isinstance(a, BaseException)]
-        seen = inner[0] if inner else seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
 
 
 class CallCovClient:
@@ -140,8 +92,11 @@ class CallCovClient:
         observer: Observer | None = None,
     ) -> None:
         self.config = config or Config.resolve(api_key, base_url)
-        guard_logging(self.config.api_key)
-        guard_logging(self.config.proxy)
+        # The log filter masks this key and proxy exactly as long as the client lives: until
+        # close(), or until it is garbage-collected unclosed (see `_secrets.RedactingFilter`).
+        holds = (hold_secret(self.config.api_key), hold_secret(self.config.proxy))
+        self._release_secrets = weakref.finalize(self, _release, holds)
+        self._of: CallCovClient | None = None  # the client a per-load view was made of
         self._sleep = sleep
         # The rate limit belongs to the key: every client of it paces on one shared budget.
         # A fake clock (tests) gets a private one, since budgets keep local times.
@@ -167,7 +122,7 @@ class CallCovClient:
             self.session.proxies = {"https": self.config.proxy.reveal()}
         if self.config.ca_bundle is not None:
             self.session.verify = self.config.ca_bundle
-        self.session.auth = _APIKeyAuth(self.config.api_key, self.config.origin)
+        self.session.auth = APIKeyAuth(self.config.api_key, self.config.origin)
         self.session.headers.update(
             {
                 "Accept": "application/json",
@@ -186,14 +141,16 @@ class CallCovClient:
         self.close()
 
     def close(self) -> None:
-        """Close the keep-alive connections."""
+        """Close the keep-alive connections; the log filter forgets this client's key."""
         self.session.close()
+        self._release_secrets()
 
     def for_load(self, observer: Observer | None) -> CallCovClient:
         """This client for one load: the same connections, rate limit and settings, but the
         load's own observer, so two loads on one client never see each other's events."""
         view = copy.copy(self)
         view.observer = observer
+        view._of = self  # alive while the view is, so its key stays masked
         return view
 
     @property
@@ -242,7 +199,7 @@ class CallCovClient:
         include_transcript: bool = False,
         include_segments: bool = False,
     ) -> ParsedPage:
-        """One page of the analysis list, parsed into columns (see `pages.parse_page`)."""
+        """One page of the analysis list, parsed into columns (see `_decode.parse_page`)."""
         return self.list_raw(
             offset=offset,
             limit=limit,
@@ -290,7 +247,7 @@ class CallCovClient:
             stop=(
                 tenacity.stop_after_attempt(self.config.max_retries + 1)
                 | tenacity.stop_before_delay(self.config.deadline)
-                | _stop_when_silent(self.latencies)
+                | StopWhenSilent(self.latencies)
             ),
             sleep=self._sleep,
             reraise=True,
@@ -328,7 +285,7 @@ class CallCovClient:
             response, body, reading = self._exchange(method, url, params, self._pace())
             if response.status_code not in _REDIRECTS:
                 return response, body, reading
-            url, params = self._redirect_target(response, method, url), None
+            url, params = redirect_target(response, method, url, self.config.origin), None
         raise APIError(
             f"{method} {sanitize_url(url)}: more than {MAX_REDIRECTS} redirects",
             method=method,
@@ -347,7 +304,7 @@ class CallCovClient:
             body = b""
             if response.status_code not in _REDIRECTS:
                 try:
-                    body = self._read_body(response, method, url)
+                    body = read_body(response, method, url, self.config.read_timeout)
                 except (APIConnectionError, ResponseDecodeError, ResponseTooLargeError) as exc:
                     cut = exc  # the request still counted: observe it before raising
             self.latencies.answered(to_headers, time.monotonic() - started)
@@ -414,88 +371,10 @@ class CallCovClient:
             ) from None
         except requests.RequestException as exc:
             self.limiter.release()
-            error, why = self._unreachable(exc)
+            error, why = unreachable(exc, self.config.proxy_origin)
             raise error(f"{method} {safe_url}: {why}", method=method, url=safe_url) from None
         logger.debug("%s %s -> %s", method, sanitize_url(response.url or url), response.status_code)
         return response
-
-    def _unreachable(self, exc: requests.RequestException) -> tuple[type[APIConnectionError], str]:
-        """The error for a request that got no answer, and what to check (never a password)."""
-        kind = type(exc).__name__
-        proxy = self.config.proxy_origin
-        if _proxy_refused_login(exc):
-            return ProxyAuthenticationError, (
-                f"the proxy {proxy} refused the user name and password in CALLCOV_PROXY (407); "
-                "not retried, so that a wrong password cannot lock the account"
-            )
-        if _untrusted_certificate(exc):
-            return TLSVerificationError, (
-                f"TLS verification failed ({kind}). If your network inspects TLS, set "
-                "CALLCOV_CA_BUNDLE to your organisation's root certificate (a PEM file)"
-            )
-        if isinstance(exc, requests.exceptions.ProxyError) and proxy is not None:
-            why = f"cannot reach the API through the proxy {proxy} ({kind}); check CALLCOV_PROXY"
-            return APIConnectionError, why
-        return APIConnectionError, (
-            f"cannot reach the API ({kind}); check the network and CALLCOV_API_URL"
-        )
-
-    def _read_body(self, response: requests.Response, method: str, url: str) -> bytes:
-        """Read the whole body within the read deadline and the size cap."""
-        safe_url = sanitize_url(response.url or url)
-        deadline = time.monotonic() + self.config.read_timeout
-        chunks: list[bytes] = []
-        size = 0
-        error: APIError | None = None
-        try:
-            for chunk in response.iter_content(chunk_size=1 << 16):
-                size += len(chunk)
-                chunks.append(chunk)
-                if size > MAX_BODY_BYTES:
-                    error = ResponseTooLargeError(
-                        f"{method} {safe_url}: the response grew past {MAX_BODY_BYTES >> 20} MiB "
-                        "(decompressed) and was dropped; not retried, since the same request "
-                        "would get the same answer. Ask for smaller pages (limit=) or check "
-                        "CALLCOV_API_URL.",
-                        method=method,
-                        url=safe_url,
-                    )
-                    break
-                if time.monotonic() > deadline:
-                    error = APITimeoutError(
-                        f"{method} {safe_url}: body still arriving after "
-                        f"{self.config.read_timeout:g} s",
-                        method=method,
-                        url=safe_url,
-                    )
-                    break
-        except requests.Timeout:
-            error = APITimeoutError(
-                f"{method} {safe_url}: the answer stalled", method=method, url=safe_url
-            )
-        except requests.RequestException as exc:
-            error = ResponseDecodeError(
-                f"{method} {safe_url}: the answer was cut off ({type(exc).__name__})",
-                method=method,
-                url=safe_url,
-            )
-        if error is not None:
-            chunks.clear()  # what arrived may echo the key; a traceback with locals shows it
-            chunk = b""
-            raise error from None
-        return b"".join(chunks)
-
-    def _redirect_target(self, response: requests.Response, method: str, url: str) -> str:
-        target = urljoin(response.url or url, response.headers.get("Location", ""))
-        if origin_of(target) != self.config.origin:
-            raise UnsafeRedirectError(
-                f"{method} {sanitize_url(url)}: the API redirected to {origin_of(target)}; the "
-                f"key is only ever sent to {self.config.origin}, so the redirect was not "
-                "followed. Check CALLCOV_API_URL.",
-                method=method,
-                url=sanitize_url(url),
-            )
-        return target
 
     def _status_error(
         self,
@@ -534,23 +413,7 @@ class CallCovClient:
         self._notify("on_wait", wait, reason)
 
 
-class _stop_when_silent(tenacity.stop.stop_base):
-    """Stop retrying once nothing has answered for a while (see `latency`)."""
-
-    def __init__(self, latencies: Latency) -> None:
-        self.latencies = latencies
-
-    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
-        return self.latencies.silent_for() >= self.latencies.silence
-
-
-def parse_json(body: bytes) -> Any:
-    """JSON from a body, or ResponseDecodeError (retried) when it is not JSON."""
-    # json.loads on bytes insists on valid UTF-8; r.json() would guess a charset and corrupt.
-    try:
-        return json.loads(body)
-    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
-        raise ResponseDecodeError(
-            f"the API sent a body that is not JSON ({exc.__class__.__name__}"
-            f" at byte {getattr(exc, 'pos', '?')})"
-        ) from None
+def _release(holds: tuple[Held, ...]) -> None:
+    """End a client's holds on its secrets (its finalizer: runs once, on close or collection)."""
+    for held in holds:
+        held.release()

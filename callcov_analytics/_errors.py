@@ -29,7 +29,7 @@
 
     LoadInterrupted (a KeyboardInterrupt, not an Exception)   Ctrl-C during a load; .partial
 
-Which of them are retried is the client's retry predicate (`_client.is_retryable`), not this
+Which of them are retried is the client's retry predicate (`_http.is_retryable`), not this
 tree: "no answer" and "an answer we cannot use" are different facts even where both are
 retried. Every error that can end a load carries ``.partial``: a DataFrame of the rows fetched
 before it (or None when the failure came before any row). Messages never contain the API key.

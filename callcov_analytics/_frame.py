@@ -1,7 +1,7 @@
 """The analysis DataFrame, assembled from parsed pages (or from analysis dicts).
 
-Its columns and dtypes are schema.SCHEMA; how API values become them (the Tolerate rules),
-_decode.py.
+Its columns and dtypes are `_schema.SCHEMA`; how API values become them (the Tolerate rules),
+`_decode` and its page readers.
 """
 
 from __future__ import annotations
@@ -16,10 +16,19 @@ import pyarrow as pa
 
 from . import _accessor  # noqa: F401  registers df.callcov on every frame built here
 from ._decode import parse_page
-from ._schema import ARROW_TYPE, CATEGORIES, NAMED_COLUMNS, SCHEMA, TRANSCRIPT_SCHEMA
+from ._schema import (
+    _B,
+    _F,
+    _I,
+    _S,
+    ARROW_TYPE,
+    CATEGORIES,
+    NAMED_COLUMNS,
+    SCHEMA,
+    TRANSCRIPT_SCHEMA,
+)
 
 _PAGE_ROWS = 1000  # to_frame batches records like the API's largest page
-_S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 _PANDAS_TYPE = {
     _S: pd.StringDtype(), pa.large_string(): pd.StringDtype(), pa.null(): pd.StringDtype(),
     _I: pd.Int64Dtype(), _F: pd.Float64Dtype(), _B: pd.BooleanDtype(),

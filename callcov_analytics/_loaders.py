@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
-import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import pandas as pd
 import pyarrow as pa
@@ -18,46 +16,38 @@ import pyarrow.compute as pc
 
 from ._catalog import open_store
 from ._changes import describe_changes, note_empty_search, versions
-from ._client import CallCovClient, Observer
-from ._crawl import MIN_LIMIT
-from ._dates import DateLike, check_tz, validate_range
+from ._client import CallCovClient
+from ._dates import check_tz, validate_range
 from ._errors import CallCovError, LoadInterrupted, ValidationError
 from ._frame import empty_frame, frame_from_tables
+from ._observers import Fanout, Readings, progress_bar
+from ._options import (
+    LOAD_DEFAULTS,
+    LoadOptions,
+    Refresh,
+    resolve,
+    spelled_out,
+    validate_query,
+    validate_refresh,
+)
 from ._ratelimit import QuotaReading
 from ._secrets import Secret
 from ._store import Store
 from ._sync import Sync, account_probe
 from .segments import segments, table_segments
 
-STATUSES = ("processing", "completed", "failed")
-FILTERS = ("status", "agent_id", "contact_id", "search")
-MAX_LIMIT = 1000
-
 T = TypeVar("T")
 # Reads a load's result from its store: (store, the load's client, the load's readings).
 _Read = Callable[[Store, CallCovClient, list[QuotaReading]], T]
 
 
+@spelled_out(LoadOptions, LOAD_DEFAULTS)
 def load_calls(
     api_key: str | Secret | None = None,
     base_url: str | None = None,
     *,
-    status: str | None = None,
-    agent_id: str | None = None,
-    contact_id: str | None = None,
-    search: str | None = None,
-    since: DateLike | None = None,
-    until: DateLike | None = None,
-    tz: str | None = None,
     include_transcript: bool = False,
-    limit: int = MAX_LIMIT,
-    progress: bool | None = None,
-    refresh: bool | Literal["full", "recheck"] = True,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    client: CallCovClient | None = None,
-    observer: Observer | None = None,
-    **unknown: Any,
+    **options: Unpack[LoadOptions],
 ) -> pd.DataFrame:
     """Load every call analysis that matches, newest first, as a typed DataFrame.
 
@@ -83,6 +73,7 @@ def load_calls(
         cache: keep fetched pages in the local store (see `_store`); False keeps them only
             for this call. cache_dir: where the store lives (default CALLCOV_CACHE_DIR, else
             the platform's user cache folder).
+        client, observer: a reusable `CallCovClient`; live progress events (`Observer`).
 
     The frame's ``attrs["quota"]`` holds one rate-limit reading per response. On any error,
     and on Ctrl-C (`LoadInterrupted`), the rows fetched so far are on the exception's
@@ -93,36 +84,27 @@ def load_calls(
         df = load_calls(status="completed", since="2026-11-01")
         df.groupby("agent_id").identity_verified.mean()
     """
+    opts = resolve(options, LOAD_DEFAULTS)
+    tz = check_tz(opts["tz"])
     return _entry(
         "load_calls",
-        locals(),
+        api_key,
+        base_url,
+        opts,
         {"include_transcript": include_transcript},
-        lambda store, client, readings, query, since_s, until_s: _read_frame(
-            store, client, readings, query, since_s, until_s, include_transcript, check_tz(tz)
+        lambda store, view, readings, query, since, until: _read_frame(
+            store, view, readings, query, since, until, include_transcript, tz
         ),
     )
 
 
+@spelled_out(LoadOptions, LOAD_DEFAULTS)
 def load_segments(
     api_key: str | Secret | None = None,
     base_url: str | None = None,
     *,
-    status: str | None = None,
-    agent_id: str | None = None,
-    contact_id: str | None = None,
-    search: str | None = None,
-    since: DateLike | None = None,
-    until: DateLike | None = None,
-    tz: str | None = None,
     agent_speaker: str = "A",
-    limit: int = MAX_LIMIT,
-    progress: bool | None = None,
-    refresh: bool | Literal["full", "recheck"] = True,
-    cache: bool = True,
-    cache_dir: str | Path | None = None,
-    client: CallCovClient | None = None,
-    observer: Observer | None = None,
-    **unknown: Any,
+    **options: Unpack[LoadOptions],
 ) -> pd.DataFrame:
     """One row per transcript segment of every analysis that matches (see `segments.segments`).
 
@@ -140,129 +122,84 @@ def load_segments(
     """
     return _entry(
         "load_segments",
-        locals(),
+        api_key,
+        base_url,
+        resolve(options, LOAD_DEFAULTS),
         {"include_segments": True},
-        lambda store, _client, _readings, _query, since_s, until_s: _read_segments(
-            store, since_s, until_s, agent_speaker
+        lambda store, _view, _readings, _query, since, until: _read_segments(
+            store, since, until, agent_speaker
         ),
     )
 
 
 def _entry(
     name: str,
-    args: Mapping[str, Any],
+    api_key: str | Secret | None,
+    base_url: str | None,
+    options: Mapping[str, Any],
     columns: Mapping[str, bool],
     read: Callable[
         [Store, CallCovClient, list[QuotaReading], Mapping[str, str], int | None, int | None],
         pd.DataFrame,
     ],
 ) -> pd.DataFrame:
-    """What load_calls and load_segments share: check every argument, then `_load`.
+    """What load_calls and load_segments share: check every option, then `load`.
 
-    ``args`` is the entry point's ``locals()``; ``read(store, client, readings, query, since,
-    until)`` turns the store into its result.
+    ``read(store, client, readings, query, since, until)`` turns the store into the result.
     """
-    query = validate_query(
-        status=args["status"],
-        agent_id=args["agent_id"],
-        contact_id=args["contact_id"],
-        search=args["search"],
-        limit=args["limit"],
-        unknown=args["unknown"],
-    )
-    since_s, until_s = validate_range(args["since"], args["until"], tz=args["tz"])
-    validate_refresh(args["refresh"])
-    client = args["client"]
-    return _load(
-        client or CallCovClient(args["api_key"], args["base_url"]),
-        owns_client=client is None,
+    query = validate_query(options, options["limit"])
+    since, until = validate_range(options["since"], options["until"], tz=options["tz"])
+    return load(
+        options["client"] or CallCovClient(api_key, base_url),
+        options,
+        owns_client=options["client"] is None,
         query=query,
-        limit=args["limit"],
-        since=since_s,
-        refresh=args["refresh"],
-        cache=args["cache"],
-        cache_dir=args["cache_dir"],
-        observer=args["observer"],
-        progress=args["progress"],
+        since=since,
         columns=columns,
-        read=lambda store, view, readings: read(store, view, readings, query, since_s, until_s),
-        again=name,
+        read=lambda store, view, readings: read(store, view, readings, query, since, until),
+        entry=name,
     )
 
 
-def _load(
+def load(
     client: CallCovClient,
+    options: Mapping[str, Any],
     *,
     owns_client: bool,
     query: Mapping[str, str],
-    limit: int,
     since: int | None,
-    refresh: bool | Literal["full", "recheck"],
-    cache: bool,
-    cache_dir: str | Path | None,
-    observer: Observer | None,
-    progress: bool | None,
     columns: Mapping[str, bool],
     read: _Read[T],
-    again: str,
+    entry: str,
 ) -> T:
-    """Bring the store up to date for `query` (as `refresh` says), then `read` it.
+    """Bring the store up to date for ``query`` (as ``options["refresh"]`` says), then `read` it.
 
-    `columns` are parse_page's options for what stored pages hold beyond SCHEMA; each set of
-    them is a dataset of its own. On an error or Ctrl-C, `read` of what is stored so far goes
-    on the exception's ``.partial``. When `read` gives a DataFrame, what the load added or
-    changed goes in its ``attrs`` (`scan_calls` reads the store itself and skips that).
+    ``options`` are `LoadOptions` with their defaults; ``columns`` are parse_page's options
+    for what stored pages hold beyond SCHEMA (each set of them is a dataset of its own). On an
+    error or Ctrl-C, `read` of what is stored so far goes on the exception's ``.partial``
+    (``entry`` names the call to repeat). When `read` gives a DataFrame, what the load added
+    or changed goes in its ``attrs`` (`scan_calls` reads the store itself and skips that).
     """
-    readings = _Readings()
-    bar = _progress(progress)
-    fanout = _Fanout([o for o in (client.observer, observer, bar, readings) if o is not None])
+    validate_refresh(refresh := options["refresh"])
+    readings = Readings()
+    bar = progress_bar(options["progress"])
+    fanout = Fanout([o for o in (client.observer, options["observer"], bar, readings) if o])
     # The load's own view of the client: its observers and readings are this load's alone.
     view = client.for_load(fanout)
     try:
         with ExitStack() as stack:
-            folder = cache_dir or view.config.cache_dir  # the sandbox's, in a notebook
-            root = Path(folder) if folder else None
-            if not cache:
-                root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
-            store = open_store(
-                view.config.base_url,
-                view.config.api_key,
-                query,
-                columns,
-                since=since,
-                root=root,
-                same_account=account_probe(view) if cache else None,
-            )
+            store = _open_store(view, stack, options, query, columns, since)
             stack.enter_context(store.locked(fanout.on_wait))
             before = versions(store)
-            # The list's total is this load's total only when it reads the whole list: with
-            # `since`, or on top of a store, it reads part of it, so the total is not shown.
-            fanout.totals = refresh == "full" or (
-                since is None and before is None and refresh is not False
-            )
+            fanout.totals = _reads_whole_list(refresh, since, before)
             try:
-                if refresh:
-                    sync = Sync(view, store, limit=limit)
-                    sync.run(since, full=refresh == "full", recheck=refresh == "recheck")
-                elif not store.state():
-                    raise ValidationError(
-                        "refresh=False, but nothing is stored for this query yet; "
-                        "run it once with refresh=True.",
-                        param="refresh",
-                    )
+                _bring_up_to_date(view, store, refresh, since, options["limit"])
             except (CallCovError, KeyboardInterrupt) as exc:
                 partial = _partial(read, store, view, readings.items)
                 if isinstance(exc, CallCovError):
                     exc.partial = partial
                     raise
-                rows = 0 if partial is None else len(partial)
-                interrupted = LoadInterrupted(
-                    f"Interrupted after {rows} rows; they are on this exception's .partial and "
-                    f"in the local store. Run the same {again}(...) again to continue where it "
-                    "stopped."
-                )
-                interrupted.partial = partial
-                raise interrupted from None
+                raise _interrupted(partial, entry) from None
             result = read(store, view, readings.items)
             if not isinstance(result, pd.DataFrame):
                 return result
@@ -278,6 +215,65 @@ def _load(
             bar.close()
         if owns_client:
             client.close()
+
+
+def _open_store(
+    view: CallCovClient,
+    stack: ExitStack,
+    options: Mapping[str, Any],
+    query: Mapping[str, str],
+    columns: Mapping[str, bool],
+    since: int | None,
+) -> Store:
+    """The store for this query: in cache_dir, the configured folder, or a temporary one."""
+    folder = options["cache_dir"] or view.config.cache_dir  # the sandbox's, in a notebook
+    root = Path(folder) if folder else None
+    if not options["cache"]:
+        root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
+    return open_store(
+        view.config.base_url,
+        view.config.api_key,
+        query,
+        columns,
+        since=since,
+        root=root,
+        same_account=account_probe(view) if options["cache"] else None,
+    )
+
+
+def _reads_whole_list(refresh: Refresh, since: int | None, before: object) -> bool:
+    """Whether the list's total is this load's total (shown against the progress bar).
+
+    Only when the load reads the whole list: with `since`, or on top of a store, it reads part.
+    """
+    return refresh == "full" or (since is None and before is None and refresh is not False)
+
+
+def _bring_up_to_date(
+    view: CallCovClient, store: Store, refresh: Refresh, since: int | None, limit: int
+) -> None:
+    """Sync the store as ``refresh`` says; refresh=False needs something stored already."""
+    if refresh:
+        Sync(view, store, limit=limit).run(
+            since, full=refresh == "full", recheck=refresh == "recheck"
+        )
+    elif not store.state():
+        raise ValidationError(
+            "refresh=False, but nothing is stored for this query yet; "
+            "run it once with refresh=True.",
+            param="refresh",
+        )
+
+
+def _interrupted(partial: pd.DataFrame | None, entry: str) -> LoadInterrupted:
+    """Ctrl-C as a LoadInterrupted that carries the rows read so far."""
+    rows = 0 if partial is None else len(partial)
+    interrupted = LoadInterrupted(
+        f"Interrupted after {rows} rows; they are on this exception's .partial and in the "
+        f"local store. Run the same {entry}(...) again to continue where it stopped."
+    )
+    interrupted.partial = partial
+    return interrupted
 
 
 def _partial(
@@ -346,131 +342,3 @@ def _read_frame(
         }
     )
     return frame
-
-
-def validate_query(
-    *,
-    status: str | None,
-    agent_id: str | None,
-    contact_id: str | None,
-    search: str | None,
-    limit: int,
-    unknown: Mapping[str, Any] | None = None,
-) -> dict[str, str]:
-    """Check filters before any request; return the API query parameters."""
-    for name in unknown or {}:
-        close = difflib.get_close_matches(name, (*FILTERS, "since", "until"), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else ""
-        raise ValidationError(
-            f"Unknown filter {name!r}{hint} Filters: {', '.join((*FILTERS, 'since', 'until'))}.",
-            param=name,
-        )
-    if status is not None and status not in STATUSES:
-        raise ValidationError(
-            f"status must be one of {', '.join(STATUSES)} (got {status!r}).", param="status"
-        )
-    if isinstance(limit, bool) or not isinstance(limit, int) or not MIN_LIMIT <= limit <= MAX_LIMIT:
-        raise ValidationError(
-            f"limit must be a whole number from {MIN_LIMIT} to {MAX_LIMIT} (got {limit!r}): "
-            "each page starts on the last row of the one before, so it needs room for one more.",
-            param="limit",
-        )
-    query = {
-        "status_filter": status,
-        "agent_id": agent_id,
-        "contact_id": contact_id,
-        "search": search,
-    }
-    for name, value in query.items():
-        if value is not None and not isinstance(value, str):
-            raise ValidationError(
-                f"{name} must be a string (got {type(value).__name__}).", param=name
-            )
-    return {k: v for k, v in query.items() if v is not None}
-
-
-def validate_refresh(refresh: object) -> None:
-    """refresh is True, False, "full" or "recheck"; else ValidationError."""
-    if refresh not in (True, False, "full", "recheck"):
-        raise ValidationError(
-            f"refresh must be True, False, 'full' or 'recheck' (got {refresh!r}).",
-            param="refresh",
-        )
-
-
-class _Fanout:
-    """Send observer events to several observers; the list's total only when it is the load's."""
-
-    def __init__(self, observers: list[Any]) -> None:
-        self.observers = observers
-        self.totals = False  # set once the load knows whether it reads the whole list
-
-    def on_response(self, reading: QuotaReading) -> None:
-        for o in self.observers:
-            o.on_response(reading)
-
-    def on_wait(self, seconds: float, reason: str) -> None:
-        for o in self.observers:
-            o.on_wait(seconds, reason)
-
-    def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        for o in self.observers:
-            o.on_page(pages, rows, total if self.totals else None)
-
-
-class _Readings:
-    """The rate-limit reading of each response of one load (its frame's attrs)."""
-
-    def __init__(self) -> None:
-        self.items: list[QuotaReading] = []
-
-    def on_response(self, reading: QuotaReading) -> None:
-        self.items.append(reading)
-
-    def on_wait(self, seconds: float, reason: str) -> None:
-        """Waits are not readings."""
-
-    def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        """Pages are not readings."""
-
-
-class _ProgressBar:
-    """tqdm progress: rows read (against a total only when known), waits in the description."""
-
-    def __init__(self) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(unit=" calls", desc="CallCov", file=sys.stderr)
-        self.finished = False
-
-    def on_response(self, reading: QuotaReading) -> None:
-        self.bar.set_description("CallCov", refresh=False)
-        if reading.remaining is not None:
-            self.bar.set_postfix(window_left=reading.remaining)
-
-    def on_wait(self, seconds: float, reason: str) -> None:
-        self.bar.set_description(f"CallCov (waiting {seconds:.1f} s: {reason})")
-
-    def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        self.bar.set_description("CallCov", refresh=False)
-        if total is not None:
-            self.bar.total = total
-        self.bar.update(rows - self.bar.n)
-
-    def finish(self, summary: str) -> None:
-        """The load ended well: a full bar that says what the load brought."""
-        self.finished = True
-        self.bar.total = self.bar.n  # a complete load is 100%, whatever the list holds
-        self.bar.set_postfix_str("", refresh=False)
-        self.bar.set_description(f"CallCov: {summary}")
-
-    def close(self) -> None:
-        if not self.finished:
-            self.bar.set_description("CallCov: stopped", refresh=False)
-        self.bar.close()
-
-
-def _progress(progress: bool | None) -> _ProgressBar | None:
-    if progress is None:
-        progress = "ipykernel" in sys.modules or sys.stderr.isatty()
-    return _ProgressBar() if progress else None

@@ -18,14 +18,25 @@ import warnings
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from ._catalog import open_store
 from ._client import CallCovClient
 from ._config import Config
-from ._dates import DateLike, validate_range
+from ._dates import validate_range
 from ._errors import CallCovError, MissingDependencyError, StoreWarning, ValidationError
-from ._loaders import MAX_LIMIT, _load, validate_query, validate_refresh
+from ._loaders import load
+from ._options import (
+    FILTER_DEFAULTS,
+    LOAD_DEFAULTS,
+    MAX_LIMIT,
+    Filters,
+    Refresh,
+    resolve,
+    spelled_out,
+    validate_query,
+    validate_refresh,
+)
 from ._secrets import Secret
 from ._store import Store
 
@@ -37,26 +48,21 @@ ENGINES = ("duckdb", "polars", "spark")
 Engine = Literal["duckdb", "polars", "spark"]
 
 
+@spelled_out(Filters, FILTER_DEFAULTS)
 def scan_calls(
     api_key: str | Secret | None = None,
     base_url: str | None = None,
     *,
-    status: str | None = None,
-    agent_id: str | None = None,
-    contact_id: str | None = None,
-    search: str | None = None,
-    since: DateLike | None = None,
-    until: DateLike | None = None,
-    tz: str | None = None,
     include_transcript: bool = False,
     columns: Sequence[str] | None = None,
     engine: Engine | None = None,
     spark: Any = None,
     connection: Any = None,
-    refresh: bool | Literal["full", "recheck"] = False,
+    refresh: Refresh = False,
     cache_dir: str | Path | None = None,
     table: str | Path | None = None,
     client: CallCovClient | None = None,
+    **filters: Unpack[Filters],
 ) -> Any:
     """The stored analyses that match, one row per analysis, as a lazy table of ``engine``.
 
@@ -86,11 +92,10 @@ def scan_calls(
         rel = cca.scan_calls(since="2026-01-01")               # DuckDB, nothing read yet
         metrics.agent_scorecard(rel, period="M").df()          # computed by DuckDB
     """
+    chosen = resolve(filters, FILTER_DEFAULTS)
     kind = _engine(engine, spark)
-    query = validate_query(
-        status=status, agent_id=agent_id, contact_id=contact_id, search=search, limit=MAX_LIMIT
-    )
-    since_s, until_s = validate_range(since, until, tz=tz)
+    query = validate_query(chosen, MAX_LIMIT)
+    since, until = validate_range(chosen["since"], chosen["until"], tz=chosen["tz"])
     validate_refresh(refresh)
     native = _opener(kind, spark, connection)  # a missing engine fails before any request
     options = {"include_transcript": include_transcript}
@@ -99,21 +104,18 @@ def scan_calls(
         if "://" not in str(table) and not path.is_file():  # a URL is the engine's to read
             raise ValidationError(f"table {str(path)!r} is not a file", param="table")
     elif refresh:
+        how = {**LOAD_DEFAULTS, **chosen, "refresh": refresh, "cache_dir": cache_dir}
+        how["progress"] = False
         try:
-            store: Store = _load(
+            store: Store = load(
                 client or CallCovClient(api_key, base_url),
+                how,
                 owns_client=client is None,
                 query=query,
-                limit=MAX_LIMIT,
-                since=since_s,
-                refresh=refresh,
-                cache=True,
-                cache_dir=cache_dir,
-                observer=None,
-                progress=False,
+                since=since,
                 columns=options,
                 read=lambda store, _client, _readings: store,
-                again="scan_calls",
+                entry="scan_calls",
             )
         except CallCovError as exc:
             # The rows fetched so far are in the store (a repeat continues from them); the
@@ -124,14 +126,11 @@ def scan_calls(
     else:
         config = client.config if client is not None else Config.resolve(api_key, base_url)
         root = Path(cache_dir) if cache_dir else None
-        store = open_store(
-            config.base_url, config.api_key, query, options, since=since_s, root=root
-        )
+        store = open_store(config.base_url, config.api_key, query, options, since=since, root=root)
         path = _table_of(store)
         logger.info("scan_calls reads the stored table %s; no request made", path)
     source = str(table) if table is not None else str(path)  # Path() would fold "s3://" to "s3:/"
-    frame = _filtered(native(source), query, since_s, until_s, columns, include_transcript)
-    return frame
+    return _filtered(native(source), query, since, until, columns, include_transcript)
 
 
 def _engine(engine: str | None, spark: Any) -> str:

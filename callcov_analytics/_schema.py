@@ -2,7 +2,8 @@
 
 SCHEMA is the contract with analysts: column names and nullable dtypes are stable.
 Update the README column table when you change it. RECORD_TYPE is the analysis object of
-docs/api.md §3 as an Arrow type: the page readers (_decode.py) decode against it.
+docs/api.md §3 as an Arrow type: the page readers (`_page_struct`, `_page_arrow`,
+`_page_json`) decode against it.
 """
 
 from __future__ import annotations
@@ -10,109 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import pyarrow as pa
-
-# column -> (dtype, dotted path in the analysis object, how the value is derived)
-# "value": the scalar at path; "len": length of the list at path; "join": "; ".join(list at path);
-# "first_ts": the `timestamp` of the first item of the list at path;
-# "count:<field>=<value>": number of list items at path whose field equals value.
-# fmt: off
-SCHEMA_SPEC: dict[str, tuple[str, str, str]] = {
-    "id": ("string", "id", "value"),
-    "created": ("datetime64[ns, UTC]", "created", "value"),
-    "status": ("category", "status", "value"),
-    "livemode": ("boolean", "livemode", "value"),
-    "agent_id": ("string", "call.agent_id", "value"),
-    "contact_id": ("string", "call.contact_id", "value"),
-    "duration_ms": ("Int64", "call.duration_ms", "value"),
-    "duration_seconds": ("Float64", "call.duration_seconds", "value"),
-    "audio_url": ("string", "audio.url", "value"),
-    "audio_format": ("category", "audio.format", "value"),
-    "audio_size_bytes": ("Int64", "audio.size_bytes", "value"),
-    "audio_duration_seconds": ("Float64", "audio.duration_seconds", "value"),
-    "language": ("category", "transcript.language", "value"),
-    "segment_count": ("Int64", "transcript.segments", "len"),
-    "webhook_url": ("string", "metadata.webhook_url", "value"),
-    "completed_at": ("datetime64[ns, UTC]", "metadata.completed_at", "value"),
-    "processing_time_ms": ("Int64", "metadata.processing_time_ms", "value"),
-    "error_message": ("string", "metadata.error_message", "value"),
-    # results.compliance
-    "identity_verified": ("boolean", "results.compliance.identity_verification.verified", "value"),
-    "identity_verified_at_s": (
-        "Float64", "results.compliance.identity_verification.timestamp", "value"),
-    "identity_flagged": ("boolean", "results.compliance.identity_verification.flagged", "value"),
-    "disclosures_read": ("boolean", "results.compliance.mandatory_disclosures.read", "value"),
-    "disclosures_matched": (
-        "Int64", "results.compliance.mandatory_disclosures.matched_disclosures", "len"),
-    "disclosures_missing": (
-        "Int64", "results.compliance.mandatory_disclosures.missing_disclosures", "len"),
-    "missing_disclosures": (
-        "string", "results.compliance.mandatory_disclosures.missing_disclosures", "join"),
-    "purpose_disclosed": ("boolean", "results.compliance.purpose_declaration.disclosed", "value"),
-    "purpose_interaction_number": (
-        "Int64", "results.compliance.purpose_declaration.interaction_number", "value"),
-    "purpose_flagged": ("boolean", "results.compliance.purpose_declaration.flagged", "value"),
-    "prohibited_phrases_used": ("boolean", "results.compliance.prohibited_phrases.used", "value"),
-    "prohibited_phrase_count": (
-        "Int64", "results.compliance.prohibited_phrases.instances", "len"),
-    "prohibited_phrase_first_at_s": (
-        "Float64", "results.compliance.prohibited_phrases.instances", "first_ts"),
-    "sensitive_data_shared": ("boolean", "results.compliance.sensitive_data.shared", "value"),
-    "sensitive_data_count": ("Int64", "results.compliance.sensitive_data.instances", "len"),
-    "sensitive_data_first_at_s": (
-        "Float64", "results.compliance.sensitive_data.instances", "first_ts"),
-    # results.quality
-    "greeting_present": ("boolean", "results.quality.greeting.present", "value"),
-    "greeting_at_s": ("Float64", "results.quality.greeting.timestamp", "value"),
-    "sentiment_overall": ("category", "results.quality.sentiment_analysis.overall", "value"),
-    "sentiment_customer_start": (
-        "category", "results.quality.sentiment_analysis.customer_start", "value"),
-    "sentiment_customer_end": (
-        "category", "results.quality.sentiment_analysis.customer_end", "value"),
-    "empathy_count": ("Int64", "results.quality.empathy.count", "value"),
-    "interruption_count": ("Int64", "results.quality.interruptions.count", "value"),
-    "structure_opening": ("boolean", "results.quality.call_structure.opening", "value"),
-    "structure_resolution": ("boolean", "results.quality.call_structure.resolution", "value"),
-    "structure_closing": ("boolean", "results.quality.call_structure.closing", "value"),
-    # results.coaching
-    "customer_effort_score": ("Int64", "results.coaching.customer_effort_score", "value"),
-    "recommendation_count": ("Int64", "results.coaching.recommendations", "len"),
-    "recommendations_high": (
-        "Int64", "results.coaching.recommendations", "count:priority=high"),
-    "recommendations_medium": (
-        "Int64", "results.coaching.recommendations", "count:priority=medium"),
-    "recommendations_low": ("Int64", "results.coaching.recommendations", "count:priority=low"),
-}
-# fmt: on
-
-# Only with include_transcript=True (long text; most analyses never need it).
-TRANSCRIPT_SPEC: dict[str, tuple[str, str, str]] = {
-    "transcript_text": ("string", "transcript.text", "value"),
-}
-
-# Only with include_segments=True: the transcript's segments as stored pages keep them, for
-# load_segments (a list of {speaker, text, start, end}; never a DataFrame column).
-SEGMENTS_SPEC: dict[str, tuple[str, str, str]] = {
-    "transcript_segments": ("list", "transcript.segments", "value"),
-}
-
-SCHEMA: dict[str, str] = {name: spec[0] for name, spec in SCHEMA_SPEC.items()}
-TRANSCRIPT_SCHEMA: dict[str, str] = {name: spec[0] for name, spec in TRANSCRIPT_SPEC.items()}
-
-# Fixed category sets: the documented values, in a meaningful order. A value outside them
-# (the API grew a new status, format or sentiment) is appended after the fixed ones, sorted,
-# rather than turned into NaN. `language` has no documented set: its categories are the
-# values seen, sorted.
-CATEGORIES: dict[str, tuple[str, ...]] = {
-    "status": ("processing", "completed", "failed"),
-    "audio_format": ("wav", "mp3", "m4a", "flac", "ogg"),
-    "language": (),
-    **{
-        name: ("positive", "neutral", "negative")
-        for name in ("sentiment_overall", "sentiment_customer_start", "sentiment_customer_end")
-    },
-}
-
-NAMED_COLUMNS = {*SCHEMA_SPEC, *TRANSCRIPT_SPEC, *SEGMENTS_SPEC}
 
 _S, _I, _F, _B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 
@@ -161,3 +59,142 @@ ARROW_TYPE = {
     "string": _S, "category": _S, "Int64": _I, "Float64": _F, "boolean": _B,
     "datetime64[ns, UTC]": pa.timestamp("ns", tz="UTC"),
 }  # fmt: skip
+
+# The columns, one a line: name, kind, and the dotted path in the analysis object it is read
+# from (under the [object] of the heading above it). The kind says how, and fixes the dtype:
+#   .          the scalar at path; its dtype follows RECORD_TYPE (string, Int64, Float64, boolean)
+#   category   the scalar at path, as a pandas category (the sets are in CATEGORIES)
+#   time       the Unix-seconds scalar at path, as datetime64[ns, UTC]
+#   len        the length of the list at path (Int64)
+#   join       "; ".join(the list of strings at path) (string)
+#   first_ts   the `timestamp` of the list's first item (Float64)
+#   count:f=v  how many of the list's items have field f equal to v (Int64)
+_COLUMNS = """
+id                            .                      id
+created                       time                   created
+status                        category               status
+livemode                      .                      livemode
+agent_id                      .                      call.agent_id
+contact_id                    .                      call.contact_id
+duration_ms                   .                      call.duration_ms
+duration_seconds              .                      call.duration_seconds
+audio_url                     .                      audio.url
+audio_format                  category               audio.format
+audio_size_bytes              .                      audio.size_bytes
+audio_duration_seconds        .                      audio.duration_seconds
+language                      category               transcript.language
+segment_count                 len                    transcript.segments
+webhook_url                   .                      metadata.webhook_url
+completed_at                  time                   metadata.completed_at
+processing_time_ms            .                      metadata.processing_time_ms
+error_message                 .                      metadata.error_message
+[results.compliance]
+identity_verified             .                      identity_verification.verified
+identity_verified_at_s        .                      identity_verification.timestamp
+identity_flagged              .                      identity_verification.flagged
+disclosures_read              .                      mandatory_disclosures.read
+disclosures_matched           len                    mandatory_disclosures.matched_disclosures
+disclosures_missing           len                    mandatory_disclosures.missing_disclosures
+missing_disclosures           join                   mandatory_disclosures.missing_disclosures
+purpose_disclosed             .                      purpose_declaration.disclosed
+purpose_interaction_number    .                      purpose_declaration.interaction_number
+purpose_flagged               .                      purpose_declaration.flagged
+prohibited_phrases_used       .                      prohibited_phrases.used
+prohibited_phrase_count       len                    prohibited_phrases.instances
+prohibited_phrase_first_at_s  first_ts               prohibited_phrases.instances
+sensitive_data_shared         .                      sensitive_data.shared
+sensitive_data_count          len                    sensitive_data.instances
+sensitive_data_first_at_s     first_ts               sensitive_data.instances
+[results.quality]
+greeting_present              .                      greeting.present
+greeting_at_s                 .                      greeting.timestamp
+sentiment_overall             category               sentiment_analysis.overall
+sentiment_customer_start      category               sentiment_analysis.customer_start
+sentiment_customer_end        category               sentiment_analysis.customer_end
+empathy_count                 .                      empathy.count
+interruption_count            .                      interruptions.count
+structure_opening             .                      call_structure.opening
+structure_resolution          .                      call_structure.resolution
+structure_closing             .                      call_structure.closing
+[results.coaching]
+customer_effort_score         .                      customer_effort_score
+recommendation_count          len                    recommendations
+recommendations_high          count:priority=high    recommendations
+recommendations_medium        count:priority=medium  recommendations
+recommendations_low           count:priority=low     recommendations
+"""
+
+_DTYPE_OF_KIND = {
+    "category": "category", "time": "datetime64[ns, UTC]", "len": "Int64", "join": "string",
+    "first_ts": "Float64", "count": "Int64",
+}  # fmt: skip
+_DTYPE_OF_ARROW = {_S: "string", _I: "Int64", _F: "Float64", _B: "boolean"}
+
+
+def type_at(path: str) -> Any:
+    """The Arrow type at a dotted path of RECORD_TYPE (KeyError: the path is not documented)."""
+    kind = RECORD_TYPE
+    for name in path.split("."):
+        kind = kind.field(name).type
+    return kind
+
+
+def _spec(table: str) -> dict[str, tuple[str, str, str]]:
+    """_COLUMNS as column -> (dtype, dotted path, how: "value", "len", "join", ...)."""
+    spec, under = {}, ""
+    for line in table.strip().splitlines():
+        if line.startswith("["):
+            under = line.strip("[]") + "."
+            continue
+        name, kind, path = line.split()
+        path = under + path
+        how = "value" if kind in (".", "category", "time") else kind
+        dtype = (
+            _DTYPE_OF_ARROW[type_at(path)] if kind == "." else _DTYPE_OF_KIND[kind.split(":")[0]]
+        )
+        spec[name] = (dtype, path, how)
+    return spec
+
+
+SCHEMA_SPEC = _spec(_COLUMNS)
+
+# Only with include_transcript=True (long text; most analyses never need it).
+TRANSCRIPT_SPEC: dict[str, tuple[str, str, str]] = {
+    "transcript_text": ("string", "transcript.text", "value"),
+}
+
+# Only with include_segments=True: the transcript's segments as stored pages keep them, for
+# load_segments (a list of {speaker, text, start, end}; never a DataFrame column).
+SEGMENTS_SPEC: dict[str, tuple[str, str, str]] = {
+    "transcript_segments": ("list", "transcript.segments", "value"),
+}
+
+SCHEMA: dict[str, str] = {name: spec[0] for name, spec in SCHEMA_SPEC.items()}
+TRANSCRIPT_SCHEMA: dict[str, str] = {name: spec[0] for name, spec in TRANSCRIPT_SPEC.items()}
+
+# Fixed category sets: the documented values, in a meaningful order. A value outside them
+# (the API grew a new status, format or sentiment) is appended after the fixed ones, sorted,
+# rather than turned into NaN. `language` has no documented set: its categories are the
+# values seen, sorted.
+CATEGORIES: dict[str, tuple[str, ...]] = {
+    "status": ("processing", "completed", "failed"),
+    "audio_format": ("wav", "mp3", "m4a", "flac", "ogg"),
+    "language": (),
+    **{
+        name: ("positive", "neutral", "negative")
+        for name in ("sentiment_overall", "sentiment_customer_start", "sentiment_customer_end")
+    },
+}
+
+NAMED_COLUMNS = {*SCHEMA_SPEC, *TRANSCRIPT_SPEC, *SEGMENTS_SPEC}
+
+
+def column_specs(
+    include_transcript: bool, include_segments: bool
+) -> dict[str, tuple[str, str, str]]:
+    """SCHEMA_SPEC, plus TRANSCRIPT_SPEC and SEGMENTS_SPEC when asked for."""
+    return {
+        **SCHEMA_SPEC,
+        **(TRANSCRIPT_SPEC if include_transcript else {}),
+        **(SEGMENTS_SPEC if include_segments else {}),
+    }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
+from collections import deque
 from typing import NoReturn
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -58,9 +60,9 @@ class Secret:
 def redact_text(text: str, *secrets: str) -> str:
     """Mask the given secrets, every key a client was configured with, and anything key-shaped.
 
-    Keys of any shape are masked once `guard_logging` knows them (every CallCovClient
-    registers its key), so an excerpt of a server's body never shows a key that is not
-    ``sk_``-shaped either.
+    Keys of any shape are masked while a client holds them (every CallCovClient holds its
+    key while it is open: `hold_secret`), so an excerpt of a server's body never shows a live
+    key that is not ``sk_``-shaped either.
     """
     for secret in sorted({*secrets, *_FILTER.secrets}, key=len, reverse=True):
         if secret:
@@ -95,22 +97,82 @@ def sanitize_url(url: str) -> str:
 
 
 class RedactingFilter(logging.Filter):
-    """Mask known secrets and key-shaped strings in every record it sees."""
+    """Mask the secrets of live clients and key-shaped strings in every record it sees.
+
+    Each secret is held by its owners (`hold`): a client holds its key and proxy from its
+    construction until it is closed or garbage-collected, so the filter knows exactly the
+    secrets of the clients alive now, never every key the process has seen. A value logged
+    after the last client of it is gone is masked only if it is key-shaped (``sk_live_…`` /
+    ``sk_test_…``, every CallCov key): nothing of ours sends or logs a closed client's key,
+    and a process that keeps making clients must not keep all their keys in memory.
+    """
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: set[str] = set()
+        self._holders: dict[str, int] = {}  # secret -> how many live owners hold it
+        self._lock = threading.Lock()  # clients are made and closed on any thread
+        # Releases wait here until the next locked step: a release may run in a finalizer,
+        # which the garbage collector can start on a thread that already holds the lock.
+        self._released: deque[str] = deque()
 
-    def add_secret(self, secret: str) -> None:
-        """Mask this exact value from now on."""
-        self.secrets.add(secret)
+    @property
+    def secrets(self) -> frozenset[str]:
+        """The secrets held now."""
+        with self._lock:
+            self._settle()
+            return frozenset(self._holders)
+
+    def hold(self, secret: Secret | None) -> Held:
+        """Mask ``secret`` until the returned `Held` is released (None: hold nothing)."""
+        value = secret.reveal() if secret is not None else ""
+        if value:
+            with self._lock:
+                self._settle()
+                self._holders[value] = self._holders.get(value, 0) + 1
+        return Held(self, value)
+
+    def _release(self, value: str) -> None:
+        self._released.append(value)  # atomic, takes no lock (see __init__)
+
+    def _settle(self) -> None:
+        """Apply the releases waiting (the caller holds the lock)."""
+        while self._released:
+            value = self._released.popleft()
+            left = self._holders.get(value, 0) - 1
+            if left > 0:
+                self._holders[value] = left
+            else:
+                self._holders.pop(value, None)
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        clean = redact_text(message, *self.secrets)
+        clean = redact_text(message)
         if clean != message:
             record.msg, record.args = clean, None
         return True
+
+
+class Held:
+    """One owner's hold on a secret in the log filter; `release` (or ``with``) ends it, once."""
+
+    def __init__(self, owner: RedactingFilter, value: str) -> None:
+        self._owner, self._value = owner, value
+        self._released = not value
+
+    def release(self) -> None:
+        """Stop masking the secret for this owner (other owners of it keep it masked)."""
+        if not self._released:
+            self._released = True
+            self._owner._release(self._value)
+
+    def __enter__(self) -> Held:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+    def __repr__(self) -> str:
+        return f"Held(released={self._released})"
 
 
 _FILTER = RedactingFilter()
@@ -119,11 +181,15 @@ _FILTER = RedactingFilter()
 _GUARDED = ("callcov_analytics", "urllib3.connectionpool", "urllib3.util.retry")
 
 
-def guard_logging(secret: Secret | None = None) -> None:
+def guard_logging() -> RedactingFilter:
     """Install the redacting filter on every logger this package's traffic goes through."""
-    if secret is not None:
-        _FILTER.add_secret(secret.reveal())
     for name in _GUARDED:
         logger = logging.getLogger(name)
         if _FILTER not in logger.filters:
             logger.addFilter(_FILTER)
+    return _FILTER
+
+
+def hold_secret(secret: Secret | None) -> Held:
+    """Mask ``secret`` in logs and redacted text until the returned hold is released."""
+    return guard_logging().hold(secret)

@@ -35,39 +35,37 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from filelock import FileLock, Timeout
-from platformdirs import user_cache_dir
 
 from ._atomic import atomic_open, storage_errors
+from ._cache import CACHE_ENV
 from ._errors import StoreLockedError, StoreWarning
 from ._frame import concat_tables, frame_from_tables
-from ._rows import FILTER_COLUMNS, counts, decoded, filter_rows, latest_first, value_type
-from ._schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
+from ._rows import FILTER_COLUMNS, counts, decoded, filter_rows, latest_first
+from ._store_files import (
+    STATE_VERSION,
+    TABLE,
+    TOKEN,
+    check_file,
+    check_shape,
+    describe_owner,
+    read_owner,
+    seq_of,
+)
 
-__all__ = ["CACHE_ENV", "Store", "StoreWarning", "cache_info", "clear_cache", "default_cache_dir"]
+__all__ = ["Store"]
 
 logger = logging.getLogger("callcov_analytics")
 
-CACHE_ENV = "CALLCOV_CACHE_DIR"
-STATE_VERSION = 2
-TABLE = "table.parquet"
-_TOKEN = b"callcov.token"  # Parquet key-value metadata: which compaction wrote the table
 # What a cache write failure means for the caller.
 _KEPT = (
     f"set {CACHE_ENV} to a writable folder with free space; the rows fetched so far "
     "are on this error's .partial"
 )
 LOCK_TIMEOUT = 600.0  # another kernel's load holds the store; wait for it rather than refetch
-_KNOWN = {name: ARROW_TYPE[dtype] for name, dtype in {**SCHEMA, **TRANSCRIPT_SCHEMA}.items()}
-
-
-def default_cache_dir() -> Path:
-    """CALLCOV_CACHE_DIR, else the platform's user cache directory."""
-    return Path(os.environ.get(CACHE_ENV) or user_cache_dir("callcov-analytics"))
 
 
 class Store:
@@ -108,8 +106,8 @@ class Store:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            owner = _read_owner(owner_path)
-            reason = f"another load ({_describe(owner)}) is using the local store"
+            owner = read_owner(owner_path)
+            reason = f"another load ({describe_owner(owner)}) is using the local store"
             logger.info("%s; waiting up to %.0f s", reason, self.lock_timeout)
             if on_wait is not None:
                 on_wait(self.lock_timeout, reason)
@@ -157,7 +155,7 @@ class Store:
                 logger.info("store %s is of an older layout; fetching it anew", self.path)
                 self.clear()
                 return {}
-            _check_shape(state)
+            check_shape(state)
         except (OSError, ValueError) as exc:
             self._recover(f"state file unusable ({exc})")
             return {}
@@ -194,7 +192,7 @@ class Store:
         """What is wrong with each damaged file against the manifest; strays are removed."""
         problems = {}
         for name, entry in self._files.items():
-            problem = _check_file(self.path / name, entry)
+            problem = check_file(self.path / name, entry)
             if problem:
                 problems[name] = f"{name} {problem}"
         known = set(self._files)
@@ -237,7 +235,7 @@ class Store:
             for name in names:
                 table = pq.read_table(self.path / name, columns=wanted, partitioning=None)
                 table = decoded(table.replace_schema_metadata(None))
-                seq = 0 if name == TABLE else _seq_of(name)
+                seq = 0 if name == TABLE else seq_of(name)
                 tables.append(table.append_column("_seq", pa.array([seq] * len(table), pa.int64())))
             table = latest_first(concat_tables(tables))
         except (OSError, pa.ArrowException, KeyError) as exc:
@@ -250,7 +248,7 @@ class Store:
 
     def next_seq(self) -> int:
         """The checkpoint number for the next page."""
-        return max((_seq_of(n) for n in self._files if n != TABLE), default=0) + 1
+        return max((seq_of(n) for n in self._files if n != TABLE), default=0) + 1
 
     def pending(self) -> int:
         """How many checkpointed pages wait to be folded into the table."""
@@ -283,7 +281,7 @@ class Store:
             )
             table = pa.Table.from_pandas(frame, preserve_index=False)
         token = secrets.token_hex(8)
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), _TOKEN: token})
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), TOKEN: token})
         self.save_state({**state, "compacting": {"token": token, "rows": table.num_rows}})
         # Microsecond times: Spark refuses nanoseconds (every value is whole seconds anyway).
         self._write_parquet(
@@ -298,7 +296,7 @@ class Store:
             metadata = pq.read_schema(self.table_path).metadata or {}
         except (OSError, pa.ArrowException):
             return  # the table never made it: the pages are still listed and kept
-        if metadata.get(_TOKEN) != str(compacting["token"]).encode():
+        if metadata.get(TOKEN) != str(compacting["token"]).encode():
             return
         pages = [n for n in self._files if n != TABLE]
         self._files = {TABLE: {"rows": int(compacting["rows"]), "token": compacting["token"]}}
@@ -321,7 +319,7 @@ class Store:
 
     def _ordered(self) -> list[str]:
         """The table first, then pages in checkpoint order (a crawl from the top: newest first)."""
-        pages = sorted((n for n in self._files if n != TABLE), key=_seq_of)
+        pages = sorted((n for n in self._files if n != TABLE), key=seq_of)
         return [TABLE, *pages] if TABLE in self._files else pages
 
     def _rows(self, name: str) -> int:
@@ -357,107 +355,3 @@ class Store:
     def _atomic_write(self, path: Path, data: bytes) -> None:
         with storage_errors(path, _KEPT), atomic_open(path, "wb") as out:
             out.write(data)
-
-
-def _check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
-    """What is wrong with one stored file against its manifest entry, or None."""
-    try:
-        meta = pq.ParquetFile(path).metadata
-        schema = meta.schema.to_arrow_schema()
-    except FileNotFoundError:
-        return "is missing"
-    except (OSError, pa.ArrowException) as exc:
-        return f"is unreadable ({exc})"
-    if meta.num_rows != entry["rows"]:
-        return f"has {meta.num_rows} rows, the manifest {entry['rows']}"
-    if entry.get("token") and (schema.metadata or {}).get(_TOKEN) != entry["token"].encode():
-        return "was replaced by another program"
-    for field in schema:
-        want = _KNOWN.get(field.name)
-        if want is not None and value_type(field.type) not in (want, pa.null()):
-            return f"has column {field.name} as {field.type}, not {want}"
-    return None
-
-
-def _check_shape(state: Any) -> None:
-    """ValueError unless ``state`` is what `save_state` writes."""
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
-        raise ValueError("unknown version or not an object")
-    files = state.get("files")
-    if not isinstance(files, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("rows"), int) for v in files.values()
-    ):
-        raise ValueError("no manifest of files")
-    if any(not isinstance(n, str) or (n != TABLE and not n.startswith("pages/")) for n in files):
-        raise ValueError("a file outside the store")
-    for name in ("head", "floor", "refetch"):
-        if not isinstance(state.get(name), int | None) or isinstance(state.get(name), bool):
-            raise ValueError(f"{name} is not a number")
-    if not isinstance(state.get("gaps"), list) or not all(
-        isinstance(g, dict) for g in state["gaps"]
-    ):
-        raise ValueError("gaps is not a list of crawls")
-    checked = state.get("checked", {})
-    if not isinstance(checked, dict) or not all(
-        isinstance(v, int | float) for v in checked.values()
-    ):
-        raise ValueError("checked is not a map of times")
-
-
-def _seq_of(name: str) -> int:
-    return int(Path(name).stem.split("-")[1])
-
-
-def _read_owner(path: Path) -> dict[str, Any]:
-    try:
-        owner = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return owner if isinstance(owner, dict) else {}
-
-
-def _describe(owner: Mapping[str, Any]) -> str:
-    if not owner:
-        return "owner unknown"
-    since = time.strftime("%H:%M:%S UTC", time.gmtime(float(owner.get("since", 0))))
-    return f"pid {owner.get('pid')} on {owner.get('host')}, since {since}"
-
-
-def cache_info(root: Path | None = None) -> pd.DataFrame:
-    """One row per stored dataset: where, its table file, API and filters, rows, size."""
-    root = root or default_cache_dir()
-    rows = []
-    for meta_path in sorted(root.glob("*/*/dataset.json")):
-        folder = meta_path.parent
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, ValueError):
-            meta = {}
-        files = [f for f in (folder / TABLE, *folder.glob("pages/*.parquet")) if f.exists()]
-        table = folder / TABLE
-        rows.append(
-            {
-                "path": str(folder),
-                "table": str(table) if table.exists() else None,
-                "base_url": meta.get("base_url"),
-                "key_hint": meta.get("key_hint"),
-                "query": json.dumps(meta.get("query", {})),
-                "files": len(files),
-                "rows": pq.ParquetFile(table).metadata.num_rows if table.exists() else 0,
-                "bytes": sum(f.stat().st_size for f in files),
-                "updated": pd.Timestamp((folder / "state.json").stat().st_mtime, unit="s", tz="UTC")
-                if (folder / "state.json").exists()
-                else pd.NaT,
-            }
-        )
-    columns = ["path", "table", "base_url", "key_hint", "query", "files", "rows", "bytes"]
-    return pd.DataFrame(rows, columns=[*columns, "updated"])
-
-
-def clear_cache(root: Path | None = None) -> int:
-    """Delete every stored dataset; return how many were removed."""
-    root = root or default_cache_dir()
-    folders = [p.parent for p in root.glob("*/*/dataset.json")]
-    for folder in folders:
-        shutil.rmtree(folder, ignore_errors=True)
-    return len(folders)

@@ -30,8 +30,7 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -41,6 +40,7 @@ from ._client import CallCovClient
 from ._crawl import Crawl
 from ._decode import ParsedPage, parse_page
 from ._errors import NotFoundError, QuotaWarning
+from ._fetch_ahead import FetchAhead
 from ._ratelimit import daily_quota_for
 from ._store import Store
 
@@ -48,7 +48,6 @@ __all__ = ["QuotaWarning", "Sync", "account_probe", "due"]
 
 logger = logging.getLogger("callcov_analytics")
 
-MAX_WORKERS = 8  # connections at most; the rate-limit budget, not this, sets the pace
 YOUNG = 3600  # seconds: a processing analysis younger than this is re-checked on every refresh
 MAX_INTERVAL = 86_400  # an old one at least once a day
 RECHECK_PAGES = 20  # pages of the processing list at most per load (then by id)
@@ -90,7 +89,7 @@ class Sync:
         self.store = store
         self.query = store.query
         self.limit = limit
-        # What each stored page holds beyond SCHEMA (see pages.parse_page).
+        # What each stored page holds beyond SCHEMA (see _decode.parse_page).
         self.columns = {
             "include_transcript": store.columns.get("include_transcript", False),
             "include_segments": store.columns.get("include_segments", False),
@@ -106,6 +105,23 @@ class Sync:
 
         ``recheck`` re-checks every stored processing analysis, whatever its age.
         """
+        stored = self._resume(floor, full=full)
+        head = self.state["head"]
+        top_floor, by_list = (floor, []) if stored is None else self._plan(stored, head, recheck)
+        if stored is not None and _older(floor, self.state["floor"]):
+            self._add_gap_below(stored, floor)
+        new_rows = self._crawl_top(top_floor, head, stored)
+        while self.state["gaps"]:
+            self._crawl_gap(shift=new_rows)
+        self._refetch_lost(stored)
+        if stored is not None:
+            self._recheck(stored, by_list)
+        self._remember_processing(stored)
+        self._save()  # the check times, even when there is nothing to compact
+        self.store.compact(self.state, drop=self._gone)
+
+    def _resume(self, floor: int | None, *, full: bool) -> pa.Table | None:
+        """The crawl state to resume and the stored rows' statuses; a fresh state if none."""
         if full:
             self.store.clear()
         self.state = self.store.state()
@@ -118,30 +134,28 @@ class Sync:
         if stored is None or not self.state:
             self.store.clear()
             stored, self.state = None, {"head": None, "floor": floor, "gaps": []}
-        head = self.state["head"]
-        if head is None:  # nothing was ever stored from the top: one crawl does it all
+        if (
+            self.state["head"] is None
+        ):  # nothing was ever stored from the top: one crawl does it all
             self.state["gaps"] = []
-        top_floor, by_list = (floor, []) if stored is None else self._plan(stored, head, recheck)
-        if stored is not None and _older(floor, self.state["floor"]):
-            self._add_gap_below(stored, floor)
-        new_rows = 0
-        if top_floor != head or self._something_new(stored):
-            # The head crawl goes first, as a gap of its own: interrupted, it resumes like any.
-            self.state["gaps"].insert(0, Crawl(self.limit, floor=top_floor).to_dict())
-            self._save()
-            new_rows = self._crawl_gap(newer_than=head)
-        while self.state["gaps"]:
-            self._crawl_gap(shift=new_rows)
+        return stored
+
+    def _crawl_top(self, top_floor: int | None, head: int | None, stored: pa.Table | None) -> int:
+        """Crawl the top of the list when it may hold something new; return the rows added."""
+        if top_floor == head and not self._something_new(stored):
+            return 0
+        # The head crawl goes first, as a gap of its own: interrupted, it resumes like any.
+        self.state["gaps"].insert(0, Crawl(self.limit, floor=top_floor).to_dict())
+        self._save()
+        return self._crawl_gap(newer_than=head)
+
+    def _refetch_lost(self, stored: pa.Table | None) -> None:
+        """A stored page went missing: read the list again down to its oldest row."""
         refetch = self.state.pop("refetch", None)
-        if refetch is not None and stored is not None:  # a lost page: read down to its rows
+        if refetch is not None and stored is not None:
             self.state["gaps"].insert(0, Crawl(self.limit, floor=refetch).to_dict())
             self._save()
             self._crawl_gap(newer_than=self.state["head"])
-        if stored is not None:
-            self._recheck(stored, by_list)
-        self._remember_processing(stored)
-        self._save()  # the check times, even when there is nothing to compact
-        self.store.compact(self.state, drop=self._gone)
 
     def _plan(
         self, stored: pa.Table, head: int | None, recheck: bool
@@ -264,7 +278,7 @@ class Sync:
             self.state["gaps"][0] = crawl.to_dict()
             self._save()
 
-        with _FetchAhead(self, crawl) as pages:
+        with FetchAhead(self._fetch, self.client, self.limit, crawl) as pages:
             try:
                 for offset, page in pages:
                     take(offset, page)
@@ -352,79 +366,3 @@ def _seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
     if pa.types.is_timestamp(column.type):
         return column.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64())
     return column.cast(pa.int64())
-
-
-class _FetchAhead:
-    """A crawl's pages in order, fetched ahead when one connection is too slow for the plan.
-
-    Only a crawl to the end of the list with a known ``total`` fetches ahead: there the offsets
-    to come are known. The requests share the client's rate-limit budget, so fetching ahead
-    never sends more than the window allows. When the list shifts under the crawl (a re-read,
-    inserts), pages fetched ahead at the old offsets are dropped.
-
-    Threading contract: workers run only ``client.list_page``. What they share is thread-safe
-    by design: the rate-limit budget and the latency record (locked), the observer (the client
-    calls it one thread at a time), the requests Session (urllib3's pool is thread-safe; no
-    cookies or per-request state). Pages are handed to the store on the loading thread only.
-    The pool lives as long as this object: leaving the ``with`` block cancels what has not
-    started and waits for requests in flight, each bounded by the client's read timeout.
-    """
-
-    def __init__(self, sync: Sync, crawl: Crawl) -> None:
-        self.sync, self.crawl = sync, crawl
-        self.pending: dict[int, Future[ParsedPage]] = {}
-        self.pool: ThreadPoolExecutor | None = None
-
-    def __enter__(self) -> _FetchAhead:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for future in self.pending.values():
-            future.cancel()
-        if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
-            self.pool = None
-
-    def __iter__(self) -> Iterator[tuple[int, ParsedPage]]:
-        while (offset := self.crawl.next_offset()) is not None:
-            planned = self._planned(offset)
-            for stale in set(self.pending) - set(planned):
-                self.pending.pop(stale).cancel()
-            if len(planned) > 1:
-                self.pool = self.pool or ThreadPoolExecutor(MAX_WORKERS, "callcov-fetch")
-                for ahead in planned[1:]:
-                    if ahead not in self.pending:
-                        self.pending[ahead] = self.pool.submit(self.sync._fetch, ahead)
-            future = self.pending.pop(offset, None)
-            yield offset, future.result() if future else self.sync._fetch(offset)
-
-    def settled(self, timeout: float = 2.0) -> Iterator[tuple[int, ParsedPage]]:
-        """Pages already in flight that continue the crawl, waiting at most ``timeout``."""
-        deadline = time.monotonic() + timeout
-        while (offset := self.crawl.next_offset()) in self.pending:
-            try:
-                page = self.pending.pop(offset).result(max(0.0, deadline - time.monotonic()))
-            except Exception:  # failed or too slow: not kept, the resume re-reads it
-                return
-            yield offset, page
-
-    def _planned(self, offset: int) -> list[int]:
-        """Offsets to have in flight: as many as the plan's rate needs to stay busy."""
-        limiter, latency = self.sync.client.limiter, self.sync.client.latency
-        window, crawl = limiter.window_length, self.crawl
-        if (
-            crawl.floor is not None
-            or crawl.total is None
-            or not (limiter.limit and latency and window)
-        ):
-            return [offset]
-        # Requests the plan allows during one round trip: that many connections keep up, and
-        # one more, since pages fetched together also arrive together.
-        needed = limiter.limit / window * latency
-        workers = 1 if needed < 0.5 else min(MAX_WORKERS, math.ceil(needed) + 1)
-        step = max(self.sync.limit - 1, 1)
-        return [
-            o
-            for o in range(offset, offset + workers * step, step)
-            if o == offset or o < crawl.total
-        ]

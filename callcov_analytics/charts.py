@@ -15,8 +15,9 @@ from typing import Any
 import pandas as pd
 
 from ._errors import ValidationError, optional_module
+from ._style import CHECK_STYLE
 from .metrics import CHECKS
-from .plots import CHECK_STYLE, date_range
+from .plots import date_range
 
 __all__ = ["compliance_chart"]
 

@@ -27,9 +27,9 @@ from typing import Any
 from dotenv import dotenv_values
 
 from . import sandbox as sandbox_server
+from ._cache import CACHE_ENV
 from ._config import DEFAULT_BASE_URL, KEY_ENV, SESSION, URL_ENV, Config
 from ._secrets import Secret
-from ._store import CACHE_ENV
 from .widgets import KeyCheck, KeyEntry, key_entry
 
 __all__ = ["Connection", "connect", "stop_sandboxes"]

@@ -265,9 +265,3 @@ def test_notebook_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     done = run("notebook", "--notebook", "nope.ipynb", cwd=tmp_path)
     assert done.returncode == 2
     assert "notebook not found" in one_error_line(done)
-
-
-def test_the_status_choices_are_the_loaders_statuses() -> None:
-    from callcov_analytics import _cli, _loaders
-
-    assert _cli.STATUSES == _loaders.STATUSES

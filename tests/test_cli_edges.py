@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from callcov_analytics import _cli as cli
+from callcov_analytics import _commands as commands
 from callcov_analytics.report import FILE_SUFFIXES
 from callcov_analytics.sandbox import Sandbox
 
@@ -40,5 +41,5 @@ def test_an_output_that_cannot_be_written_costs_no_request(
 
 
 def test_a_writable_output_in_a_new_folder_is_accepted(tmp_path: Path) -> None:
-    cli.check_output(tmp_path / "new" / "deeper" / "calls.csv", FILE_SUFFIXES)
-    cli.check_output(tmp_path / "new-report")
+    commands.check_output(tmp_path / "new" / "deeper" / "calls.csv", FILE_SUFFIXES)
+    commands.check_output(tmp_path / "new-report")

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from callcov_analytics import _cli as cli
-from callcov_analytics import _client as client_module
+from callcov_analytics import _http as http_module
 from callcov_analytics._client import CallCovClient
 from callcov_analytics._errors import (
     NotFoundError,
@@ -116,7 +116,7 @@ def test_the_cli_line_and_debug_output_never_show_a_key_from_dotenv(
 
 
 def test_an_oversized_body_is_not_retried(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(client_module, "MAX_BODY_BYTES", 1 << 20)
+    monkeypatch.setattr(http_module, "MAX_BODY_BYTES", 1 << 20)
     with HostileServer("gzip_bomb") as server:
         client, slept = client_for(server)
         with client, pytest.raises(ResponseTooLargeError, match="1 MiB") as info:

@@ -11,10 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callcov_analytics import _decode as pages_module
+from callcov_analytics import _decode as decode_module
 from callcov_analytics._decode import ParsedPage, parse_page
 from callcov_analytics._errors import InvalidRecordError, ResponseDecodeError
 from callcov_analytics._frame import empty_frame, frame_from_tables, to_frame
+from callcov_analytics._page_arrow import split as split_page
+from callcov_analytics._page_json import SlowPath
+from callcov_analytics._page_struct import struct_reader
 from callcov_analytics._schema import CATEGORIES, SCHEMA
 
 CREATED = 1_760_000_000  # 2025-10-09 09:33:20 UTC
@@ -546,13 +549,6 @@ def test_to_frame_survives_random_extra_fields_and_nulls(data: st.DataObject, ba
     assert df["id"].iloc[1] == completed(1)["id"]
 
 
-@pytest.fixture
-def pieces(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read even small pages in three parallel pieces, as 1000-analysis pages are."""
-    monkeypatch.setattr(pages_module, "_SPLIT_BYTES", 1000)
-    monkeypatch.setattr(pages_module, "_WORKERS", 3)
-
-
 def _many(n: int = 12) -> list[dict[str, Any]]:
     return [[completed, processing, failed][i % 3](i) for i in range(n)]
 
@@ -563,34 +559,30 @@ def test_a_page_read_in_pieces_equals_the_page_read_whole(separators: Any) -> No
     body = json.dumps(
         {"object": "list", "data": records, "has_more": True, "total": 99}, separators=separators
     ).encode()
-    whole = parse_page(body, include_transcript=True)
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pages_module, "_SPLIT_BYTES", 1000)
-        patch.setattr(pages_module, "_WORKERS", 3)
-        assert len(pages_module._split(body)) == 3
-        split = parse_page(body, include_transcript=True)
+    whole = parse_page(body, include_transcript=True, pieces=1)
+    assert len(split_page(body, 3)) == 3  # the page really is read in three parts
+    split = parse_page(body, include_transcript=True, pieces=3)
     assert split.table.equals(whole.table)
     assert (split.ids, split.created, split.statuses) == (whole.ids, whole.created, whole.statuses)
     assert (split.has_more, split.total) == (True, 99)
 
 
-@pytest.mark.usefixtures("pieces")
 def test_pieces_with_different_unknown_fields_still_keep_them() -> None:
     records = _many()
     records[-1]["late_field"] = {"x": 1}
     records[0]["early_field"] = "a"
-    df = frame_from_tables([parse_page(envelope(records)).table])
+    assert len(split_page(envelope(records), 3)) == 3
+    df = frame_from_tables([parse_page(envelope(records), pieces=3).table])
     pd.testing.assert_frame_equal(df, to_frame(records))
     assert df["late_field.x"].tolist() == [pd.NA] * 11 + [1]
     assert df["early_field"].tolist() == ["a"] + [pd.NA] * 11
 
 
-@pytest.mark.usefixtures("pieces")
 def test_a_cut_inside_a_nested_list_of_objects_falls_back_to_the_whole_page() -> None:
     records = _many()
     for record in records:
         record["attachments"] = [{"id": f"x{k}", "n": "y" * 200} for k in range(5)]
-    page = parse_page(envelope(records, has_more=False))
+    page = parse_page(envelope(records, has_more=False), pieces=3)
     assert page.ids == [r["id"] for r in records]
     assert json.loads(page.table["attachments"][0].as_py())[1] == {"id": "x1", "n": "y" * 200}
     assert page.has_more is False
@@ -609,13 +601,13 @@ def test_unknown_lists_mixing_null_and_values_read_back_exactly() -> None:
 def _generic(body: bytes, **options: Any) -> ParsedPage:
     """parse_page with the fast path declining every page."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(pages_module, "_struct_reader", lambda *_: _Declines())
+        patch.setattr(decode_module, "struct_reader", lambda *_: _Declines())
         return parse_page(body, **options)
 
 
 class _Declines:
     def read(self, body: bytes) -> Any:
-        raise pages_module._SlowPath
+        raise SlowPath
 
 
 def test_a_page_of_documented_fields_takes_the_fast_path() -> None:
@@ -623,7 +615,7 @@ def test_a_page_of_documented_fields_takes_the_fast_path() -> None:
     records[3]["results"]["compliance"]["mandatory_disclosures"]["missing_disclosures"] = None
     body = envelope(records, has_more=True, total=99, url="/v1/calls")
     for include_transcript in (False, True):
-        _, env, unknown = pages_module._struct_reader(include_transcript).read(body)
+        _, env, unknown = struct_reader(include_transcript).read(body)
         assert (env["has_more"], env["total"], unknown) == (True, 99, {})
         fast = parse_page(body, include_transcript=include_transcript)
         slow = _generic(body, include_transcript=include_transcript)
@@ -648,8 +640,8 @@ def test_a_page_of_documented_fields_takes_the_fast_path() -> None:
 def test_the_fast_path_declines_what_only_the_generic_path_handles(mutate: Any) -> None:
     record = completed()
     mutate(record)
-    with pytest.raises(pages_module._SlowPath):
-        pages_module._struct_reader(False).read(envelope([record]))
+    with pytest.raises(SlowPath):
+        struct_reader(False).read(envelope([record]))
     assert parse_page(envelope([record])).table.equals(_generic(envelope([record])).table)
 
 

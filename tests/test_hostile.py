@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import callcov_analytics as cca
-from callcov_analytics import _client as client_module
+from callcov_analytics import _http as http_module
 from callcov_analytics._crawl import MAX_REPEATS
 from callcov_analytics._errors import (
     APIError,
@@ -140,7 +140,7 @@ def test_every_mode_ends_with_every_row_or_a_typed_error(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(client_module, "MAX_BODY_BYTES", 1 << 20)  # the bomb inflates to 8 MiB
+    monkeypatch.setattr(http_module, "MAX_BODY_BYTES", 1 << 20)  # the bomb inflates to 8 MiB
     caplog.set_level(logging.DEBUG)
     expected, max_requests = CASES[mode]
     with HostileServer(mode, n=N, key=make_key()) as server:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 import subprocess
 import sys
@@ -112,3 +113,19 @@ def test_accessor_methods_are_the_functions_of_the_same_name() -> None:
         assert callable(function), name
         doc = getattr(accessor.CallCovAccessor, name).__doc__ or ""
         assert "Example" in doc and len(doc.split()) > 12, f"{name} needs a real docstring"
+
+
+@pytest.mark.parametrize("entry", ["load_calls", "load_segments", "scan_calls"])
+def test_help_spells_out_every_keyword_of_the_entry_points(entry: str) -> None:
+    params = inspect.signature(getattr(cca, entry)).parameters
+    assert not [p for p in params.values() if p.kind is p.VAR_KEYWORD]
+    for name in ("status", "agent_id", "contact_id", "search", "since", "until", "tz"):
+        assert params[name].default is None, name
+    if entry != "scan_calls":
+        assert (params["limit"].default, params["refresh"].default) == (1000, True)
+
+
+def test_the_readme_shows_load_calls_with_its_real_keywords() -> None:
+    block = README.split("cca.load_calls(\n", 1)[1].split("\n)", 1)[0]
+    shown = set(re.findall(r"(\w+)=", block))
+    assert shown == set(inspect.signature(cca.load_calls).parameters)

@@ -16,12 +16,13 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import _store as store
+from callcov_analytics._cache import cache_info, clear_cache, default_cache_dir
 from callcov_analytics._client import CallCovClient
-from callcov_analytics._ratelimit import QuotaReading
-from callcov_analytics._store import StoreWarning, cache_info, clear_cache, default_cache_dir
+from callcov_analytics._errors import StoreWarning
 from callcov_analytics._sync import QuotaWarning
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
+from tests.observers import StopAfter
 
 
 def client_for(api: Sandbox) -> CallCovClient:
@@ -35,23 +36,6 @@ def list_pages(api: Sandbox) -> list[tuple[str, str]]:
         for e in api.log
         if e.path.endswith(("/calls", "/analysis/")) and e.status == 200
     ]
-
-
-class StopAfter:
-    """An observer that presses Ctrl-C after n pages."""
-
-    def __init__(self, pages: int) -> None:
-        self.pages = pages
-
-    def on_response(self, reading: QuotaReading) -> None:
-        pass
-
-    def on_wait(self, seconds: float, reason: str) -> None:
-        pass
-
-    def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        if pages >= self.pages:
-            raise KeyboardInterrupt
 
 
 @pytest.fixture

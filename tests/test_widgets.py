@@ -265,16 +265,10 @@ def test_connect_with_a_url_but_no_key_shows_the_key_entry(
 
 def test_quota_panel_during_a_multi_window_load(api: Sandbox) -> None:
     panel = QuotaPanel()
-    seen_waiting: list[str] = []
-    original = panel._render
-
-    def spy() -> None:
-        original()
-        if "Waiting" in panel.status.value:
-            seen_waiting.append(panel.status.value)
-
-    panel._render = spy  # type: ignore[method-assign]
+    shown: list[str] = []  # every status line the notebook is sent, as the widget syncs it
+    panel.status.observe(lambda change: shown.append(change["new"]), names="value")
     frame = panel.load(api.key, api.url, limit=20, cache=False)  # 16 requests: 2 windows
+    seen_waiting = [line for line in shown if "Waiting" in line]
     assert len(frame) == 300
     assert panel.pages == 16 and panel.rows == 300 and panel.total == 300
     assert len(panel.readings) == 16 and panel.daily_quota == 1000

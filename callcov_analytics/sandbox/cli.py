@@ -80,16 +80,7 @@ def main(argv: list[str] | None = None, *, stop: threading.Event | None = None) 
         return _fail("--window-seconds must be > 0; --n-analyses and --latency must be >= 0")
     if args.limit is not None and args.limit < 1:
         return _fail("--limit must be >= 1")
-    api = serve(
-        args.plan,
-        host=args.host,
-        port=args.port,
-        seed=args.seed,
-        n_analyses=args.n_analyses,
-        window_seconds=args.window_seconds,
-        limit=args.limit,
-        latency=args.latency,
-    )
+    api = serve(**vars(args))  # the options are named as serve() names them
     try:
         api.start()
     except OSError as exc:

@@ -1,0 +1,177 @@
+"""The parts of one HTTP exchange that hold no client state.
+
+The key header for one origin only; the body read within its deadline and size cap; where a
+redirect may go; what a request that got no answer means and what to check; which failures
+are retried; a JSON body.
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from typing import Any
+from urllib.parse import urljoin
+
+import requests
+import tenacity
+
+from ._config import origin_of
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    ProxyAuthenticationError,
+    QuotaExhaustedError,
+    RateLimitError,
+    ResponseDecodeError,
+    ResponseTooLargeError,
+    ServerError,
+    TLSVerificationError,
+    UnsafeRedirectError,
+)
+from ._latency import Latency
+from ._secrets import Secret, sanitize_url
+
+MAX_BODY_BYTES = 256 * 1024 * 1024  # a 1,000-analysis page with transcripts is ~25 MB
+
+
+class APIKeyAuth(requests.auth.AuthBase):
+    """Adds ``X-API-Key`` only to requests for the configured origin."""
+
+    def __init__(self, secret: Secret, origin: str) -> None:
+        self._secret = secret
+        self._origin = origin
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        if origin_of(request.url or "") == self._origin:
+            request.headers["X-API-Key"] = self._secret.reveal()
+        return request
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """The retry predicate: transient faults only (never 401/403/404/422 or a spent day)."""
+    if isinstance(exc, QuotaExhaustedError | TLSVerificationError | ProxyAuthenticationError):
+        return False
+    transient = APIConnectionError | ResponseDecodeError | ServerError | RateLimitError
+    return isinstance(exc, transient) or (getattr(exc, "status_code", None) in (408, 425))
+
+
+def _proxy_refused_login(exc: BaseException) -> bool:
+    """True when the proxy answered the tunnel request with 407 Proxy Authentication Required."""
+    return isinstance(exc, requests.exceptions.ProxyError) and " 407 " in str(exc)
+
+
+def _untrusted_certificate(exc: BaseException) -> bool:
+    """True when TLS failed because the server's certificate is not trusted."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return True
+        inner = [a for a in seen.args if isinstance(a, BaseException)]
+        seen = inner[0] if inner else seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
+class StopWhenSilent(tenacity.stop.stop_base):
+    """Stop retrying once nothing has answered for a while (see `latency`)."""
+
+    def __init__(self, latencies: Latency) -> None:
+        self.latencies = latencies
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        return self.latencies.silent_for() >= self.latencies.silence
+
+
+def parse_json(body: bytes) -> Any:
+    """JSON from a body, or ResponseDecodeError (retried) when it is not JSON."""
+    # json.loads on bytes insists on valid UTF-8; r.json() would guess a charset and corrupt.
+    try:
+        return json.loads(body)
+    except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+        raise ResponseDecodeError(
+            f"the API sent a body that is not JSON ({exc.__class__.__name__}"
+            f" at byte {getattr(exc, 'pos', '?')})"
+        ) from None
+
+
+def redirect_target(response: requests.Response, method: str, url: str, origin: str) -> str:
+    """Where a redirect points; UnsafeRedirectError when it leaves the API's origin."""
+    target = urljoin(response.url or url, response.headers.get("Location", ""))
+    if origin_of(target) != origin:
+        raise UnsafeRedirectError(
+            f"{method} {sanitize_url(url)}: the API redirected to {origin_of(target)}; the "
+            f"key is only ever sent to {origin}, so the redirect was not "
+            "followed. Check CALLCOV_API_URL.",
+            method=method,
+            url=sanitize_url(url),
+        )
+    return target
+
+
+def unreachable(
+    exc: requests.RequestException, proxy: str | None
+) -> tuple[type[APIConnectionError], str]:
+    """The error for a request that got no answer, and what to check (never a password)."""
+    kind = type(exc).__name__
+    if _proxy_refused_login(exc):
+        return ProxyAuthenticationError, (
+            f"the proxy {proxy} refused the user name and password in CALLCOV_PROXY (407); "
+            "not retried, so that a wrong password cannot lock the account"
+        )
+    if _untrusted_certificate(exc):
+        return TLSVerificationError, (
+            f"TLS verification failed ({kind}). If your network inspects TLS, set "
+            "CALLCOV_CA_BUNDLE to your organisation's root certificate (a PEM file)"
+        )
+    if isinstance(exc, requests.exceptions.ProxyError) and proxy is not None:
+        why = f"cannot reach the API through the proxy {proxy} ({kind}); check CALLCOV_PROXY"
+        return APIConnectionError, why
+    return APIConnectionError, (
+        f"cannot reach the API ({kind}); check the network and CALLCOV_API_URL"
+    )
+
+
+def read_body(response: requests.Response, method: str, url: str, read_timeout: float) -> bytes:
+    """Read the whole body within ``read_timeout`` seconds and the size cap."""
+    safe_url = sanitize_url(response.url or url)
+    deadline = time.monotonic() + read_timeout
+    chunks: list[bytes] = []
+    size = 0
+    error: APIError | None = None
+    try:
+        for chunk in response.iter_content(chunk_size=1 << 16):
+            size += len(chunk)
+            chunks.append(chunk)
+            if size > MAX_BODY_BYTES:
+                error = ResponseTooLargeError(
+                    f"{method} {safe_url}: the response grew past {MAX_BODY_BYTES >> 20} MiB "
+                    "(decompressed) and was dropped; not retried, since the same request "
+                    "would get the same answer. Ask for smaller pages (limit=) or check "
+                    "CALLCOV_API_URL.",
+                    method=method,
+                    url=safe_url,
+                )
+                break
+            if time.monotonic() > deadline:
+                error = APITimeoutError(
+                    f"{method} {safe_url}: body still arriving after {read_timeout:g} s",
+                    method=method,
+                    url=safe_url,
+                )
+                break
+    except requests.Timeout:
+        error = APITimeoutError(
+            f"{method} {safe_url}: the answer stalled", method=method, url=safe_url
+        )
+    except requests.RequestException as exc:
+        error = ResponseDecodeError(
+            f"{method} {safe_url}: the answer was cut off ({type(exc).__name__})",
+            method=method,
+            url=safe_url,
+        )
+    if error is not None:
+        chunks.clear()  # what arrived may echo the key; a traceback with locals shows it
+        chunk = b""
+        raise error from None
+    return b"".join(chunks)

@@ -1,0 +1,90 @@
+"""The store's files checked against what it wrote: the state, each file, the lock's owner."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ._rows import value_type
+from ._schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
+
+STATE_VERSION = 2
+
+
+TABLE = "table.parquet"
+
+
+TOKEN = b"callcov.token"  # Parquet key-value metadata: which compaction wrote the table
+
+
+KNOWN = {name: ARROW_TYPE[dtype] for name, dtype in {**SCHEMA, **TRANSCRIPT_SCHEMA}.items()}
+
+
+def check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
+    """What is wrong with one stored file against its manifest entry, or None."""
+    try:
+        meta = pq.ParquetFile(path).metadata
+        schema = meta.schema.to_arrow_schema()
+    except FileNotFoundError:
+        return "is missing"
+    except (OSError, pa.ArrowException) as exc:
+        return f"is unreadable ({exc})"
+    if meta.num_rows != entry["rows"]:
+        return f"has {meta.num_rows} rows, the manifest {entry['rows']}"
+    if entry.get("token") and (schema.metadata or {}).get(TOKEN) != entry["token"].encode():
+        return "was replaced by another program"
+    for field in schema:
+        want = KNOWN.get(field.name)
+        if want is not None and value_type(field.type) not in (want, pa.null()):
+            return f"has column {field.name} as {field.type}, not {want}"
+    return None
+
+
+def check_shape(state: Any) -> None:
+    """ValueError unless ``state`` is what `save_state` writes."""
+    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+        raise ValueError("unknown version or not an object")
+    files = state.get("files")
+    if not isinstance(files, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("rows"), int) for v in files.values()
+    ):
+        raise ValueError("no manifest of files")
+    if any(not isinstance(n, str) or (n != TABLE and not n.startswith("pages/")) for n in files):
+        raise ValueError("a file outside the store")
+    for name in ("head", "floor", "refetch"):
+        if not isinstance(state.get(name), int | None) or isinstance(state.get(name), bool):
+            raise ValueError(f"{name} is not a number")
+    if not isinstance(state.get("gaps"), list) or not all(
+        isinstance(g, dict) for g in state["gaps"]
+    ):
+        raise ValueError("gaps is not a list of crawls")
+    checked = state.get("checked", {})
+    if not isinstance(checked, dict) or not all(
+        isinstance(v, int | float) for v in checked.values()
+    ):
+        raise ValueError("checked is not a map of times")
+
+
+def seq_of(name: str) -> int:
+    return int(Path(name).stem.split("-")[1])
+
+
+def read_owner(path: Path) -> dict[str, Any]:
+    try:
+        owner = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return owner if isinstance(owner, dict) else {}
+
+
+def describe_owner(owner: Mapping[str, Any]) -> str:
+    if not owner:
+        return "owner unknown"
+    since = time.strftime("%H:%M:%S UTC", time.gmtime(float(owner.get("since", 0))))
+    return f"pid {owner.get('pid')} on {owner.get('host')}, since {since}"

@@ -1,0 +1,22 @@
+"""Observers the tests and benchmarks share (plain Python: no pytest, importable from bench/)."""
+
+from __future__ import annotations
+
+from callcov_analytics._ratelimit import QuotaReading
+
+
+class StopAfter:
+    """An observer that presses Ctrl-C once ``pages`` pages have been read."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages = pages
+
+    def on_response(self, reading: QuotaReading) -> None:
+        """Responses do not stop a load."""
+
+    def on_wait(self, seconds: float, reason: str) -> None:
+        """Waits do not stop a load."""
+
+    def on_page(self, pages: int, rows: int, total: int | None) -> None:
+        if pages >= self.pages:
+            raise KeyboardInterrupt
