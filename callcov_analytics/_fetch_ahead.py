@@ -51,7 +51,10 @@ class FetchAhead:
     def __iter__(self) -> Iterator[tuple[int, ParsedPage]]:
         while (offset := self.crawl.next_offset()) is not None:
             planned = self._planned(offset)
-            for stale in set(self.pending) - set(planned):
+            # Only pages off the crawl's path are dropped (the list shifted): one still ahead on
+            # it is kept when fewer are planned now (the latency fell), or it would be paid twice.
+            step = max(self.limit - 1, 1)
+            for stale in [o for o in self.pending if o < offset or (o - offset) % step]:
                 self.pending.pop(stale).cancel()
             if len(planned) > 1:
                 self.pool = self.pool or ThreadPoolExecutor(MAX_WORKERS, "callcov-fetch")
