@@ -9,7 +9,6 @@ test_metrics_sandbox.py; here every other engine must give those same figures, t
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -112,27 +111,6 @@ def test_polars_eager_frame_gives_a_polars_frame(
     out = metrics.agent_scorecard(eager, min_calls=3)
     assert isinstance(out, pl.DataFrame)
     agree("scorecard", out, df)
-
-
-@pytest.fixture(scope="session")
-def spark() -> Iterator[Any]:
-    if shutil.which("java") is None:
-        pytest.fail("Spark needs Java: run `make system-deps` as root (default-jre-headless).")
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("callcov-engines-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .config("spark.sql.session.timeZone", "UTC")
-        # The scorecard's one wide aggregate is past Janino's method size: skip the attempt.
-        .config("spark.sql.codegen.wholeStage", "false")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 # Two queries keep Spark's share of the suite near a minute: the weekly scorecard has every

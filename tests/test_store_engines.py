@@ -8,7 +8,6 @@ unknown-field column and the types the README lists for it.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -98,27 +97,6 @@ def test_polars_reads_the_table(loaded: tuple[pd.DataFrame, Path]) -> None:
     assert out.schema["identity_verified"] == pl.Boolean
     assert out.schema["empathy_count"] == pl.Int64
     assert out.schema["created"] == pl.Datetime("us", "UTC")
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    if shutil.which("java") is None:
-        pytest.fail(
-            "Spark needs Java: run `make system-deps` as root, or install Debian's "
-            "default-jre-headless (sudo apt-get install default-jre-headless)."
-        )
-    from pyspark.sql import SparkSession
-
-    session = (
-        SparkSession.builder.master("local[1]")
-        .appName("callcov-store-test")
-        .config("spark.ui.enabled", "false")
-        .config("spark.sql.shuffle.partitions", "1")
-        .getOrCreate()
-    )
-    session.sparkContext.setLogLevel("ERROR")
-    yield session
-    session.stop()
 
 
 # PySpark warns that it does not fully support pandas 3; it only reads Parquet here.
