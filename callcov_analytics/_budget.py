@@ -15,8 +15,9 @@ otherwise waits until the window's end (the reset put on the local clock by `Ser
 early). **After a window ends, its slots come back as a moving window frees them**: each
 request holds a slot from its send for the *hold time* — the longest time measured from a send to
 the reset its answer named (or, before any is measured, from the ending window's first send to
-its end) — and every recent send counts, not only the ending window's, because in a moving window
-the requests of the window before may still hold slots. So a crawl whose requests went out in a
+its end) — and every send made within the hold time before the window ended counts, not only
+the ending window's, because in a moving window the requests of the window before may still
+hold slots; every request still in flight counts too. So a crawl whose requests went out in a
 burst gets the whole budget back at once, one whose requests were spread gets them back spread,
 and the first answer of the new window then shows what the server really has (a fixed window:
 the rest at once; a moving one: as its slots free). Once a window has been seen to refill whole
@@ -256,7 +257,7 @@ class Budget:
             if reset is not None:
                 span = self.clock.to_local(reset) - now
                 self._span = span if self._span is None else max(self._span, span)
-                if sent is not None:
+                if sent is not None and status != 429:  # a 429 may name a longer limit's
                     hold = span + (now - sent)
                     self._hold = hold if self._hold is None else max(self._hold, hold)
             self._roll(now)
