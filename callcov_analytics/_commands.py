@@ -100,11 +100,20 @@ def check_output(out: Path, formats: Sequence[str] | None = None) -> None:
 
 def run_quota(args: argparse.Namespace) -> int:
     """Print the quota line (or its figures as JSON)."""
+    import dataclasses
     import json
 
+    from ._client import CallCovClient
+    from ._config import Config
     from ._quota import quota
 
-    now = quota(base_url=args.api_url)  # a new process holds no fresh reading: one request
+    # One question, one request (a new process holds no fresh reading): an API that does not
+    # answer fails within seconds, and each retry says so on stderr, instead of a silent wait.
+    config = Config.resolve(base_url=args.api_url)
+    config = dataclasses.replace(config, max_retries=2, connect_timeout=3.0)
+    _say(f"asking {config.origin} for the quota (GET /billing/usage)")
+    with CallCovClient(config=config, observer=_Waits()) as client:
+        now = quota(client)
     _show(json.dumps(now.to_dict(), indent=2) if args.json else str(now))
     return EXIT_OK
 
