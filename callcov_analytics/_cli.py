@@ -213,10 +213,10 @@ def _parser() -> _Parser:
     notebook.add_argument(
         "--arrivals-per-minute",
         type=float,
-        default=6.0,
+        default=20.0,
         metavar="N",
         help="new calls arriving in the sandbox while it runs, so changes() finds some "
-        "(default: 6; 0 keeps the data static)",
+        "(default: 20; 0 keeps the data static)",
     )
     notebook.add_argument(
         "--notebook",

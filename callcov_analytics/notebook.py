@@ -137,7 +137,7 @@ def connect(
     plan: str = "free",
     window_seconds: float = 60.0,
     n_analyses: int = 2500,
-    arrivals_per_minute: float = 6.0,
+    arrivals_per_minute: float = 20.0,
     use_widgets: bool | None = None,
 ) -> Connection:
     """Choose where this notebook's data comes from (see the module docstring).

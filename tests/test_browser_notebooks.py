@@ -24,7 +24,7 @@ EXPECTED = {
     "01_quickstart.ipynb": [
         "uses the sandbox at http://127.0.0.1:",
         "connect(sandbox=False)",  # how to switch to a key
-        "0 new, 0 updated",  # the repeat load says what it brought
+        "from the local store",  # the repeat load says what it brought
         "calls mention a refund",
         "✓ done in",
     ],
