@@ -318,8 +318,8 @@ class ServerError(APIStatusError):
 
 
 _HINTS: dict[int, str] = {
-    401: "check the key: copy it again from the CallCov dashboard into CALLCOV_API_KEY (or pass "
-    "api_key=); in a notebook, connect() shows where the key it uses comes from",
+    401: "copy the key again from the CallCov dashboard (Settings → API Keys) into "
+    "CALLCOV_API_KEY or your .env file; a rotated key replaces the old one",
     403: "this key may not read call analyses; ask your CallCov admin for a key with access",
     404: "check the base URL (CALLCOV_API_URL) and the id",
 }
