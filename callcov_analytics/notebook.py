@@ -113,7 +113,6 @@ class Connection:
 
 
 _FROM = {
-    "sandbox": "the sandbox's key",
     "session key": "the key you entered",
     "environment": f"the key in {KEY_ENV}",
     ".env file": "the key in the .env file",
@@ -122,7 +121,7 @@ _FROM = {
 
 def _configured_source() -> str | None:
     if SESSION.entered is not None:
-        return "sandbox" if SESSION.entered.sandbox else "session key"
+        return "session key"  # a chosen sandbox was forgotten before this is asked
     if os.environ.get(KEY_ENV, "").strip():
         return "environment"
     env_file = Path.cwd() / ".env"
@@ -178,9 +177,14 @@ def _configured(source: str) -> Connection:
     url = Config.resolve().base_url
     host = urlsplit(url).hostname or ""
     if url == os.environ.get(SANDBOX_URL_ENV, "").strip().rstrip("/"):
-        data = "the sandbox `callcov-analytics notebook` started: made-up call analyses."
-        source = "sandbox"
-    elif is_loopback(host):
+        return Connection(
+            url,
+            "sandbox",
+            f"using the sandbox `callcov-analytics notebook` started at {url} (its throwaway "
+            f"key is in {KEY_ENV}): made-up call analyses, not your account's, with new calls "
+            "arriving while it runs.",
+        )
+    if is_loopback(host):
         data = "a server on this machine, not the CallCov API: not your account's data."
     else:
         data = "your CallCov account's data."
@@ -217,10 +221,16 @@ def _start_sandbox(
         if chosen
         else "no CallCov key is configured, so this notebook uses the sandbox at"
     )
+    arriving = (
+        f", and {arrivals_per_minute:g} new calls arriving a minute while it runs"
+        if arrivals_per_minute > 0
+        else ""
+    )
     detail = (
         f"{why} {api.url}: "
-        f"{n_analyses:,} made-up call analyses, {plan} plan ({limits.per_window} requests per "
-        f"{window}, {limits.per_day:,} per day). Its throwaway key is never shown or saved."
+        f"{n_analyses:,} made-up call analyses{arriving}, {plan} plan ({limits.per_window} "
+        f"requests per {window}, {limits.per_day:,} per day). Its throwaway key is never shown "
+        "or saved."
     )
     return Connection(api.url, "sandbox", detail, sandbox=api)
 
