@@ -442,3 +442,13 @@ def test_a_partial_load_shows_no_total_and_ends_full(api: Sandbox) -> None:
     assert 0 < len(frame) < 300 and panel.total is None
     assert f"of {300:,}" not in panel.text and "the list holds" not in panel.text
     assert panel.progress.value == panel.progress.max and panel.progress.bar_style == "success"
+
+
+def test_a_store_only_repeat_says_where_the_rows_came_from(api: Sandbox) -> None:
+    QuotaPanel().load(api.key, api.url, progress=False)
+    panel = QuotaPanel()
+    again = panel.load(api.key, api.url)
+    assert "300 from the local store" in again.attrs["summary"]
+    text = panel.text
+    assert "Read from the API: no new rows: they came from the local store" in text
+    assert "Progress" not in text and again.attrs["summary"] in text

@@ -206,7 +206,11 @@ class QuotaPanel:
             if eta is not None:
                 rows += f", about {_duration(eta)} to go"
         if self.finished_at is not None and "from the local store" in self.summary:
-            rows += "; the rest came from the local store (see Status)"
+            rows = (
+                f"{rows}; the rest came from the local store (see Status)"
+                if self.rows
+                else "no new rows: they came from the local store (see Status)"
+            )
         # Labelled as what it counts: a store-only repeat reads 0 rows from the API, and the
         # summary beside it says where the rows came from.
         lines.append(("Read from the API", rows))
