@@ -110,4 +110,11 @@ def _shown_figure() -> type[Figure]:
             width, height = int.from_bytes(data[16:20]), int.from_bytes(data[20:24])
             return data, {"width": width // 2, "height": height // 2}
 
+    ShownFigure.__qualname__ = "ShownFigure"  # pickle finds it through the module's __getattr__
     return ShownFigure
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ShownFigure":
+        return _shown_figure()
+    raise AttributeError(name)
