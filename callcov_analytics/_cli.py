@@ -242,11 +242,16 @@ def _one_line(exc: BaseException) -> str:
 def _interrupted(exc: BaseException) -> str:
     """Ctrl-C: what was kept and how to go on, not just that it stopped."""
     partial = getattr(exc, "partial", None)
-    rows = "" if partial is None else f" after {len(partial):,} calls"
+    if partial is None:  # not during a load (JupyterLab's end, a report being written)
+        return (
+            "interrupted (Ctrl-C). Calls already fetched are kept in the local store: the same "
+            "command run again does not fetch them twice."
+        )
     return (
-        f"interrupted (Ctrl-C){rows}. Nothing was written to --out. The pages fetched so far "
-        "are kept in the local store (except the demo's): run the same command again and it "
-        "continues where it stopped, asking the API only for what is missing."
+        f"interrupted (Ctrl-C) after {len(partial):,} calls. Nothing was written to --out. The "
+        "pages fetched so far are kept in the local store (except the demo's): run the same "
+        "command again and it continues where it stopped, asking the API only for what is "
+        "missing."
     )
 
 
