@@ -52,6 +52,10 @@ SWITCH = {
         "if your API is not the default) before starting Jupyter, or run "
         "<code>connect(sandbox=False)</code> for a key box, then re-run this notebook."
     ),
+    "command sandbox": (
+        "For your own data: start Jupyter yourself (not through <code>callcov-analytics "
+        "notebook</code>) with <code>CALLCOV_API_KEY</code> set, then re-run this notebook."
+    ),
     "key": (
         "To try the sandbox's made-up data instead: <code>connect(sandbox=True)</code>. Your key "
         "is never sent to it."
@@ -81,7 +85,9 @@ class Connection:
     @property
     def switch(self) -> str:
         """How to change to the other source (HTML)."""
-        return SWITCH["sandbox" if self.source == "sandbox" else "key"]
+        if self.source == "sandbox":  # one connect() started, or the notebook command's
+            return SWITCH["sandbox" if self.sandbox is not None else "command sandbox"]
+        return SWITCH["key"]
 
     def _repr_html_(self) -> str:
         check = f"<br>{html.escape(self.entry.message)}" if isinstance(self.entry, KeyCheck) else ""

@@ -242,6 +242,7 @@ def test_connect_names_the_sandbox_the_notebook_command_started(
     connection = connect()
     assert connection.source == "sandbox" and "made-up call analyses" in str(connection)
     assert "real data" not in str(connection) and "account's data" not in str(connection)
+    assert "start Jupyter yourself" in connection._repr_html_()
 
 
 def test_asking_for_a_sandbox_wins_over_the_environment(
