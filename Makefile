@@ -5,14 +5,27 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+# The demo runs the package and draws the report's PNGs: no test, lint or engine packages.
+DEMO_STAMP     := $(VENV)/.installed-demo
+NOTEBOOK_STAMP := $(VENV)/.installed-notebook
 
 .PHONY: demo test test-fast lint typecheck pytest bench notebook cassettes system-deps clean
 
-$(STAMP): pyproject.toml
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(DEMO_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[plot]'
+	@touch $@
+
+$(NOTEBOOK_STAMP): pyproject.toml | $(VENV)/bin/python
+	$(BIN)/python -m pip install --quiet -e '.[notebook]'
+	@touch $@
+
+$(STAMP): pyproject.toml | $(VENV)/bin/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $@
 
 # Debian's chromium drives the notebook browser test; LibreOffice checks that the CSVs and the
 # workbook open (rendering them to PDF) and poppler-utils turns those pages into PNGs in
@@ -30,8 +43,8 @@ system-deps:
 	  else echo "note: missing$$missing and not root; the tests that need them will fail" \
 	  "(as root: apt-get install$$missing)"; fi; fi
 
-demo: $(STAMP)
-	$(BIN)/callcov-analytics demo --out demo-output
+demo: $(DEMO_STAMP)
+	$(BIN)/callcov-analytics demo --arrivals-per-minute 30 --out demo-output
 
 test: $(STAMP) system-deps lint typecheck pytest
 
@@ -60,7 +73,7 @@ test-fast: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/run_all.py
 
-notebook: $(STAMP)
+notebook: $(NOTEBOOK_STAMP)
 	$(BIN)/callcov-analytics notebook
 
 # Re-record the vcrpy cassettes from a fresh sandbox (developers only; CI replays).

@@ -172,6 +172,13 @@ def _parser() -> _Parser:
         help="rate-limit window length in seconds (default: 2; the real API: 60)",
     )
     demo.add_argument("--limit", type=int, default=2, help="requests per window (default: 2)")
+    demo.add_argument(
+        "--arrivals-per-minute",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="new calls arriving in the sandbox while the demo runs (default: 0)",
+    )
     demo.set_defaults(run=run_demo)
 
     quota = commands.add_parser(
@@ -204,6 +211,14 @@ def _parser() -> _Parser:
         help="the sandbox's plan and rate limits (default: starter)",
     )
     notebook.add_argument(
+        "--arrivals-per-minute",
+        type=float,
+        default=20.0,
+        metavar="N",
+        help="new calls arriving in the sandbox while it runs, so changes() finds some "
+        "(default: 20; 0 keeps the data static)",
+    )
+    notebook.add_argument(
         "--notebook",
         default=str(NOTEBOOK),
         metavar="PATH",
@@ -222,6 +237,22 @@ def _one_line(exc: BaseException) -> str:
 
     text = " ".join(str(exc).split()) or type(exc).__name__
     return redact_text(text, os.environ.get(KEY_ENV, ""))
+
+
+def _interrupted(exc: BaseException) -> str:
+    """Ctrl-C: what was kept and how to go on, not just that it stopped."""
+    partial = getattr(exc, "partial", None)
+    if partial is None:  # not during a load (JupyterLab's end, a report being written)
+        return (
+            "interrupted (Ctrl-C). Calls already fetched are kept in the local store: the same "
+            "command run again does not fetch them twice."
+        )
+    return (
+        f"interrupted (Ctrl-C) after {len(partial):,} calls. Nothing was written to --out. The "
+        "pages fetched so far are kept in the local store (except the demo's): run the same "
+        "command again and it continues where it stopped, asking the API only for what is "
+        "missing."
+    )
 
 
 def _fail(code: int, message: str) -> int:
@@ -276,7 +307,7 @@ def _run(command: Callable[[], int], *, debug: bool) -> int:
         if isinstance(exc, UsageError | ValidationError | ConfigurationError):
             return _fail(EXIT_USAGE, _one_line(exc))
         if isinstance(exc, KeyboardInterrupt):
-            return _fail(EXIT_INTERRUPTED, "interrupted")
+            return _fail(EXIT_INTERRUPTED, _interrupted(exc))
         if isinstance(exc, CallCovError | OSError | RuntimeError):
             return _fail(EXIT_FAILURE, _one_line(exc))
         if isinstance(exc, Exception):

@@ -100,11 +100,20 @@ def check_output(out: Path, formats: Sequence[str] | None = None) -> None:
 
 def run_quota(args: argparse.Namespace) -> int:
     """Print the quota line (or its figures as JSON)."""
+    import dataclasses
     import json
 
+    from ._client import CallCovClient
+    from ._config import Config
     from ._quota import quota
 
-    now = quota(base_url=args.api_url)  # a new process holds no fresh reading: one request
+    # One question, one request (a new process holds no fresh reading): an API that does not
+    # answer fails within seconds, and each retry says so on stderr, instead of a silent wait.
+    config = Config.resolve(base_url=args.api_url)
+    config = dataclasses.replace(config, max_retries=2, connect_timeout=3.0)
+    _say(f"asking {config.origin} for the quota (GET /billing/usage)")
+    with CallCovClient(config=config, observer=_Waits()) as client:
+        now = quota(client)
     _show(json.dumps(now.to_dict(), indent=2) if args.json else str(now))
     return EXIT_OK
 
@@ -184,6 +193,8 @@ def run_demo(args: argparse.Namespace) -> int:
     check_target(out, overwrite=True)  # a previous demo report is replaced, nothing else
     if args.n_analyses < 1 or args.window_seconds <= 0 or args.limit < 1:
         raise UsageError("--n-analyses and --limit must be >= 1, --window-seconds > 0")
+    if args.arrivals_per_minute < 0:
+        raise UsageError("--arrivals-per-minute must be >= 0")
     if out.suffix.lower() == ".xlsx":
         raise UsageError("demo --out is a folder: it holds report.xlsx and the CSVs")
     _say(
@@ -195,6 +206,7 @@ def run_demo(args: argparse.Namespace) -> int:
         n_analyses=args.n_analyses,
         window_seconds=args.window_seconds,
         limit=args.limit,
+        arrivals_per_minute=args.arrivals_per_minute,
     ) as api:
         started = time.monotonic()
         df = load_calls(
@@ -231,9 +243,10 @@ def run_notebook(args: argparse.Namespace) -> int:
     search = os.pathsep.join([os.environ.get("PATH", ""), str(Path(sys.executable).parent)])
     jupyter = shutil.which("jupyter", path=search)
     if jupyter is None:
-        raise RuntimeError("JupyterLab is not installed: pip install 'callcov-analytics[dev]'")
-    with sandbox.serve(plan=args.plan) as api:
-        env = {**os.environ, URL_ENV: api.url, KEY_ENV: api.key}
+        raise RuntimeError("JupyterLab is not installed: pip install 'callcov-analytics[notebook]'")
+    with sandbox.serve(plan=args.plan, arrivals_per_minute=args.arrivals_per_minute) as api:
+        # CALLCOV_SANDBOX_URL lets connect() say "the sandbox", not "your account's data".
+        env = {**os.environ, URL_ENV: api.url, KEY_ENV: api.key, "CALLCOV_SANDBOX_URL": api.url}
         _say(f"sandbox ({args.plan} plan) at {api.url}; starting JupyterLab, Ctrl-C to stop")
         # Jupyter refuses to run as root without being told; containers and CI run as root.
         as_root = ["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else []

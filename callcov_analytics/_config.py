@@ -1,10 +1,12 @@
 """Where the key and base URL come from, and which URLs the key may travel to.
 
-One precedence rule: an explicit argument wins, then the key typed into the notebook's key
-entry (`Session`), then the environment (CALLCOV_API_KEY, CALLCOV_API_URL), then a `.env` file
-in the working directory (read, never exported, and never overriding a variable that is already
-set), then the sandbox `notebook.connect()` started (its own URL with its own key), then the
-default URL. There is no default key. Nothing here writes to ``os.environ``.
+One precedence rule: an explicit argument wins, then this session's choice (the key typed into
+the notebook's key entry, or the sandbox asked for by ``notebook.connect(sandbox=True)``; see
+`Session`), then the environment (CALLCOV_API_KEY, CALLCOV_API_URL), then a `.env` file in the
+working directory (read, never exported, and never overriding a variable that is already set),
+then the sandbox `notebook.connect()` started because nothing was configured (its own URL with
+its own key), then the default URL. There is no default key. Nothing here writes to
+``os.environ``.
 
 Behind a corporate proxy: CALLCOV_PROXY (``http://[user:password@]host:port``) carries https
 traffic to the API through a CONNECT tunnel, and CALLCOV_CA_BUNDLE names a PEM file of the
@@ -42,16 +44,18 @@ class SessionDefault:
     api_key: Secret
     base_url: str | None = None  # None: CALLCOV_API_URL, then .env, then the default
     cache_dir: str | None = None  # a store that ends with the session (the sandbox's)
+    sandbox: bool = False  # the key and URL are a sandbox's (made-up data)
 
 
 class Session:
     """This Python session's default connection; the one place it lives, in memory only.
 
-    Two slots, because they rank differently: a key typed into the key entry wins over the
-    environment (the analyst chose it just now), while the sandbox that `notebook.connect()`
-    starts is used only when no key is configured at all, so a real key set later is never
-    sent to the sandbox and never answered with its made-up data. The sandbox's URL and key
-    travel together: neither is used with the other half of another configuration.
+    Two slots, because they rank differently: what the analyst chose just now (a key typed into
+    the key entry, or ``connect(sandbox=True)``) wins over the environment, while the sandbox
+    that `notebook.connect()` starts because nothing is configured is used only when no key is
+    configured at all, so a real key set later is never sent to that sandbox and never answered
+    with its made-up data. A sandbox's URL and key travel together: neither is used with the
+    other half of another configuration.
     """
 
     def __init__(self) -> None:
@@ -62,9 +66,20 @@ class Session:
         """The key entry's key (None forgets it), with the URL it was checked against."""
         self.entered = None if api_key is None else SessionDefault(_as_secret(api_key), base_url)
 
-    def use_sandbox(self, api_key: Secret, base_url: str, cache_dir: str | None) -> None:
-        """connect()'s sandbox: the fallback when nothing else is configured."""
-        self.sandbox = SessionDefault(api_key, base_url, cache_dir)
+    def use_sandbox(
+        self, api_key: Secret, base_url: str, cache_dir: str | None, *, chosen: bool = False
+    ) -> None:
+        """connect()'s sandbox: chosen, it wins over the environment; else only the fallback."""
+        default = SessionDefault(api_key, base_url, cache_dir, sandbox=True)
+        if chosen:
+            self.entered = default
+        else:
+            self.sandbox = default
+
+    def forget_chosen_sandbox(self) -> None:
+        """Back to the configured key (connect() without sandbox=True decides again)."""
+        if self.entered is not None and self.entered.sandbox:
+            self.entered = None
 
     def clear(self) -> None:
         """Forget both (the sandbox stopped, or a test ends)."""
@@ -147,7 +162,7 @@ def _key_and_url(
         return _as_secret(api_key), base_url or env_url or DEFAULT_BASE_URL, None
     if SESSION.entered is not None:
         url = base_url or SESSION.entered.base_url or env_url or DEFAULT_BASE_URL
-        return SESSION.entered.api_key, url, None
+        return SESSION.entered.api_key, url, SESSION.entered.cache_dir
     key = _as_secret_or_none(os.environ.get(KEY_ENV)) or _as_secret_or_none(dotenv.get(KEY_ENV))
     if key is not None:
         return key, base_url or env_url or DEFAULT_BASE_URL, None

@@ -39,6 +39,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
+import textwrap
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -81,9 +83,50 @@ __all__ = [
 ]  # the tree above, all of it public (the package re-exports exactly this list)
 
 _BODY_EXCERPT = 300
+TRACEBACK_ENV = "CALLCOV_TRACEBACK"  # "full": notebooks show these errors' whole traceback
 
 
-class CallCovError(Exception):
+def _full_traceback_wanted() -> bool:
+    """True when the user asked for whole tracebacks: CALLCOV_TRACEBACK=full or %xmode Verbose."""
+    if os.environ.get(TRACEBACK_ENV, "").strip().lower() == "full":
+        return True
+    try:
+        from IPython import get_ipython  # only ever asked from inside IPython
+    except ImportError:
+        return True
+    shell = get_ipython()
+    mode = getattr(getattr(shell, "InteractiveTB", None), "mode", "")
+    return str(mode).lower() == "verbose"
+
+
+class _ShortInNotebooks:
+    """IPython shows an exception's ``_render_traceback_()`` lines instead of its traceback.
+
+    A user's mistake (a wrong key, a bad date) is its message and advice, a few lines; the
+    library's frames around it would bury them. The whole traceback stays one switch away:
+    ``%xmode Verbose`` or CALLCOV_TRACEBACK=full makes the attribute vanish, and IPython then
+    prints the usual traceback. Plain Python and the CLI never look at it.
+    """
+
+    @property
+    def _render_traceback_(self) -> Any:
+        if _full_traceback_wanted():
+            raise AttributeError("_render_traceback_")  # IPython falls back to the traceback
+        return self._short_traceback
+
+    def _short_traceback(self) -> list[str]:
+        name = type(self).__name__
+        text = " ".join(str(self).split()) or name
+        lines = textwrap.wrap(f"{name}: {text}", width=100, subsequent_indent="    ")
+        lines[0] = lines[0].replace(name, f"\x1b[0;31m{name}\x1b[0m", 1)  # IPython's red
+        return [
+            *lines,
+            "\x1b[2m(the whole traceback: run %xmode Verbose, or set CALLCOV_TRACEBACK=full, "
+            "then run the cell again)\x1b[0m",
+        ]
+
+
+class CallCovError(_ShortInNotebooks, Exception):
     """Base class of every error this package raises."""
 
     partial: pd.DataFrame | None = None
@@ -141,7 +184,7 @@ def optional_module(name: str, extra: str) -> Any:
         raise MissingDependencyError(f"pip install 'callcov-analytics[{extra}]'") from exc
 
 
-class LoadInterrupted(KeyboardInterrupt):
+class LoadInterrupted(_ShortInNotebooks, KeyboardInterrupt):
     """The load was interrupted (Ctrl-C); ``.partial`` holds the rows fetched so far.
 
     A KeyboardInterrupt, so that ``except Exception:`` in a notebook or a library does not
@@ -275,7 +318,8 @@ class ServerError(APIStatusError):
 
 
 _HINTS: dict[int, str] = {
-    401: "check the key: set CALLCOV_API_KEY, pass api_key=, or enter it in the key widget",
+    401: "copy the key again from the CallCov dashboard (Settings → API Keys) into "
+    "CALLCOV_API_KEY or your .env file; a rotated key replaces the old one",
     403: "this key may not read call analyses; ask your CallCov admin for a key with access",
     404: "check the base URL (CALLCOV_API_URL) and the id",
 }
@@ -400,4 +444,6 @@ def make_status_error(
     advice = _HINTS.get(status_code)
     suffix = f" ({advice})" if advice else ""
     rid = f" [request {request_id}]" if request_id else ""
+    if status_code == 401:  # whichever request met it, the news is the key, not the path
+        return cls(f"The API rejected the key: {summary}{suffix}{rid}", **kwargs)
     return cls(f"{where}: {summary}{suffix}{rid}", **kwargs)

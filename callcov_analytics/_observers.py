@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import sys
+import threading
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ._ratelimit import QuotaReading
@@ -59,38 +62,87 @@ class Readings:
 
 
 class ProgressBar:
-    """tqdm progress: rows read (against a total only when known), waits in the description."""
+    """tqdm progress: rows read from the API (against the list's total only when the load reads
+    it all), and each wait counted down in the description, second by second.
 
-    def __init__(self) -> None:
+    The count is labelled "read from the API" because it is not the frame's length: rows the
+    local store already holds are not read again, and the bar's last words are the load's
+    summary (``df.attrs["summary"]``: new, updated, from the local store). A wait is announced
+    once (``on_wait``); a small thread re-draws the description each half second until the next
+    response or page, so a minute's rate-limit wait counts down instead of looking hung.
+    """
+
+    TICK = 0.5  # seconds between re-draws during a wait
+    UNKNOWN = "{desc}: {n_fmt} rows read from the API [{elapsed}{postfix}]"
+    KNOWN = (
+        "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} rows read from the API "
+        "[{elapsed}{postfix}]"
+    )
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic, ticker: bool = True) -> None:
         from tqdm.auto import tqdm
 
-        self.bar = tqdm(unit=" calls", desc="CallCov", file=sys.stderr)
+        self.bar = tqdm(desc="CallCov", bar_format=self.UNKNOWN, file=sys.stderr)
         self.finished = False
+        self.clock = clock
+        self._wait: tuple[float, str] | None = None  # (ends at, reason)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._ticker: threading.Thread | None = None
+        self._tick_in_thread = ticker
 
     def on_response(self, reading: QuotaReading) -> None:
-        self.bar.set_description("CallCov", refresh=False)
+        self._waited()
+        self.bar.set_description_str("CallCov", refresh=False)
         if reading.remaining is not None:
             self.bar.set_postfix(window_left=reading.remaining)
 
     def on_wait(self, seconds: float, reason: str) -> None:
-        self.bar.set_description(f"CallCov (waiting {seconds:.1f} s: {reason})")
+        with self._lock:
+            self._wait = (self.clock() + seconds, reason)
+        self.tick()
+        if self._tick_in_thread and self._ticker is None:
+            self._ticker = threading.Thread(target=self._tick_loop, daemon=True)
+            self._ticker.start()
+
+    def tick(self) -> None:
+        """Re-draw the wait's countdown (the ticker thread calls this each `TICK`)."""
+        with self._lock:
+            if self._wait is None:
+                return
+            ends, reason = self._wait
+            left = max(0.0, ends - self.clock())
+            self.bar.set_description_str(f"CallCov (waiting {left:.0f} s: {reason})")
+
+    def _tick_loop(self) -> None:
+        while not self._stop.wait(self.TICK):
+            self.tick()
+
+    def _waited(self) -> None:
+        with self._lock:
+            self._wait = None
 
     def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        self.bar.set_description("CallCov", refresh=False)
+        self._waited()
+        self.bar.set_description_str("CallCov", refresh=False)
         if total is not None:
-            self.bar.total = total
+            self.bar.total, self.bar.bar_format = total, self.KNOWN
         self.bar.update(rows - self.bar.n)
 
     def finish(self, summary: str) -> None:
         """The load ended well: a full bar that says what the load brought."""
+        self._waited()
         self.finished = True
         self.bar.total = self.bar.n  # a complete load is 100%, whatever the list holds
+        self.bar.bar_format = self.KNOWN if self.bar.n else self.UNKNOWN
         self.bar.set_postfix_str("", refresh=False)
-        self.bar.set_description(f"CallCov: {summary}")
+        self.bar.set_description_str(f"CallCov: {summary}")
 
     def close(self) -> None:
+        self._stop.set()
+        self._waited()
         if not self.finished:
-            self.bar.set_description("CallCov: stopped", refresh=False)
+            self.bar.set_description_str("CallCov: stopped", refresh=False)
         self.bar.close()
 
 

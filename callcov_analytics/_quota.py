@@ -1,10 +1,13 @@
 """Quota at a glance: what is left of the day and of the rate-limit window, and when each resets.
 
 What the API tells and what it does not: every response carries the window's limit, remaining
-requests and reset (``X-RateLimit-*``); ``/billing/usage`` gives the month's requests and the
-month's limit; the day's own count is never sent (only a 429 ``daily_quota_exceeded`` says the
-day is used up). So the day is shown as the plan's daily quota and its reset (00:00 UTC),
-and "used up" when the API said so; the counts come from the month, labelled as the month's.
+requests and reset (``X-RateLimit-*``); ``/billing/usage`` gives the billing period's requests
+and limit; **how much of today's quota is left is never sent** (only a 429
+``daily_quota_exceeded`` says the day is used up). So "left today" is answered as far as the
+facts go and no further: "used up" when the API said so; otherwise that the API does not report
+it, with what bounds it — the plan's daily size, the month's allowance left when that is
+smaller, and the requests the readings we were given (a load, a client) sent since 00:00 UTC.
+Other programs and people using the same key are invisible here, so no "N left" is made up.
 """
 
 from __future__ import annotations
@@ -60,6 +63,8 @@ class Quota:
     day_reset: float  # the next 00:00 UTC, local Unix time
     month_requests: int | None = None  # from /billing/usage, when it was asked
     month_limit: int | None = None
+    sent_today: int | None = None  # requests the given readings sent since 00:00 UTC
+    sent_by: str = ""  # whose requests those are: "this load", "this client", ...
 
     @property
     def source(self) -> str:
@@ -86,10 +91,18 @@ class Quota:
     def _day(self) -> str:
         reset = f"resets 00:00 UTC (in {duration(self.day_reset - self.now)})"
         if self.day_used_up:
-            return f"today used up, {reset}"
-        if self.day_limit is None:
-            return f"today: the plan's daily quota is not published, {reset}"
-        return f"today {self.day_limit:,} requests a day on this plan, {reset}"
+            return f"today: used up (the API said so), {reset}"
+        bounds = []
+        if self.day_limit is not None:
+            bounds.append(f"{self.day_limit:,} a day on this plan")
+        if self.month_limit and self.month_requests is not None:
+            month_left = max(0, self.month_limit - self.month_requests)
+            if self.day_limit is None or month_left < self.day_limit:
+                bounds.append(f"at most {month_left:,} left this month")
+        if self.sent_today is not None:
+            bounds.append(f"{self.sent_by} sent {self.sent_today:,} since 00:00 UTC")
+        known = f" ({'; '.join(bounds)})" if bounds else ""
+        return f"today: what is left is not reported by the API{known}, {reset}"
 
     def _window(self) -> str:
         if self.window_limit is None:
@@ -138,19 +151,27 @@ def quota(
 
     Example::
 
-        print(cca.quota(df))   # today 10,000 requests a day, resets 00:00 UTC (in 5 h 12 min); ...
+        print(cca.quota(df))
+        # today: what is left is not reported by the API (10,000 a day on this plan; this load
+        # sent 3 since 00:00 UTC), resets 00:00 UTC (in 5 h 12 min); this window 3/60, ...
     """
     now = clock()
-    reading = _last_reading(last)
+    readings = _readings(last)
+    sent = _sent_today(readings, now, _whose(last))
+    reading = readings[-1] if readings else None
     if reading is not None and _fresh(reading, now, max_age):
-        return _from(reading, now, requested=False)
+        return _from(reading, now, requested=False, **sent)
     from ._client import CallCovClient
 
-    if base_url is None and isinstance(getattr(last, "attrs", None), Mapping):
-        base_url = last.attrs.get("base_url")  # the API the frame came from
-    with CallCovClient(api_key, base_url) as client:
-        usage = client.usage()
-        reading = client.readings[-1]
+    if isinstance(last, CallCovClient) and api_key is None and base_url is None:
+        usage = last.usage()  # the caller's client: its settings (retries, timeouts) apply
+        reading = last.readings[-1]
+    else:
+        if base_url is None and isinstance(getattr(last, "attrs", None), Mapping):
+            base_url = last.attrs.get("base_url")  # the API the frame came from
+        with CallCovClient(api_key, base_url) as client:
+            usage = client.usage()
+            reading = client.readings[-1]
     metrics, limits = usage.get("metrics") or {}, usage.get("limits") or {}
     return _from(
         reading,
@@ -158,6 +179,7 @@ def quota(
         requested=True,
         month_requests=_int(metrics.get("api_requests")),
         month_limit=_int(limits.get("requests_limit")),
+        **sent,
     )
 
 
@@ -165,18 +187,35 @@ def _int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _last_reading(last: Any) -> QuotaReading | None:
+def _readings(last: Any) -> list[QuotaReading]:
     if last is None:
-        return None
+        return []
     readings: Any = last
     if hasattr(last, "attrs") and isinstance(last.attrs, Mapping):
         readings = last.attrs.get("quota") or []
     elif hasattr(last, "readings"):
         readings = last.readings
-    if not isinstance(readings, Sequence) or not readings:
-        return None
-    final = readings[-1]
-    return QuotaReading(**final) if isinstance(final, Mapping) else final
+    if not isinstance(readings, Sequence):
+        return []
+    return [QuotaReading(**r) if isinstance(r, Mapping) else r for r in readings]
+
+
+def _whose(last: Any) -> str:
+    if hasattr(last, "attrs"):
+        return "this load"
+    if type(last).__name__ == "QuotaPanel":
+        return "the loads this panel watched"
+    return "this client" if hasattr(last, "readings") else "these requests"
+
+
+def _sent_today(readings: list[QuotaReading], now: float, whose: str) -> dict[str, Any]:
+    """How many of the readings' requests went out since 00:00 UTC (on the server's clock)."""
+    if not readings:
+        return {}
+    last = readings[-1]
+    offset = 0.0 if last.server_at is None else last.server_at - last.at
+    midnight = next_utc_midnight(now + offset) - offset - 86400
+    return {"sent_today": sum(r.at >= midnight for r in readings), "sent_by": whose}
 
 
 def _fresh(reading: QuotaReading, now: float, max_age: float) -> bool:
@@ -185,7 +224,7 @@ def _fresh(reading: QuotaReading, now: float, max_age: float) -> bool:
     return reading.reset_local is None or reading.reset_local > now
 
 
-def _from(reading: QuotaReading, now: float, *, requested: bool, **month: int | None) -> Quota:
+def _from(reading: QuotaReading, now: float, *, requested: bool, **more: Any) -> Quota:
     # The day resets at the server's midnight: move it onto the local clock like the window.
     offset = 0.0 if reading.server_at is None else reading.server_at - reading.at
     return Quota(
@@ -198,5 +237,5 @@ def _from(reading: QuotaReading, now: float, *, requested: bool, **month: int | 
         day_limit=daily_quota_for(reading.limit),
         day_used_up=reading.code == "daily_quota_exceeded",
         day_reset=next_utc_midnight(now + offset) - offset,
-        **month,
+        **more,
     )

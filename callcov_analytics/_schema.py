@@ -1,8 +1,8 @@
 """The analysis DataFrame's columns, and the documented API object they are read from.
 
 SCHEMA is the contract with analysts: column names and nullable dtypes are stable.
-Update the README column table when you change it. RECORD_TYPE is the analysis object of
-docs/api.md §3 as an Arrow type: the page readers (`_page_struct`, `_page_arrow`,
+Update the column table in docs/dataframe.md when you change it. RECORD_TYPE is the analysis
+object of docs/api.md §3 as an Arrow type: the page readers (`_page_struct`, `_page_arrow`,
 `_page_json`) decode against it.
 """
 

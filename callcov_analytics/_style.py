@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
+from io import BytesIO
 from typing import TYPE_CHECKING, Any
 
 from ._errors import optional_module
@@ -78,7 +80,41 @@ def style() -> Iterator[None]:
         yield
 
 
+PNG_DPI = 150  # drawn at 150 dpi, shown at half that many CSS pixels an inch: sharp on HiDPI
+
+
 def figure(width: float, height: float, **kwargs: Any) -> Figure:
+    """A new Figure (no pyplot) that shows itself as a picture in any notebook front end."""
+    return _shown_figure()(figsize=(width, height), layout="constrained", **kwargs)
+
+
+@cache
+def _shown_figure() -> type[Figure]:
+    """The Figure subclass, defined on first use so matplotlib is imported only then."""
     from matplotlib.figure import Figure
 
-    return Figure(figsize=(width, height), layout="constrained", **kwargs)
+    class ShownFigure(Figure):
+        """A Figure with ``_repr_png_``: JupyterLab, VS Code, Colab and nbconvert draw it.
+
+        A plain Figure made without pyplot shows as ``<Figure size ...>`` text unless
+        ``%matplotlib inline`` registered IPython's display hook for it; the rich-display
+        protocol (as seaborn.objects' Plot does it) needs no magic and no backend. With the
+        magic active IPython's own hook wins, so the picture is shown once either way.
+        """
+
+        def _repr_png_(self) -> tuple[bytes, dict[str, int]]:
+            buffer = BytesIO()
+            self.savefig(buffer, format="png", dpi=PNG_DPI, facecolor="white")
+            data = buffer.getvalue()
+            # The PNG header holds the pixel size (IHDR, bytes 16-24): show it at half size.
+            width, height = int.from_bytes(data[16:20]), int.from_bytes(data[20:24])
+            return data, {"width": width // 2, "height": height // 2}
+
+    ShownFigure.__qualname__ = "ShownFigure"  # pickle finds it through the module's __getattr__
+    return ShownFigure
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ShownFigure":
+        return _shown_figure()
+    raise AttributeError(name)

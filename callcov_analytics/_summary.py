@@ -44,7 +44,9 @@ def headlines(
 ) -> list[str]:
     """The headline figures as sentences a manager can read aloud."""
     calls = len(df)
-    analysed: int = team["n"].to_dict()["flagged"]
+    # Analysed = has results (check_outcomes' own count), not "flagged is known": a call whose
+    # one unreported check leaves its flag unknown was still analysed.
+    analysed = int(metrics.check_outcomes(df)["analysed"].sum())
     lines = [
         f"{_n(calls, 'call')}, of which {analysed:,} analysed"
         + (f" ({analysed / calls:.0%})" if calls else "")

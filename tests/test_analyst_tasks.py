@@ -4,6 +4,7 @@ word was said, how much quota is left. Against the sandbox over real sockets."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import os
 import re
@@ -158,7 +159,11 @@ def test_quota_from_a_fresh_reading_makes_no_request() -> None:
     now = quota([last], clock=lambda: NOON_ISH)
     assert isinstance(now, Quota) and not now.requested
     line = str(now)
-    assert line.startswith("today 10,000 requests a day on this plan, resets 00:00 UTC (in 15 h")
+    # The API never says what is left of the day: the line says so, and what bounds it.
+    assert line.startswith(
+        "today: what is left is not reported by the API (10,000 a day on this plan; these "
+        "requests sent 1 since 00:00 UTC), resets 00:00 UTC (in 15 h"
+    )
     assert "this window 49/60, resets 08:03:14 UTC (in 37 s)" in line
     assert line.endswith("from the last response, 5.0 s ago (no request made)")
     assert now.to_dict()["window_reset"] == "2026-12-01T08:03:14+00:00"
@@ -174,11 +179,23 @@ def test_quota_asks_once_when_the_reading_is_stale(api: Sandbox) -> None:
     assert now.month_requests == usage["metrics"]["api_requests"] - 1  # before this request
     assert now.month_limit == usage["limits"]["requests_limit"]
     assert "one request to /billing/usage" in str(now) and "this month" in str(now)
+    # What this load sent today is counted from its own readings (all were sent "today").
+    assert now.sent_today == len(df.attrs["quota"]) and now.sent_by == "this load"
+    assert f"this load sent {len(df.attrs['quota'])} since 00:00 UTC" in str(now)
+
+
+def test_the_month_bounds_the_day_when_less_is_left_of_it() -> None:
+    last = reading(NOON_ISH - 5)
+    now = quota([last], clock=lambda: NOON_ISH)
+    tight = dataclasses.replace(now, month_requests=99_500, month_limit=100_000)
+    assert "at most 500 left this month" in str(tight)
+    assert "left this month" not in str(now)  # unknown month: no bound claimed
 
 
 def test_the_day_used_up_says_so() -> None:
     last = reading(NOON_ISH, status=429, remaining=0, code="daily_quota_exceeded")
-    assert str(quota([last], clock=lambda: NOON_ISH)).startswith("today used up, resets 00:00")
+    line = str(quota([last], clock=lambda: NOON_ISH))
+    assert line.startswith("today: used up (the API said so), resets 00:00")
 
 
 def test_the_quota_command_prints_one_line_and_json(api: Sandbox) -> None:

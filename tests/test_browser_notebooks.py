@@ -24,11 +24,11 @@ EXPECTED = {
     "01_quickstart.ipynb": [
         "uses the sandbox at http://127.0.0.1:",
         "connect(sandbox=False)",  # how to switch to a key
-        "0 new, 0 updated",  # the repeat load says what it brought
+        "from the local store",  # the repeat load says what it brought
         "calls mention a refund",
         "✓ done in",
     ],
-    "02_quota.ipynb": ["26 requests, 0 rate-limited (429)", "today 1,000 requests a day"],
+    "02_quota.ipynb": ["26 requests, 0 rate-limited (429)", "not reported by the API (1,000 a day"],
     "03_compliance_report.ipynb": ["flagged, at most (95%)", "Coach first"],
 }
 
@@ -85,6 +85,13 @@ def test_each_notebook_runs_in_the_browser_and_ends_on_an_answer(
             ).to_have_count(0)
             for text in EXPECTED[name]:
                 expect(notebook).to_contain_text(text)
+            # Plots show as pictures (the notebooks carry no %matplotlib magic), never as text.
+            pictures = notebook.locator(".jp-RenderedImage img")
+            expect(pictures.first).to_be_visible()
+            expect(
+                notebook.locator(".jp-OutputArea-output", has_text="<Figure size")
+            ).to_have_count(0)
+            shot(pictures.first, f"browser_{name.removesuffix('.ipynb')}_plot.png", request)
             connected = notebook.locator(".jp-CodeCell").first.locator(".jp-OutputArea")
             expect(connected).to_contain_text("For your own data: set CALLCOV_API_KEY")
             shot(connected, f"browser_{name.removesuffix('.ipynb')}_connect.png", request)

@@ -60,7 +60,8 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
     """The stderr of a failed run must be exactly one `error: ...` line."""
     lines = done.stderr.strip().splitlines()
     assert lines[-1].startswith("error: "), done.stderr
-    assert len([line for line in lines if not line.startswith(("page ", "waiting "))]) == 1
+    progress = ("page ", "waiting ", "asking ")
+    assert len([line for line in lines if not line.startswith(progress)]) == 1
     assert "Traceback" not in done.stderr
     return lines[-1]
 
@@ -190,6 +191,45 @@ def test_unreachable_server_exits_1(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert "127.0.0.1:9" in one_error_line(done)
+
+
+def test_quota_on_an_unreachable_server_says_what_it_does(tmp_path: Path) -> None:
+    """Not a silent pause then one line: it says whom it asks and each retry, then fails."""
+    done = run(
+        "quota", "--api-url", "http://127.0.0.1:9/api/v1", key="sk_test_" + "x" * 40, cwd=tmp_path
+    )
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert lines[0] == "asking http://127.0.0.1:9 for the quota (GET /billing/usage)"
+    assert len([line for line in lines if line.startswith("waiting ")]) == 2  # two retries
+    assert "127.0.0.1:9" in one_error_line(done)
+
+
+def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path: Path) -> None:
+    import signal
+
+    with sandbox.serve(plan="free", n_analyses=2500, window_seconds=60, limit=1) as slow:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
+        base.update(
+            CALLCOV_API_KEY=slow.key,
+            CALLCOV_API_URL=slow.url,
+            CALLCOV_CACHE_DIR=os.environ["CALLCOV_CACHE_DIR"],
+        )
+        command = [sys.executable, "-m", "callcov_analytics._cli", "fetch", "--out", "c.csv"]
+        proc = subprocess.Popen(command, env=base, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        assert proc.stderr is not None
+        seen = []
+        for line in proc.stderr:  # the first page, then a wait for the next window
+            seen.append(line)
+            if line.startswith("waiting "):
+                break
+        proc.send_signal(signal.SIGINT)
+        rest = proc.communicate(timeout=60)[1]
+    assert proc.returncode == 130, "".join(seen) + rest
+    error = rest.strip().splitlines()[-1]
+    assert error.startswith("error: interrupted (Ctrl-C) after 1,000 calls.")
+    assert "kept in the local store" in error and "run the same command again" in error
+    assert not (tmp_path / "c.csv").exists()
 
 
 @pytest.mark.parametrize(

@@ -243,3 +243,17 @@ def test_interactive_compliance_chart_tooltips(three_windows: pd.DataFrame) -> N
     first = scorecard.iloc[0]
     mine = [r for r in rows if r["agent"] == first["agent_id"] and r["check"] == "sensitive data"]
     assert mine and mine[0]["calls"] == int(first["sensitive_data_n"])
+
+
+def test_a_figure_draws_itself_for_notebooks_and_survives_pickling() -> None:
+    """Any front end shows `_repr_png_` (no %matplotlib); pickle and savefig still work."""
+    import pickle
+
+    from callcov_analytics._style import figure
+
+    fig = figure(4, 3)
+    fig.add_subplot().plot([1, 2, 3])
+    png, size = fig._repr_png_()  # type: ignore[attr-defined]
+    assert png.startswith(b"\x89PNG") and size == {"width": 300, "height": 225}
+    again = pickle.loads(pickle.dumps(fig))
+    assert again._repr_png_()[1] == size

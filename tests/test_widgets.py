@@ -181,7 +181,7 @@ def test_without_ipywidgets_key_entry_falls_back_and_the_panel_says_what_to_inst
 
 
 def test_connect_without_configuration_starts_a_sandbox() -> None:
-    connection = connect(window_seconds=2, n_analyses=150)
+    connection = connect(window_seconds=2, n_analyses=150, arrivals_per_minute=0)
     assert connection.source == "sandbox" and connection.ready
     assert connection.sandbox is not None
     key = connection.sandbox.key
@@ -192,7 +192,7 @@ def test_connect_without_configuration_starts_a_sandbox() -> None:
 
 def test_a_sandbox_store_goes_with_the_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALLCOV_CACHE_DIR")
-    connect(window_seconds=2, n_analyses=150)
+    connect(window_seconds=2, n_analyses=150, arrivals_per_minute=0)
     assert "CALLCOV_CACHE_DIR" not in os.environ and "CALLCOV_API_URL" not in os.environ
     assert config.SESSION.sandbox is not None and config.SESSION.sandbox.cache_dir
     store = Path(config.SESSION.sandbox.cache_dir)
@@ -206,7 +206,7 @@ def test_a_cache_dir_the_user_chose_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("CALLCOV_CACHE_DIR", str(tmp_path))
-    connect(window_seconds=2, n_analyses=150)
+    connect(window_seconds=2, n_analyses=150, arrivals_per_minute=0)
     load_calls(progress=False)
     stop_sandboxes()
     assert os.environ["CALLCOV_CACHE_DIR"] == str(tmp_path) and any(tmp_path.iterdir())
@@ -219,11 +219,54 @@ def test_connect_uses_a_configured_key(api: Sandbox, monkeypatch: pytest.MonkeyP
     assert connection.source == "environment" and connection.sandbox is None
     assert api.key not in str(connection)
     page = connection._repr_mimebundle_()["text/html"]
-    assert "your real data" in page and "connect(sandbox=True)" in page
+    # A server on 127.0.0.1 is never called the analyst's real data.
+    assert "a server on this machine" in str(connection)
+    assert "not your account's data" in str(connection)
+    assert "connect(sandbox=True)" in page and "Local server" in page
+
+
+def test_connect_names_the_callcov_api_as_your_data(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLCOV_API_KEY", "sk_test_" + "a" * 32)
+    monkeypatch.setenv("CALLCOV_API_URL", "https://api.example.com/api/v1")
+    connection = connect()  # no request: it says where loads will go
+    assert str(connection).endswith("https://api.example.com/api/v1: your CallCov account's data.")
+
+
+def test_connect_names_the_sandbox_the_notebook_command_started(
+    api: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make notebook` sets CALLCOV_API_URL/KEY for its sandbox and marks it as one."""
+    monkeypatch.setenv("CALLCOV_API_KEY", api.key)
+    monkeypatch.setenv("CALLCOV_API_URL", api.url)
+    monkeypatch.setenv("CALLCOV_SANDBOX_URL", api.url)
+    connection = connect()
+    assert connection.source == "sandbox" and "made-up call analyses" in str(connection)
+    assert "real data" not in str(connection) and "account's data" not in str(connection)
+    assert "start Jupyter yourself" in connection._repr_html_()
+
+
+def test_asking_for_a_sandbox_wins_over_the_environment(
+    api: Sandbox, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """connect(sandbox=True, plan="free", ...) under `make notebook`: loads go to THAT one."""
+    monkeypatch.setenv("CALLCOV_API_KEY", api.key)
+    monkeypatch.setenv("CALLCOV_API_URL", api.url)
+    api.clear_log()
+    connection = connect(sandbox=True, plan="free", window_seconds=2, arrivals_per_minute=0)
+    mine = connection.sandbox
+    assert mine is not None and mine.url != api.url
+    assert f"every load in this session uses the sandbox at {mine.url}" in str(connection)
+    assert "free plan" in str(connection)
+    df = load_calls(progress=False)
+    assert df.attrs["base_url"] == mine.url and len(df) == len(mine.ids())
+    assert api.log == []  # the environment's sandbox saw no request
+    assert df.attrs["quota"][-1]["limit"] == 10  # the free plan's window, as the note says
+    again = connect()  # deciding again: the configured key
+    assert again.source == "environment" and config.Config.resolve().base_url == api.url
 
 
 def test_connect_renders_as_html_and_says_how_to_switch() -> None:
-    connection = connect(window_seconds=2, n_analyses=150)
+    connection = connect(window_seconds=2, n_analyses=150, arrivals_per_minute=0)
     page = connection._repr_mimebundle_()["text/html"]
     assert page.startswith("<div") and "made-up call analyses" in page
     assert "CALLCOV_API_KEY" in page and "connect(sandbox=False)" in page
@@ -234,7 +277,7 @@ def test_a_key_set_after_the_sandbox_started_is_not_sent_to_the_sandbox(
     api: Sandbox, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The analyst with a key but no CALLCOV_API_URL gets the real API, never made-up data."""
-    connection = connect(window_seconds=2, n_analyses=150)
+    connection = connect(window_seconds=2, n_analyses=150, arrivals_per_minute=0)
     assert connection.source == "sandbox"
     monkeypatch.setenv("CALLCOV_API_KEY", api.key)
     assert config.Config.resolve().base_url == config.DEFAULT_BASE_URL
@@ -276,9 +319,11 @@ def test_quota_panel_during_a_multi_window_load(api: Sandbox) -> None:
     assert seen_waiting and "the kernel is not stuck" in seen_waiting[0]
     text = panel.text
     assert "16 requests, 0 rate-limited (429)" in text
-    assert "1,000 requests a day on this plan, resets 00:00 UTC (in " in text
+    assert "what is left is not reported by the API (1,000 requests a day on this plan" in text
     assert "this load used 16" in text and "this session" not in text
-    assert "16 pages, 300 rows" in text and "✓ done" in text
+    # Done: times, not countdowns that would freeze with nothing left to redraw the panel.
+    assert "resets at 20" in text and " 00:00 UTC" in text and "(in " not in text.split("\n")[1]
+    assert "Read from the API: 16 pages, 300 rows" in text and "✓ done" in text
     assert "✓ done in" in text and frame.attrs["summary"] in text
     assert "300 new, 0 updated" in frame.attrs["summary"]
     assert panel.progress.value == panel.progress.max == 300
@@ -398,3 +443,13 @@ def test_a_partial_load_shows_no_total_and_ends_full(api: Sandbox) -> None:
     assert 0 < len(frame) < 300 and panel.total is None
     assert f"of {300:,}" not in panel.text and "the list holds" not in panel.text
     assert panel.progress.value == panel.progress.max and panel.progress.bar_style == "success"
+
+
+def test_a_store_only_repeat_says_where_the_rows_came_from(api: Sandbox) -> None:
+    QuotaPanel().load(api.key, api.url, progress=False)
+    panel = QuotaPanel()
+    again = panel.load(api.key, api.url)
+    assert "300 from the local store" in again.attrs["summary"]
+    text = panel.text
+    assert "Read from the API: no new rows: they came from the local store" in text
+    assert "Progress" not in text and again.attrs["summary"] in text

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
+from .arrivals import Arrivals
 from .billing import month_of, month_start, usage
 from .data import Dataset, Filters
 from .faults import Faults
@@ -145,12 +146,15 @@ class SandboxApp:
         latency: float = 0.0,
         latency_jitter: float = 0.0,
         anchor: int | None = None,
+        arrivals_per_minute: float = 0.0,
     ) -> None:
         """Build the app; see `serve()` for the arguments."""
         if plan not in PLANS:
             raise ValueError(f"unknown plan {plan!r}; expected one of {', '.join(PLANS)}")
-        if n_analyses < 0 or latency < 0 or latency_jitter < 0:
-            raise ValueError("n_analyses, latency and latency_jitter must be >= 0")
+        if n_analyses < 0 or latency < 0 or latency_jitter < 0 or arrivals_per_minute < 0:
+            raise ValueError(
+                "n_analyses, latency, latency_jitter and arrivals_per_minute must be >= 0"
+            )
         self.plan = plan
         self.clock = clock or time.time
         self.faults = faults if faults is not None else Faults()
@@ -174,6 +178,7 @@ class SandboxApp:
         self._log_lock = threading.Lock()
         self.pages = PageCache()
         self._last_offset: dict[tuple[Filters, int], int] = {}
+        self.live = Arrivals(self.data, arrivals_per_minute, self.now(), seed)
 
     def now(self) -> float:
         """Return the server clock: the injected clock plus `faults.clock_offset`."""
@@ -216,6 +221,7 @@ class SandboxApp:
         else:
             req.route = path[len(PREFIX) :]
             name = self._authenticate(environ, req)
+            self.live.advance(req.now)
             if name is None:
                 resp = error(401, "unauthorized", req.request_id)
             else:

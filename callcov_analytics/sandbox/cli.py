@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--latency", type=float, default=0.0, help="seconds added to each request (default: 0)"
     )
+    parser.add_argument(
+        "--arrivals-per-minute",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="new calls arriving while it runs, completing 20-90 s later (default: 0, static)",
+    )
     return parser
 
 
@@ -76,8 +83,11 @@ def main(argv: list[str] | None = None, *, stop: threading.Event | None = None) 
     args = _parser().parse_args(argv)
     if not 0 <= args.port <= 65535:
         return _fail(f"port must be 0..65535, not {args.port}")
-    if args.window_seconds <= 0 or args.n_analyses < 0 or args.latency < 0:
-        return _fail("--window-seconds must be > 0; --n-analyses and --latency must be >= 0")
+    if args.window_seconds <= 0 or min(args.n_analyses, args.latency, args.arrivals_per_minute) < 0:
+        return _fail(
+            "--window-seconds must be > 0; --n-analyses, --latency and --arrivals-per-minute "
+            "must be >= 0"
+        )
     if args.limit is not None and args.limit < 1:
         return _fail("--limit must be >= 1")
     api = serve(**vars(args))  # the options are named as serve() names them

@@ -155,21 +155,37 @@ LATE_VERIFICATION_S = 120.0
 
 
 def _results(rng: random.Random, skill: float, duration: float) -> dict[str, Any]:
-    """Compliance and quality outcomes drawn with the agent's skill as the success rate."""
+    """Compliance and quality outcomes of one call by an agent of this skill.
 
-    def ok() -> bool:
-        return rng.random() < skill
+    As in a contact centre, most calls pass every check: an agent misses each one on a few
+    calls in a hundred (``1 - skill``: 1-10% for most agents, up to ~20% for the few who need
+    coaching), so per-check flagged rates run from a few percent to about a fifth.
+    """
+    miss = 1 - skill
 
     def ts() -> float:
         return round(rng.uniform(0, duration), 2)
 
-    verified = ok()
-    verified_at = ts() if verified else None
-    read = [d for d in DISCLOSURES if ok()]
-    disclosed = ok()
-    prohibited = [] if ok() or ok() else [{"phrase": rng.choice(PROHIBITED), "timestamp": ts()}]
-    sensitive = [] if ok() or ok() else [{"type": rng.choice(SENSITIVE), "timestamp": ts()}]
-    greeting = ok()
+    verified = rng.random() >= miss / 2
+    late = verified and duration > LATE_VERIFICATION_S + 1 and rng.random() < miss
+    verified_at = None
+    if verified:  # usually in the first minute; late ones after two minutes (flagged)
+        early_end = min(60.0, duration)
+        verified_at = round(
+            rng.uniform(LATE_VERIFICATION_S + 0.5, duration)
+            if late
+            else rng.uniform(min(3.0, early_end), early_end),
+            2,
+        )
+    read = [d for d in DISCLOSURES if rng.random() >= miss / 3]
+    disclosed = rng.random() >= miss
+    prohibited = (
+        [{"phrase": rng.choice(PROHIBITED), "timestamp": ts()}] if rng.random() < miss / 3 else []
+    )
+    sensitive = (
+        [{"type": rng.choice(SENSITIVE), "timestamp": ts()}] if rng.random() < miss / 2 else []
+    )
+    greeting = rng.random() >= miss / 2
     effort = max(0, min(5, round((1 - skill) * 5 + rng.gauss(0, 1))))
     recs = [
         {
@@ -216,7 +232,11 @@ def _results(rng: random.Random, skill: float, duration: float) -> dict[str, Any
             },
             "empathy": {"count": rng.randrange(0, round(6 * skill) + 1)},
             "interruptions": {"count": rng.randrange(0, round(6 * (1 - skill)) + 2)},
-            "call_structure": {"opening": greeting, "resolution": ok(), "closing": ok()},
+            "call_structure": {
+                "opening": greeting,
+                "resolution": rng.random() >= 1.5 * miss,
+                "closing": rng.random() >= miss,
+            },
         },
         "coaching": {"customer_effort_score": effort, "recommendations": recs},
     }

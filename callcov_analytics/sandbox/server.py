@@ -322,7 +322,9 @@ def serve(
             seed, n_analyses, anchor: the generated data (anchor defaults to the clock at start);
             window_seconds, limit, daily_limit: rate-limit window and the plan's overrides;
             faults: fault knobs (all off by default); clock: the server's real-time source;
-            latency, latency_jitter: each request sleeps latency + uniform(0, jitter) seconds.
+            latency, latency_jitter: each request sleeps latency + uniform(0, jitter) seconds;
+            arrivals_per_minute: new calls arrive while it runs and processing analyses
+            complete (see `arrivals`); 0, the default, keeps the data static.
 
     Example:
         >>> with serve(plan="free", window_seconds=2, limit=3) as api:

@@ -205,7 +205,15 @@ class QuotaPanel:
             eta = self._eta(now)
             if eta is not None:
                 rows += f", about {_duration(eta)} to go"
-        lines.append(("Progress", rows))
+        if self.finished_at is not None and "from the local store" in self.summary:
+            rows = (
+                f"{rows}; the rest came from the local store (see Status)"
+                if self.rows
+                else "no new rows: they came from the local store (see Status)"
+            )
+        # Labelled as what it counts: a store-only repeat reads 0 rows from the API, and the
+        # summary beside it says where the rows came from.
+        lines.append(("Read from the API", rows))
         lines.append(("Status", self._status(now)))
         return lines
 
@@ -224,15 +232,21 @@ class QuotaPanel:
         return f"{window}, resets in {_duration(last.reset_local - now)}"
 
     def _day(self, last: QuotaReading | None, now: float) -> str:
-        """The day's quota and its reset: the API reports no day count, so none is shown."""
-        reset = f"resets 00:00 UTC (in {_duration(next_utc_midnight(now) - now)})"
+        """The day's quota and its reset: the API reports no day count, so none is made up."""
+        # Once the load is over nothing redraws the panel: a time, not a countdown that freezes.
+        if self.finished_at is None:
+            reset = f"resets 00:00 UTC (in {_duration(next_utc_midnight(now) - now)})"
+        else:
+            day = datetime.fromtimestamp(next_utc_midnight(now), UTC).strftime("%Y-%m-%d")
+            reset = f"resets at {day} 00:00 UTC"
         if any(r.code == "daily_quota_exceeded" for r in self.readings):
             return f"the daily quota is used up (the API said so); {reset}"
         quota = self.daily_quota
         if not quota:
-            return reset
+            return f"what is left is not reported by the API; {reset}"
         return (
-            f"{quota:,} requests a day on this plan, {reset}; this load used {len(self.readings):,}"
+            f"what is left is not reported by the API ({quota:,} requests a day on this plan; "
+            f"this load used {len(self.readings):,}), {reset}"
         )
 
     def _eta(self, now: float) -> float | None:
