@@ -5,9 +5,11 @@ Arrow types, pandas metadata, 64 Ki-row groups, microsecond times), generated in
 numpy and written with pyarrow, never fetched. Each measurement runs in a child process of
 its own, so its peak RSS (``ru_maxrss``, imports included) is its alone:
 
-- duckdb: ``agent_scorecard(scan_calls(table=...), period="M")`` fetched as a pandas frame,
+- duckdb: ``agent_scorecard(scan_calls(table=...), period="M", detail=True)`` fetched as a
+  pandas frame,
   on the big table (default 20,000,000 rows; acceptance: peak RSS <= 2 GB);
-- pandas: ``pd.read_parquet`` then ``agent_scorecard(df, period="M")`` at 1M, 2M, 4M rows;
+- pandas: ``pd.read_parquet`` then ``agent_scorecard(df, period="M", detail=True)`` at 1M, 2M,
+  4M rows;
   peak RSS is close to linear in rows, so the fit says where 24 GB runs out (20M in pandas
   is extrapolated, not run: it would take the shared machine's memory);
 - spark: the same scorecard on PySpark local mode for a smaller table (default 1M).
@@ -143,9 +145,9 @@ def _scorecard(engine: str, table: str) -> dict[str, Any]:
     if engine == "duckdb":
         from callcov_analytics._scan import scan_calls
 
-        card = metrics.agent_scorecard(scan_calls(table=table), period="M").df()
+        card = metrics.agent_scorecard(scan_calls(table=table), period="M", detail=True).df()
     elif engine == "pandas":
-        card = metrics.agent_scorecard(pd.read_parquet(table), period="M")
+        card = metrics.agent_scorecard(pd.read_parquet(table), period="M", detail=True)
     elif engine == "spark":
         from pyspark.sql import SparkSession
 
@@ -157,7 +159,8 @@ def _scorecard(engine: str, table: str) -> dict[str, Any]:
         )
         spark.sparkContext.setLogLevel("ERROR")
         ready = time.perf_counter()
-        card = metrics.agent_scorecard(spark.read.parquet(table), period="M").toPandas()
+        frame = spark.read.parquet(table)
+        card = metrics.agent_scorecard(frame, period="M", detail=True).toPandas()
         spark.stop()
         return {"seconds": time.perf_counter() - ready, "groups": len(card)}
     else:
@@ -214,7 +217,7 @@ def pandas_ratio(table: Path, repeats: int = 3) -> dict[str, Any]:
             best = float("inf")
             for _ in range(repeats):
                 start = time.perf_counter()
-                card = module.agent_scorecard(df, period=period)
+                card = module.agent_scorecard(df, period=period, detail=True)
                 best = min(best, time.perf_counter() - start)
             times[name] = best
             if name == "baseline":
