@@ -6,7 +6,6 @@ severity and the audio link are added in pandas to those few rows.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
 from typing import Any
 
 import narwhals as nw
@@ -113,44 +112,64 @@ def _typed_calls(calls: pd.DataFrame) -> pd.DataFrame:
 def _failed(calls: pd.DataFrame, order: int, check: str) -> pd.DataFrame:
     """The calls that failed ``check``, one row each, with its severity, detail and second."""
     failed = calls[(calls[check] == False).fillna(False).to_numpy(dtype=bool)]  # noqa: E712
-    rows = failed.to_dict("records")
     return failed[[*_CALL, "audio_url"]].assign(
         severity=SEVERITY[check],
         check=check,
-        detail=pd.Series([_detail(check, r) for r in rows], index=failed.index, dtype="string"),
+        detail=_DETAILS[check](failed),
         at_s=failed[AT_S[check]] if check in AT_S else pd.Series(pd.NA, index=failed.index),
         _order=order,
     )
 
 
-def _detail(check: str, row: Mapping[Hashable, Any]) -> str:
-    """The supervisor-facing reason a check failed on one call."""
+# Each check's supervisor-facing reason, worded for every failed call at once.
 
-    def known(value: Any) -> bool:
-        return value is not None and not pd.isna(value)
 
-    if check == "identity_verification":
-        at = row["identity_verified_at_s"]
-        if row["identity_verified"] is False:
-            return "identity not verified"
-        return f"verified late at {at:g} s" if known(at) else "identity verification flagged"
-    if check == "mandatory_disclosures":
-        parts = ["disclosures not read"] if row["disclosures_read"] is False else []
-        n, names = row["disclosures_missing"], row["missing_disclosures"]
-        if known(n) and n > 0:
-            parts.append(f"missing {n}: {names}" if known(names) and names else f"missing {n}")
-        return ", ".join(parts)
-    if check == "purpose_declaration":
-        turn = row["purpose_interaction_number"]
-        if row["purpose_disclosed"] is False:
-            return "purpose not declared"
-        return "purpose declaration flagged" + (f" (interaction {turn})" if known(turn) else "")
-    noun, column = (
-        ("prohibited phrase", "prohibited_phrase_count")
-        if check == "prohibited_phrases"
-        else ("sensitive data instance", "sensitive_data_count")
-    )
-    count = row[column]
-    if known(count) and count > 0:
-        return f"{count} {noun}{'s' if count != 1 else ''}"
-    return f"{noun}s found"
+def _identity(failed: pd.DataFrame) -> pd.Series:
+    at = failed["identity_verified_at_s"]
+    late = "verified late at " + _text(at, "{:g}") + " s"
+    flagged = late.fillna("identity verification flagged")
+    return flagged.where(~_is_false(failed["identity_verified"]), "identity not verified")
+
+
+def _disclosures(failed: pd.DataFrame) -> pd.Series:
+    n, names = failed["disclosures_missing"], failed["missing_disclosures"]
+    count = "missing " + _text(n.where(n > 0), "{}")
+    listed = (count + ": " + names.where(names != "")).fillna(count).fillna("")
+    unread = _is_false(failed["disclosures_read"])
+    both = ("disclosures not read, " + listed).where(listed != "", "disclosures not read")
+    return both.where(unread, listed)
+
+
+def _purpose(failed: pd.DataFrame) -> pd.Series:
+    turn = " (interaction " + _text(failed["purpose_interaction_number"], "{}") + ")"
+    flagged = "purpose declaration flagged" + turn.fillna("")
+    return flagged.where(~_is_false(failed["purpose_disclosed"]), "purpose not declared")
+
+
+def _counted(noun: str, column: str) -> Any:
+    def detail(failed: pd.DataFrame) -> pd.Series:
+        count = failed[column].where(failed[column] > 0)
+        plural = pd.Series("s", index=failed.index, dtype="string").where(count != 1, "")
+        return (_text(count, "{}") + f" {noun}" + plural).fillna(f"{noun}s found")
+
+    return detail
+
+
+_DETAILS = {
+    "identity_verification": _identity,
+    "mandatory_disclosures": _disclosures,
+    "purpose_declaration": _purpose,
+    "prohibited_phrases": _counted("prohibited phrase", "prohibited_phrase_count"),
+    "sensitive_data": _counted("sensitive data instance", "sensitive_data_count"),
+}
+
+
+def _is_false(flags: pd.Series) -> pd.Series:
+    return (flags == False).fillna(False).astype(bool)  # noqa: E712
+
+
+def _text(values: pd.Series, pattern: str) -> pd.Series:
+    """Numbers as text by ``pattern`` (each distinct value formatted once); NA stays NA."""
+    known = values.dropna()
+    words = {v: pattern.format(v) for v in known.unique()}
+    return known.map(words).astype("string").reindex(values.index)
