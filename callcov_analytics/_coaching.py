@@ -12,7 +12,10 @@ import narwhals as nw
 from callcov_analytics._engines import Frame
 from callcov_analytics._outcomes import CHECKS, ratio
 
+# Short columns first, so rank and the weakest check's figures fit a notebook's width; the
+# list of every check below the team (up to five names) comes last.
 COACHING_COLUMNS: dict[str, str] = {
+    "rank": "Int64",
     "calls": "Int64",
     "needs_coaching": "boolean",
     "weakest_check": "string",
@@ -20,9 +23,8 @@ COACHING_COLUMNS: dict[str, str] = {
     "ci_low_pct": "Float64",
     "ci_high_pct": "Float64",
     "team_pct": "Float64",
-    "below_team": "string",
     "flagged_pct": "Float64",
-    "rank": "Int64",
+    "below_team": "string",
 }
 _NONE = -2.0  # a margin below any real one (margins lie in [-1, 1]): the check has no data
 

@@ -79,11 +79,11 @@ def agent_scorecard(
 
     The default view answers "who needs coaching, on what?", those agents first (worst rank
     first within them, then everyone else worst first, unranked last). Columns: agent_id,
-    period (only when ``period`` is given), calls, needs_coaching, weakest_check, pass_pct,
-    ci_low_pct, ci_high_pct (its pass rate and 95% Wilson interval), team_pct (the pass rate
-    of that check over every agent's calls in the period), below_team (every check where the
-    agent needs coaching, ", "-joined; NA when none), flagged_pct (share of analysed calls
-    with any failed check), rank. A check's margin is team_pct minus the agent's ci_high:
+    period (only when ``period`` is given), rank, calls, needs_coaching, weakest_check,
+    pass_pct, ci_low_pct, ci_high_pct (its pass rate and 95% Wilson interval), team_pct (the
+    pass rate of that check over every agent's calls in the period), flagged_pct (share of
+    analysed calls with any failed check), below_team (every check where the agent needs
+    coaching, ", "-joined; NA when none). A check's margin is team_pct minus the agent's ci_high:
     above 0 the agent is credibly below the team there, however the team itself does. The
     weakest check has the widest margin; a ranked agent needs coaching when that margin is
     above 0. Display decision: the percentages are numbers (0-100) rounded half up to one
