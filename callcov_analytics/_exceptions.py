@@ -70,7 +70,7 @@ def compliance_exceptions(df: Any) -> pd.DataFrame:
     its first row.
 
     Any engine (`_engines`): the engine keeps the flagged calls, and the result is a pandas
-    frame of those calls' exceptions whatever the input (each detail is worded in Python).
+    frame of those calls' exceptions whatever the input (pandas words each detail).
 
     Example:
         >>> q = load_calls().pipe(compliance_exceptions)  # doctest: +SKIP
