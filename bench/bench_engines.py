@@ -5,9 +5,11 @@ Arrow types, pandas metadata, 64 Ki-row groups, microsecond times), generated in
 numpy and written with pyarrow, never fetched. Each measurement runs in a child process of
 its own, so its peak RSS (``ru_maxrss``, imports included) is its alone:
 
-- duckdb: ``agent_scorecard(scan_calls(table=...), period="M")`` fetched as a pandas frame,
+- duckdb: ``agent_scorecard(scan_calls(table=...), period="M", detail=True)`` fetched as a
+  pandas frame,
   on the big table (default 20,000,000 rows; acceptance: peak RSS <= 2 GB);
-- pandas: ``pd.read_parquet`` then ``agent_scorecard(df, period="M")`` at 1M, 2M, 4M rows;
+- pandas: ``pd.read_parquet`` then ``agent_scorecard(df, period="M", detail=True)`` at 1M, 2M,
+  4M rows;
   peak RSS is close to linear in rows, so the fit says where 24 GB runs out (20M in pandas
   is extrapolated, not run: it would take the shared machine's memory);
 - spark: the same scorecard on PySpark local mode for a smaller table (default 1M).
@@ -16,8 +18,14 @@ Then, in this process, the pandas route's speed against the pre-Narwhals impleme
 (``git show BASELINE:callcov_analytics/metrics.py``, the baseline, run on the same frame in the
 same process): the new code must not be slower, and both results must be equal.
 
+``--queue ROWS`` runs only the review queue (`compliance_exceptions`) and the daily `volume`
+on one table of ROWS: pandas (read whole) and DuckDB (`scan_calls`), each in a child process
+for its peak RSS, and the pandas route against its previous pandas-only code (``PREVIOUS``) in
+this process; results in ``bench/results/engines_queue.json``.
+
 Usage: ``python bench/bench_engines.py [--rows 20000000] [--spark-rows 1000000]
-[--pandas-rows 1000000 2000000 4000000] [--dir /tmp]``. The tables are deleted at the end.
+[--pandas-rows 1000000 2000000 4000000] [--dir /tmp]`` or ``... --queue 2000000``. The
+tables are deleted at the end.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "engines.json"
 BASELINE = "8fb1cd7"  # the last commit whose metrics.py is pandas-only (the baseline)
+PREVIOUS = "26a7555"  # the last commit whose queue and volume are pandas-only
+QUEUE_RESULTS = ROOT / "bench" / "results" / "engines_queue.json"
 RSS_BAR = 2e9  # bytes: the DuckDB scorecard on 20M analyses
 MACHINE_RAM = 24e9
 CHUNK = 1_000_000
@@ -133,19 +143,26 @@ def child(engine: str, table: str) -> dict[str, Any]:
     """One scorecard on one engine, in this (child) process: seconds, groups, peak RSS."""
     out = _scorecard(engine, table)
     # This process's own peak (imports included); Spark's JVM is another process: not counted.
-    return out | {"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent at fork, so every
+    # child would report at least the parent's size; VmHWM restarts with the exec.
+    status = Path("/proc/self/status").read_text()
+    hwm = next((line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")), None)
+    peak = int(hwm) if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return out | {"peak_rss_bytes": peak * 1024}
 
 
 def _scorecard(engine: str, table: str) -> dict[str, Any]:
     from callcov_analytics import metrics
 
     start = time.perf_counter()
+    if engine in QUEUE_CHILDREN:
+        return _queue(engine, table)
     if engine == "duckdb":
         from callcov_analytics._scan import scan_calls
 
-        card = metrics.agent_scorecard(scan_calls(table=table), period="M").df()
+        card = metrics.agent_scorecard(scan_calls(table=table), period="M", detail=True).df()
     elif engine == "pandas":
-        card = metrics.agent_scorecard(pd.read_parquet(table), period="M")
+        card = metrics.agent_scorecard(pd.read_parquet(table), period="M", detail=True)
     elif engine == "spark":
         from pyspark.sql import SparkSession
 
@@ -157,12 +174,73 @@ def _scorecard(engine: str, table: str) -> dict[str, Any]:
         )
         spark.sparkContext.setLogLevel("ERROR")
         ready = time.perf_counter()
-        card = metrics.agent_scorecard(spark.read.parquet(table), period="M").toPandas()
+        frame = spark.read.parquet(table)
+        card = metrics.agent_scorecard(frame, period="M", detail=True).toPandas()
         spark.stop()
         return {"seconds": time.perf_counter() - ready, "groups": len(card)}
     else:
         raise SystemExit(f"unknown engine {engine}")
     return {"seconds": time.perf_counter() - start, "groups": len(card)}
+
+
+# The review queue and the volume, each on pandas (read whole) and on DuckDB (scan_calls).
+QUEUE_CHILDREN = ("pandas-queue", "duckdb-queue", "pandas-volume", "duckdb-volume")
+
+
+def _queue(engine: str, table: str) -> dict[str, Any]:
+    """`compliance_exceptions` or `volume` (per day) on pandas or DuckDB: seconds and rows."""
+    from callcov_analytics import metrics
+    from callcov_analytics._scan import scan_calls
+
+    start = time.perf_counter()
+    frame = pd.read_parquet(table) if engine.startswith("pandas") else scan_calls(table=table)
+    out = (metrics.compliance_exceptions if engine.endswith("queue") else metrics.volume)(frame)
+    return {"seconds": time.perf_counter() - start, "result_rows": len(out)}
+
+
+def queue_vs_previous(table: Path, repeats: int = 2) -> dict[str, Any]:
+    """The pandas route of the queue and the volume: best-of seconds, now vs `PREVIOUS`."""
+    from callcov_analytics import metrics
+
+    old = baseline_metrics(PREVIOUS)
+    df = pd.read_parquet(table).astype({"created": "datetime64[ns, UTC]"})
+    out: dict[str, Any] = {"rows": len(df)}
+    for name in ("compliance_exceptions", "volume"):
+        times, results = {}, {}
+        for label, module in (("previous", old), ("now", metrics)):
+            best = float("inf")
+            for _ in range(repeats):
+                start = time.perf_counter()
+                results[label] = getattr(module, name)(df)
+                best = min(best, time.perf_counter() - start)
+            times[label] = best
+        got, want = results["now"], results["previous"]
+        if name == "volume":
+            pd.testing.assert_frame_equal(got, want)
+        else:  # the same exceptions and wording; the order and two columns are new
+            keys = ["id", "check"]
+            got = got[list(want.columns)].sort_values(keys, ignore_index=True)
+            pd.testing.assert_frame_equal(got, want.sort_values(keys, ignore_index=True))
+        out[name] = times | {
+            "result_rows": len(got),
+            "ratio_now_over_previous": times["now"] / times["previous"],
+        }
+    return out
+
+
+def queue_main(rows: int, work: Path) -> dict[str, Any]:
+    """The queue and volume benches on one table of ``rows``; results for queue.json."""
+    table = work / "queue.parquet"
+    size = write_table(table, rows)
+    results: dict[str, Any] = {"table_gb": size}
+    for engine in QUEUE_CHILDREN:
+        got = measure(engine, table)
+        results[engine] = {"rows": rows, **got}
+        print(f"{engine:14} {rows:>11,} rows: {got['seconds']:6.1f} s, {got['result_rows']:,} "
+              f"result rows, peak RSS {got['peak_rss_bytes'] / GB:5.2f} GB")  # fmt: skip
+    results["pandas_now_vs_previous"] = queue_vs_previous(table)
+    print("pandas route, now vs previous:", json.dumps(results["pandas_now_vs_previous"]))
+    return results
 
 
 def measure(engine: str, table: Path) -> dict[str, Any]:
@@ -183,10 +261,10 @@ def measure(engine: str, table: Path) -> dict[str, Any]:
 # --- pandas: new vs the baseline ----------------------------------------------------------
 
 
-def baseline_metrics() -> Any:
-    """The pre-Narwhals metrics module, from git, as a module of its own."""
+def baseline_metrics(commit: str = BASELINE) -> Any:
+    """The metrics module of ``commit`` (default: the pre-Narwhals one) as a module of its own."""
     source = subprocess.run(
-        ["git", "show", f"{BASELINE}:callcov_analytics/metrics.py"],
+        ["git", "show", f"{commit}:callcov_analytics/metrics.py"],
         capture_output=True,
         text=True,
         check=True,
@@ -214,7 +292,8 @@ def pandas_ratio(table: Path, repeats: int = 3) -> dict[str, Any]:
             best = float("inf")
             for _ in range(repeats):
                 start = time.perf_counter()
-                card = module.agent_scorecard(df, period=period)
+                wide = {"detail": True} if module is metrics else {}
+                card = module.agent_scorecard(df, period=period, **wide)
                 best = min(best, time.perf_counter() - start)
             times[name] = best
             if name == "baseline":
@@ -235,9 +314,19 @@ def main() -> int:
     )
     parser.add_argument("--dir", default=tempfile.gettempdir(), help="where the tables go")
     parser.add_argument("--child", nargs=2, metavar=("ENGINE", "TABLE"), help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--queue", type=int, metavar="ROWS", help="only the review queue and volume benches"
+    )
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
+        return 0
+    if args.queue:
+        work = Path(tempfile.mkdtemp(prefix="callcov-bench-queue-", dir=args.dir))
+        try:
+            QUEUE_RESULTS.write_text(json.dumps(queue_main(args.queue, work), indent=1) + "\n")
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="callcov-bench-engines-", dir=args.dir))

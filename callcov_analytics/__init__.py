@@ -4,7 +4,8 @@ Quickstart::
 
     import callcov_analytics as cca
     df = cca.load_calls(since="2026-11-01")      # key from CALLCOV_API_KEY, .env or the widget
-    df.callcov.agent_scorecard()                  # per-agent compliance, sentiment, effort
+    df.callcov.agent_scorecard()                  # who needs coaching, on which check
+    df.callcov.compliance_exceptions()            # the review queue, most serious first
 
 Names are loaded on first use (PEP 562), so ``import callcov_analytics.sandbox`` stays
 standard-library only and ``import callcov_analytics`` never imports matplotlib or ipywidgets.

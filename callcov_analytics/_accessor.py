@@ -24,24 +24,30 @@ class CallCovAccessor:
 
     # -- calls (load_calls frames) ------------------------------------------------------------
 
-    def agent_scorecard(self, period: str | None = None, min_calls: int = 5) -> pd.DataFrame:
-        """Per agent (and period): calls, compliance pass rates with 95% Wilson intervals,
-        sentiment, effort and a rank (1 = fewest flagged calls, by the interval's upper bound).
+    def agent_scorecard(
+        self, period: str | None = None, min_calls: int = 5, *, detail: bool = False
+    ) -> pd.DataFrame:
+        """Who needs coaching, first, and why: per agent (and period) the weakest compliance
+        check with its pass rate, 95% interval and the team's rate, and a rank (1 = fewest
+        flagged calls, by the interval's upper bound). Percentages rounded to one decimal.
 
         Args:
             period: None for all time, or a pandas period alias on ``created`` ("W", "M").
             min_calls: analysed calls an agent needs to be ranked (others get rank NA).
+            detail: every figure instead (about 60 columns: counts, unrounded rates and
+                intervals of each check, sentiment, effort), best agent first.
 
         Example: ``df.callcov.agent_scorecard(period="M")``; every column is listed in
         ``help(callcov_analytics.metrics.agent_scorecard)``.
         """
         from .metrics import agent_scorecard
 
-        return agent_scorecard(self._frame, period=period, min_calls=min_calls)
+        return agent_scorecard(self._frame, period=period, min_calls=min_calls, detail=detail)
 
     def compliance_exceptions(self) -> pd.DataFrame:
-        """The supervisor's review queue: one row per failed check of a call, with the second
-        it happened at (when the API gives one) and a one-line reason, most serious first.
+        """The supervisor's review queue: one row per failed check of a call, with its
+        severity, a one-line reason, the second it happened at (when the API gives one) and
+        a link to the recording at that second; most serious call first, then newest.
 
         Example: ``df.callcov.compliance_exceptions().head(20)``.
         """

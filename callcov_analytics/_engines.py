@@ -23,7 +23,7 @@ import pandas as pd
 from ._columns import typed
 from ._errors import UnsupportedEngineError, ValidationError
 
-__all__ = ["ENGINES", "F", "Frame", "columns_of", "finish", "pandas_only", "wrap"]
+__all__ = ["ENGINES", "F", "Frame", "columns_of", "finish", "pandas_only", "to_pandas", "wrap"]
 
 Frame = nw.DataFrame[Any] | nw.LazyFrame[Any]
 F = TypeVar("F")
@@ -54,21 +54,44 @@ def columns_of(frame: Frame) -> list[str]:
     return list(frame.collect_schema().names())
 
 
-def finish(out: Frame, df: F, dtypes: Mapping[str, Any], order: list[str] | None = None) -> F:
-    """``out`` as ``df``'s kind: ``dtypes``' columns (pandas: exactly those), rows by ``order``.
+def finish(
+    out: Frame,
+    df: F,
+    dtypes: Mapping[str, Any],
+    order: list[str] | None = None,
+    descending: list[bool] | None = None,
+) -> F:
+    """``out`` as ``df``'s kind: ``dtypes``' columns (pandas: exactly those), rows by ``order``
+    (ascending, or as ``descending`` says per key).
 
     Sorting comes last, so a lazy engine's plan ends with it (nulls last, as pandas sorts).
     """
+    down = descending or False
     if isinstance(df, pd.DataFrame):
         if order:
-            out = out.sort(order, nulls_last=True)
+            out = out.sort(order, descending=down, nulls_last=True)
         return cast(F, typed(nw.to_native(out), dtypes))
     casts = [
         nw.col(c).cast(_NW_TYPES[t]) if isinstance(t, str) and t in _NW_TYPES else nw.col(c)
         for c, t in dtypes.items()
     ]
     out = out.select(casts)
-    return cast(F, nw.to_native(out.sort(order, nulls_last=True) if order else out))
+    if order:
+        out = out.sort(order, descending=down, nulls_last=True)
+    return cast(F, nw.to_native(out))
+
+
+def to_pandas(frame: Frame) -> pd.DataFrame:
+    """A result the engine has already cut down, fetched as a pandas frame (via Arrow).
+
+    Arrow hands nullable integers over as floats and Spark its times naive: callers cast.
+    """
+    if isinstance(frame, nw.DataFrame):
+        return frame.to_pandas()
+    native = frame.to_native()
+    if hasattr(native, "toArrow"):  # Spark: its toPandas trips on pandas 3's deprecations
+        return cast(pd.DataFrame, native.toArrow().to_pandas())
+    return frame.collect(backend="pyarrow").to_pandas()
 
 
 def pandas_only(df: Any, what: str, why: str) -> pd.DataFrame:

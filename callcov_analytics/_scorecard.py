@@ -8,6 +8,7 @@ import narwhals as nw
 import pandas as pd
 
 from callcov_analytics import _outcomes as outcomes
+from callcov_analytics._coaching import COACHING_COLUMNS, coaching_first, coaching_view
 from callcov_analytics._engines import F, finish, wrap
 from callcov_analytics._errors import ValidationError
 from callcov_analytics._outcomes import (
@@ -67,23 +68,41 @@ SCORECARD_COLUMNS: dict[str, str] = _scorecard_columns()
 
 
 def agent_scorecard(
-    df: F, period: str | None = None, min_calls: int = 5, *, tz: str | None = None
+    df: F,
+    period: str | None = None,
+    min_calls: int = 5,
+    *,
+    tz: str | None = None,
+    detail: bool = False,
 ) -> F:
-    """Per agent (and period): volume, compliance pass rates with Wilson CIs, quality, rank.
+    """Per agent (and period): who needs coaching and why; ``detail=True``: every figure.
 
-    Columns, in order: agent_id, period (only when ``period`` is given: its start in ``tz``),
-    calls, analysed_calls, calls_without_results, talk_seconds, talk_minutes (all calls);
-    for each check ``<check>_passed, <check>_n, <check>_pass_rate, <check>_ci_low,
-    <check>_ci_high``; flagged_calls, flagged_n, flagged_share, flagged_ci_low,
-    flagged_ci_high; sentiment_n, sentiment_{negative,neutral,positive} (counts) and their
-    ``_share``; shift_n, improved, same, worsened and their ``_share``; effort_n, effort_mean,
-    empathy_n, empathy_per_call, interruptions_n, interruptions_per_call;
-    recommendations_n (calls), recommendations_{high,medium,low} (totals); ranked, rank.
+    The default view answers "who needs coaching, on what?", those agents first (worst rank
+    first within them, then everyone else worst first, unranked last). Columns: agent_id,
+    period (only when ``period`` is given), rank, calls, needs_coaching, weakest_check,
+    pass_pct, ci_low_pct, ci_high_pct (its pass rate and 95% Wilson interval), team_pct (the
+    pass rate of that check over every agent's calls in the period), flagged_pct (share of
+    analysed calls with any failed check), below_team (every check where the agent needs
+    coaching, ", "-joined; NA when none). A check's margin is team_pct minus the agent's ci_high:
+    above 0 the agent is credibly below the team there, however the team itself does. The
+    weakest check has the widest margin; a ranked agent needs coaching when that margin is
+    above 0. Display decision: the percentages are numbers (0-100) rounded half up to one
+    decimal, so the table reads well in Jupyter as it is and still sorts, filters and plots;
+    text would not. Unrounded shares, counts and every other figure are in ``detail=True``.
+
+    ``detail=True`` columns, in order: agent_id, period (only when ``period`` is given: its
+    start in ``tz``), calls, analysed_calls, calls_without_results, talk_seconds, talk_minutes
+    (all calls); for each check ``<check>_passed, <check>_n, <check>_pass_rate, <check>_ci_low,
+    <check>_ci_high``; flagged_calls, flagged_n, flagged_share, flagged_ci_low, flagged_ci_high;
+    sentiment_n, sentiment_{negative,neutral,positive} (counts) and their ``_share``; shift_n,
+    improved, same, worsened and their ``_share``; effort_n, effort_mean, empathy_n,
+    empathy_per_call, interruptions_n, interruptions_per_call; recommendations_n (calls),
+    recommendations_{high,medium,low} (totals); ranked, rank.
 
     Only groups with ``analysed_calls >= min_calls`` are ranked (the rest get ranked=False,
     rank=NA). Rank 1 is the lowest ``flagged_ci_high`` (the Wilson upper bound of the flagged
     share) within the period, so 0 flags in 300 calls outranks 0 in 5; equal bounds share a
-    rank (1, 1, 3). Rows are sorted by period, rank (unranked last), agent_id.
+    rank (1, 1, 3). ``detail=True`` rows are sorted by period, rank (unranked last), agent_id.
 
     Args:
         df: the load_calls() frame, or the same rows on another engine: a Polars frame, a
@@ -92,6 +111,8 @@ def agent_scorecard(
             (other engines: h, D, W, M, Q, Y).
         min_calls: analysed calls a group needs to be ranked.
         tz: the zone whose weeks/months ``period`` counts in (default as in `volume`).
+        detail: the full table (the columns above, best agent first) instead of the
+            coaching view; the workbook, the report's agent_detail.csv and the plots read it.
 
     Example:
         >>> agent_scorecard(load_calls(), period="M", min_calls=20)  # doctest: +SKIP
@@ -110,13 +131,18 @@ def agent_scorecard(
     )
     out = outcomes.with_wilson(outcomes.grouped(frame, keys, _facts()), _HITS, 1.96, _rates())
     out = _ranked(out, min_calls, by_period=period is not None)
-    order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
     keys_types: dict[str, Any] = {"agent_id": "string"}
     if period is not None:
         keys_types["period"] = (
             pd.DatetimeTZDtype(tz=zone_of(df, tz)) if isinstance(df, pd.DataFrame) else None
         )
-    result = finish(out, df, keys_types | SCORECARD_COLUMNS, order)
+    if detail:
+        order = ["period", "rank", "agent_id"] if period is not None else ["rank", "agent_id"]
+        result = finish(out, df, keys_types | SCORECARD_COLUMNS, order)
+    else:
+        out = coaching_view(out, by_period=period is not None)
+        order, descending = coaching_first(keys)
+        result = finish(out, df, keys_types | COACHING_COLUMNS, order, descending)
     if isinstance(result, pd.DataFrame) and isinstance(df, pd.DataFrame):
         result.attrs["created"] = _created_range(df)  # charts of it name the dates they cover
     return result

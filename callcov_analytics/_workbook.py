@@ -113,7 +113,7 @@ def write_workbook(
             "folder (CSV or Parquet) instead, or narrow the query with since/until.",
             param="df",
         )
-    scorecard = metrics.agent_scorecard(df, min_calls=min_calls)
+    scorecard = metrics.agent_scorecard(df, min_calls=min_calls, detail=True)
     exceptions = metrics.compliance_exceptions(df)
     daily = metrics.volume(df, "D", tz=tz)
     book = Book(out, tz)

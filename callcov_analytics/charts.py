@@ -31,15 +31,19 @@ def compliance_chart(scorecard: pd.DataFrame, *, checks: Sequence[str] = CHECKS)
     calls behind the rate and the interval. Agents with too few calls to rank are hollow.
 
     Args:
-        scorecard: `metrics.agent_scorecard(df)` without a period (one row per agent).
+        scorecard: `metrics.agent_scorecard(df, detail=True)` without a period (one row per agent).
         checks: which checks to draw (default all five).
 
     Example::
 
-        compliance_chart(df.callcov.agent_scorecard())   # the cell's last line
+        compliance_chart(df.callcov.agent_scorecard(detail=True))   # the cell's last line
     """
     alt = _altair()
     unknown = [c for c in checks if c not in CHECKS]
+    if "ranked" not in scorecard.columns:
+        raise ValidationError(
+            "compliance_chart draws the full scorecard: pass agent_scorecard(df, detail=True)"
+        )
     if unknown or "period" in scorecard.columns:
         raise ValidationError(
             f"compliance_chart needs an all-time scorecard and known checks (got {unknown})"

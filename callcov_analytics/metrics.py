@@ -23,14 +23,17 @@ with ``sentiment_customer_end``. Transcript tools live in :mod:`callcov_analytic
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
 from typing import Any
 
 import narwhals as nw
 import pandas as pd
 
+from callcov_analytics._coaching import COACHING_COLUMNS as COACHING_COLUMNS
 from callcov_analytics._columns import typed
-from callcov_analytics._engines import F, Frame, finish, pandas_only, wrap
+from callcov_analytics._engines import F, Frame, finish, to_pandas, wrap
+from callcov_analytics._exceptions import EXCEPTION_COLUMNS as EXCEPTION_COLUMNS
+from callcov_analytics._exceptions import SEVERITY as SEVERITY
+from callcov_analytics._exceptions import compliance_exceptions
 from callcov_analytics._outcomes import (
     ANALYSED,
     CHECKS,
@@ -47,7 +50,7 @@ from callcov_analytics._outcomes import (
     wilson_interval,
     with_outcomes,
 )
-from callcov_analytics._periods import in_zone, to_periods, zone_of
+from callcov_analytics._periods import in_zone, to_periods, with_period, zone_of
 from callcov_analytics._scorecard import SCORECARD_COLUMNS as SCORECARD_COLUMNS
 from callcov_analytics._scorecard import agent_scorecard
 
@@ -61,15 +64,6 @@ __all__ = [
     "volume",
     "wilson_interval",
 ]
-EXCEPTION_COLUMNS: dict[str, str] = {
-    "id": "string",
-    "created": "datetime64[ns, UTC]",
-    "agent_id": "string",
-    "contact_id": "string",
-    "check": "string",
-    "detail": "string",
-    "at_s": "Float64",
-}
 VOLUME_COLUMNS: dict[str, str] = (
     {"period": "datetime64[ns, UTC]"}
     | dict.fromkeys(("calls", "completed", "processing", "failed"), "Int64")
@@ -170,34 +164,52 @@ def volume(df: Any, freq: str = "D", *, tz: str | None = None) -> pd.DataFrame:
     ``created`` are left out.
 
     Args:
-        df: the load_calls() frame.
+        df: the load_calls() frame, or the same rows on another engine (a Polars frame, a
+            DuckDB relation from `scan_calls`, a Spark DataFrame).
         freq: a pandas period alias: "D" (default), "W" (weeks start Monday), "M", "h", ...
+            (other engines: h, D, W, M, Q, Y).
         tz: the IANA zone whose days (and wall-clock hours) bucket the calls; default the
             frame's ``attrs["tz"]`` (set by ``load_calls(tz=...)``), else UTC.
 
-    pandas only: the empty periods come from a calendar of every period in the range.
+    Any engine: it sums the calls per period, and the result is a pandas frame (one row per
+    period) whatever the input, because the periods without calls come from a pandas
+    calendar of every period in the range.
 
     Example:
         >>> volume(load_calls(), freq="W")  # doctest: +SKIP
+        >>> volume(scan_calls(), freq="M")  # doctest: +SKIP
     """
-    df = pandas_only(df, "volume", "periods without calls are filled in from a pandas calendar")
-    require(wrap(df, "volume"), ["created", "status", "duration_seconds"], "volume")
+    frame = wrap(df, "volume")
+    require(frame, ["created", "status", "duration_seconds"], "volume")
     zone = zone_of(df, tz)
-    periods = to_periods(df["created"], freq, zone)
-    status = df["status"].astype("string")
-    facts = pd.DataFrame(
-        {
-            "calls": 1,
-            **{s: _int01(status == s) for s in ("completed", "processing", "failed")},
-            "talk_seconds": df["duration_seconds"].astype("Float64").fillna(0.0),
-        },
-        index=df.index,
-    )
+    status = nw.col("status")
+    facts = {
+        **{s: count_true(status == s) for s in ("completed", "processing", "failed")},
+        "talk_seconds": nw.col("duration_seconds").cast(nw.Float64).fill_null(0.0),
+    }
+    if isinstance(df, pd.DataFrame):  # pandas buckets each call with its own Periods
+        periods = to_periods(df["created"], freq, zone)
+        per_call = nw.to_native(frame.select(**facts)).assign(calls=1)
+        return _calendar(per_call, periods, freq, zone)
+    frame = with_period(frame, df, freq, zone).filter(~nw.col("period").is_null())
+    per_call = frame.select("period", **facts)
+    sums = per_call.group_by("period").agg(nw.len().alias("calls"), nw.col(*facts).sum())
+    per_period = to_pandas(sums)
+    starts = pd.to_datetime(per_period.pop("period"))
+    if starts.dt.tz is None:  # Spark hands back its session's (UTC) times naive
+        starts = starts.dt.tz_localize("UTC")
+    return _calendar(per_period, to_periods(starts, freq, zone), freq, zone)
+
+
+def _calendar(facts: pd.DataFrame, periods: pd.Series, freq: str, zone: str) -> pd.DataFrame:
+    """``facts`` (per call or per period) summed by ``periods``, every period in the range."""
     full = (
         pd.period_range(periods.min(), periods.max(), freq=periods.dt.freq)
         if periods.notna().any()
         else pd.PeriodIndex([], freq=freq)
     )
+    facts = facts.set_axis(periods.index)[["calls", "completed", "processing", "failed",
+                                           "talk_seconds"]]  # fmt: skip
     out = facts.groupby(periods).sum().reindex(full, fill_value=0).reset_index(drop=True)
     out["period"] = pd.Series(in_zone(full.to_timestamp(how="start"), zone))
     # Hours are wall-clock: the hour a spring change skips (no call can be in it) would repeat
@@ -205,88 +217,3 @@ def volume(df: Any, freq: str = "D", *, tz: str | None = None) -> pd.DataFrame:
     out = out[~out["period"].duplicated(keep="last")]
     out["talk_minutes"] = out["talk_seconds"].astype("Float64") / 60
     return typed(out, {**VOLUME_COLUMNS, "period": pd.DatetimeTZDtype(tz=zone)})
-
-
-def _int01(mask: pd.Series) -> pd.Series:
-    """A boolean (maybe NA) mask as 0/1 int64, NA counting as 0."""
-    return mask.astype("boolean").fillna(False).astype("int64")
-
-
-def _exception_detail(check: str, row: Mapping[Hashable, Any]) -> str:
-    """The supervisor-facing reason a check failed on one call."""
-
-    def known(value: Any) -> bool:
-        return value is not None and not pd.isna(value)
-
-    if check == "identity_verification":
-        at = row["identity_verified_at_s"]
-        if row["identity_verified"] is False:
-            return "identity not verified"
-        return f"verified late at {at:g} s" if known(at) else "identity verification flagged"
-    if check == "mandatory_disclosures":
-        parts = ["disclosures not read"] if row["disclosures_read"] is False else []
-        n, names = row["disclosures_missing"], row["missing_disclosures"]
-        if known(n) and n > 0:
-            parts.append(f"missing {n}: {names}" if known(names) and names else f"missing {n}")
-        return ", ".join(parts)
-    if check == "purpose_declaration":
-        turn = row["purpose_interaction_number"]
-        if row["purpose_disclosed"] is False:
-            return "purpose not declared"
-        return "purpose declaration flagged" + (f" (interaction {turn})" if known(turn) else "")
-    noun, column = (
-        ("prohibited phrase", "prohibited_phrase_count")
-        if check == "prohibited_phrases"
-        else ("sensitive data instance", "sensitive_data_count")
-    )
-    count = row[column]
-    if known(count) and count > 0:
-        return f"{count} {noun}{'s' if count != 1 else ''}"
-    return f"{noun}s found"
-
-
-_AT_S = {
-    "identity_verification": "identity_verified_at_s",
-    "prohibited_phrases": "prohibited_phrase_first_at_s",
-    "sensitive_data": "sensitive_data_first_at_s",
-}
-
-
-def compliance_exceptions(df: Any) -> pd.DataFrame:
-    """One row per failed check per analysed call: a supervisor's review queue.
-
-    Columns: id, created, agent_id, contact_id, check, detail (why it failed, e.g. "missing 2:
-    Recording notice; Right to cancel", "3 prohibited phrases", "verified late at 95 s"), at_s
-    (seconds into the call, NA if unknown). Sorted newest call first (ties: id descending, the
-    API's order), then checks in the module table's order: a queue is worked as calls arrive,
-    and the API gives no severity to rank by.
-
-    pandas only: each detail is worded in Python from the failing call's fields.
-
-    Example:
-        >>> load_calls().pipe(compliance_exceptions).head(20)  # doctest: +SKIP
-    """
-    df = pandas_only(df, "compliance_exceptions", "each detail is worded in Python per call")
-    outcomes = check_outcomes(df)
-    pieces = []
-    for order, check in enumerate(CHECKS):
-        failed = df[(outcomes[check] == False).fillna(False).to_numpy(dtype=bool)]  # noqa: E712
-        if failed.empty:
-            continue
-        rows = failed.to_dict("records")
-        piece = failed[["id", "created", "agent_id", "contact_id"]].assign(
-            check=check,
-            detail=[_exception_detail(check, r) for r in rows],
-            at_s=failed[_AT_S[check]] if check in _AT_S else pd.Series(pd.NA, index=failed.index),
-            _order=order,
-        )
-        pieces.append(piece.astype({"at_s": "Float64"}))
-    if not pieces:
-        return typed(pd.DataFrame(columns=list(EXCEPTION_COLUMNS)), EXCEPTION_COLUMNS)
-    out = pd.concat(pieces).sort_values(
-        ["created", "id", "_order"],
-        ascending=[False, False, True],
-        na_position="last",
-        kind="stable",
-    )
-    return typed(out, EXCEPTION_COLUMNS)

@@ -128,18 +128,22 @@ def plot_compliance(
     """Pass rate per agent and compliance check, with its 95% Wilson interval.
 
     Args:
-        scorecard: `metrics.agent_scorecard(df)` (or ``df.callcov.agent_scorecard()``), all-time:
-            one row per agent.
+        scorecard: `metrics.agent_scorecard(df, detail=True)` (or
+            ``df.callcov.agent_scorecard(detail=True)``), all-time: one row per agent.
         checks: which checks to draw (default all five).
 
     Example::
 
-        plot_compliance(load_calls().callcov.agent_scorecard()).savefig("compliance.png")
+        plot_compliance(load_calls().callcov.agent_scorecard(detail=True)).savefig("compliance.png")
     """
+    if "ranked" not in scorecard.columns:
+        raise ValidationError(
+            "plot_compliance() draws the full scorecard: pass agent_scorecard(df, detail=True)"
+        )
     if "period" in scorecard.columns:
         raise ValidationError(
             "plot_compliance() draws one row per agent; pass "
-            "agent_scorecard(df) without period=, or filter one period first"
+            "agent_scorecard(df, detail=True) without period=, or filter one period first"
         )
     if scorecard["agent_id"].duplicated().any():
         raise ValidationError("plot_compliance() needs one scorecard row per agent")
@@ -224,7 +228,7 @@ def plot_sentiment(df: pd.DataFrame, *, by: str = "agent_id", title: str | None 
 
         plot_sentiment(load_calls()).savefig("sentiment.png")
     """
-    card = agent_scorecard(df, min_calls=1)
+    card = agent_scorecard(df, min_calls=1, detail=True)
     if by != "agent_id":
         raise ValidationError("plot_sentiment() groups by agent_id")
     shift = sentiment_shift(df, by=by).set_index(by).reindex(card[by])

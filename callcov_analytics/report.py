@@ -6,7 +6,7 @@
     report.xlsx                the manager's workbook: open this one
     calls.csv                  the load_calls() frame, one row per analysis
     agent_summary.csv          the workbook's ten Agents columns (rates as "46% (42–51%)")
-    agent_detail.csv           metrics.agent_scorecard(df), every column at full precision
+    agent_detail.csv           metrics.agent_scorecard(df, detail=True), at full precision
     daily_volume.csv           metrics.volume(df, "D") in the report's time zone
     compliance_exceptions.csv  metrics.compliance_exceptions(df)
     calls.parquet              with parquet=True: the frame with its exact dtypes (not sanitized)
@@ -287,7 +287,7 @@ def export_report(
             target.parent.mkdir(parents=True, exist_ok=True)
             _write_workbook(df, target, query, options)
         return target
-    scorecard = metrics.agent_scorecard(df, min_calls=min_calls)
+    scorecard = metrics.agent_scorecard(df, min_calls=min_calls, detail=True)
     tables = {
         "calls.csv": df,
         "agent_summary.csv": agent_summary(scorecard),

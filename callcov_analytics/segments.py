@@ -326,11 +326,19 @@ def search_transcripts(
     return typed(out, SEARCH_COLUMNS)
 
 
+def audio_links(audio_url: pd.Series, second: pd.Series) -> pd.Series:
+    """The recording at each second (a W3C media fragment ``#t=``); the bare URL where the
+    second is unknown, NA where the URL is."""
+    seconds = second.astype("Float64")
+    fragment = seconds.fillna(0).astype(float).map("#t={:.0f}".format).astype("string")
+    links: pd.Series = audio_url.astype("string") + fragment.where(seconds.notna(), "")
+    return links
+
+
 def _with_links(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``link``: the recording at the segment's second (a W3C media fragment)."""
-    second = frame["start"].astype("Float64").fillna(0).astype(float).map("{:.0f}".format)
-    link = frame["audio_url"].astype("string") + "#t=" + second.astype("string")
-    return frame.assign(link=link)
+    """Add ``link``: the recording at the segment's second (its start; 0 when unknown)."""
+    start = frame["start"].astype("Float64").fillna(0)
+    return frame.assign(link=audio_links(frame["audio_url"], start))
 
 
 def transcript_context(

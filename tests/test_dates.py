@@ -128,7 +128,7 @@ def test_load_calls_reads_int_since_as_seconds_and_days_in_the_zone() -> None:
     assert plot_volume(full).axes[0].get_xlabel() == "Day (UTC)"
     explicit = metrics.volume(full, tz=LONDON)
     pd.testing.assert_frame_equal(explicit, metrics.volume(local))
-    weekly = metrics.agent_scorecard(full, period="W", tz=LONDON)
+    weekly = metrics.agent_scorecard(full, period="W", tz=LONDON, detail=True)
     assert str(weekly["period"].dt.tz) == LONDON
     starts = weekly["period"].dropna()  # calls without `created` have no week
     assert len(starts) and (starts.dt.day_of_week == 0).all() and (starts.dt.hour == 0).all()

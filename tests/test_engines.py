@@ -26,9 +26,9 @@ from callcov_analytics.sandbox import Sandbox, serve
 
 # Sentiment/effort have fixed groups; the scorecard all-time, per week and per month (UTC).
 CASES: dict[str, Callable[[Any], Any]] = {
-    "scorecard": lambda f: metrics.agent_scorecard(f, min_calls=3),
-    "scorecard_weekly": lambda f: metrics.agent_scorecard(f, period="W", min_calls=2),
-    "scorecard_monthly": lambda f: metrics.agent_scorecard(f, period="M", min_calls=2),
+    "scorecard": lambda f: metrics.agent_scorecard(f, min_calls=3, detail=True),
+    "scorecard_weekly": lambda f: metrics.agent_scorecard(f, period="W", min_calls=2, detail=True),
+    "scorecard_monthly": lambda f: metrics.agent_scorecard(f, period="M", min_calls=2, detail=True),
     "sentiment_shift": metrics.sentiment_shift,
     "effort_by_status": lambda f: metrics.effort_distribution(f, by="status"),
     "check_outcomes": metrics.check_outcomes,
@@ -85,7 +85,7 @@ def agree(name: str, got: Any, df: pd.DataFrame) -> None:
 
 def test_pandas_figures_cover_every_call(stored: tuple[Sandbox, Path, pd.DataFrame]) -> None:
     api, _, df = stored
-    card = metrics.agent_scorecard(df)
+    card = metrics.agent_scorecard(df, detail=True)
     assert card["calls"].sum() == len(api.ids())
     processing = sum(r["status"] == "processing" for r in api.records())
     assert card["calls_without_results"].sum() >= processing > 0
@@ -108,7 +108,7 @@ def test_polars_eager_frame_gives_a_polars_frame(
 
     _, _, df = stored
     eager = pl.from_pandas(df.astype({"created": "datetime64[us, UTC]"}))
-    out = metrics.agent_scorecard(eager, min_calls=3)
+    out = metrics.agent_scorecard(eager, min_calls=3, detail=True)
     assert isinstance(out, pl.DataFrame)
     agree("scorecard", out, df)
 
@@ -137,18 +137,13 @@ def test_results_stay_lazy_and_of_the_input_kind(
     assert isinstance(metrics.sentiment_shift(lazy), pl.LazyFrame)
 
 
-@pytest.mark.parametrize(
-    "function",
-    [metrics.volume, metrics.compliance_exceptions, segments.talk_metrics],
-    ids=["volume", "exceptions", "talk_metrics"],
-)
 def test_pandas_only_functions_refuse_other_engines_with_what_to_do(
-    stored: tuple[Sandbox, Path, pd.DataFrame], function: Callable[[Any], Any]
+    stored: tuple[Sandbox, Path, pd.DataFrame],
 ) -> None:
     api, root, _ = stored
     rel = cca.scan_calls(client=client_of(api), cache_dir=root)
     with pytest.raises(UnsupportedEngineError, match=r"pandas only.*\.df\(\)"):
-        function(rel)
+        segments.talk_metrics(rel)
     with pytest.raises(ValidationError, match="takes a pandas or Polars"):
         metrics.agent_scorecard([{"id": "a"}])
 

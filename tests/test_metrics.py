@@ -174,7 +174,7 @@ def test_check_outcomes_follow_the_documented_rules(calls: pd.DataFrame) -> None
 
 
 def test_scorecard_counts_rates_and_intervals(calls: pd.DataFrame) -> None:
-    card = metrics.agent_scorecard(calls, min_calls=3).set_index("agent_id")
+    card = metrics.agent_scorecard(calls, min_calls=3, detail=True).set_index("agent_id")
     assert list(card.index) == ["ann", "eve", "cat", "bob", "dan"]  # rank, then agent_id
     assert card["calls"].tolist() == [5, 3, 4, 3, 1]
     assert card["analysed_calls"].tolist() == [3, 3, 3, 3, 1]
@@ -205,7 +205,7 @@ def test_scorecard_counts_rates_and_intervals(calls: pd.DataFrame) -> None:
 
 
 def test_scorecard_quality_columns(calls: pd.DataFrame) -> None:
-    card = metrics.agent_scorecard(calls, min_calls=3).set_index("agent_id")
+    card = metrics.agent_scorecard(calls, min_calls=3, detail=True).set_index("agent_id")
     cat, bob, ann = card.loc["cat"], card.loc["bob"], card.loc["ann"]
     assert ann[
         ["sentiment_n", "sentiment_negative", "sentiment_neutral", "sentiment_positive"]
@@ -223,13 +223,14 @@ def test_scorecard_quality_columns(calls: pd.DataFrame) -> None:
 
 
 def test_scorecard_does_not_rank_below_min_calls(calls: pd.DataFrame) -> None:
-    card = metrics.agent_scorecard(calls)  # min_calls=5: ann has 5 calls but 3 analysed
+    # min_calls=5: ann has 5 calls but 3 analysed
+    card = metrics.agent_scorecard(calls, detail=True)
     assert not card["ranked"].any() and card["rank"].isna().all()
     assert card["agent_id"].tolist() == ["ann", "bob", "cat", "dan", "eve"]
 
 
 def test_scorecard_per_week_ranks_within_the_period(calls: pd.DataFrame) -> None:
-    card = metrics.agent_scorecard(calls, period="W", min_calls=1)
+    card = metrics.agent_scorecard(calls, period="W", min_calls=1, detail=True)
     assert list(card.columns[:3]) == ["agent_id", "period", "calls"]
     week2 = card[card["period"] == pd.Timestamp("2024-03-04", tz="UTC")].set_index("agent_id")
     assert week2["calls"].to_dict() == {"eve": 1, "bob": 1, "cat": 2, "ann": 2}
@@ -239,42 +240,94 @@ def test_scorecard_per_week_ranks_within_the_period(calls: pd.DataFrame) -> None
 
 
 def test_scorecard_dtypes_and_column_order(calls: pd.DataFrame) -> None:
-    card = metrics.agent_scorecard(calls)
+    card = metrics.agent_scorecard(calls, detail=True)
     assert list(card.columns) == ["agent_id", *metrics.SCORECARD_COLUMNS]
     assert card.dtypes.astype(str).tolist() == ["string", *metrics.SCORECARD_COLUMNS.values()]
 
 
+def test_default_scorecard_leads_with_who_needs_coaching_and_why(calls: pd.DataFrame) -> None:
+    card = metrics.agent_scorecard(calls, min_calls=3)
+    assert list(card.columns) == ["agent_id", *metrics.COACHING_COLUMNS]
+    assert card.dtypes.astype(str).tolist() == ["string", *metrics.COACHING_COLUMNS.values()]
+    outcomes = metrics.check_outcomes(calls).assign(agent_id=calls["agent_id"])
+    team = {c: outcomes[c].sum() / outcomes[c].notna().sum() for c in metrics.CHECKS}
+    detail = metrics.agent_scorecard(calls, min_calls=3, detail=True).set_index("agent_id")
+    needs = {}
+    for agent, rows in outcomes.groupby("agent_id"):
+        known = {c: rows[c].dropna().astype(bool) for c in metrics.CHECKS}
+        bounds = {c: wilson(int(k.sum()), len(k)) for c, k in known.items() if len(k)}
+        margins = {c: team[c] - high for c, (_, high) in bounds.items()}
+        weakest = max(margins, key=lambda c: margins[c])  # the first of equals
+        got = card.set_index("agent_id").loc[agent]
+        ranked = rows["analysed"].sum() >= 3
+        needs[agent] = bool(ranked and margins[weakest] > 0)
+        assert got["weakest_check"] == weakest, agent
+        assert got["needs_coaching"] == needs[agent], agent
+        rate = known[weakest].mean()
+        for column, share in [("pass_pct", rate), ("team_pct", team[weakest]),
+                              ("ci_low_pct", bounds[weakest][0]),
+                              ("ci_high_pct", bounds[weakest][1])]:  # fmt: skip
+            assert got[column] == pytest.approx(round(share * 100, 1), abs=0.051), (agent, column)
+        below = ", ".join(c for c, m in margins.items() if m > 0)
+        assert (got["below_team"] if needs[agent] else None) == (below or None), agent
+        assert got["rank"] is pd.NA or got["rank"] == detail.loc[agent, "rank"]
+    assert needs["bob"] and not needs["ann"]
+    # Coaching first; within each part the worst rank first, the unranked last.
+    assert card["needs_coaching"].tolist() == sorted(needs.values(), reverse=True)
+    for part in (card[card["needs_coaching"]], card[~card["needs_coaching"]]):
+        ranks = part["rank"].dropna().tolist()
+        assert ranks == sorted(ranks, reverse=True)
+        assert part["rank"].isna().tolist() == sorted(part["rank"].isna().tolist())
+
+
+def test_scorecard_percentages_are_rounded_half_up_to_one_decimal() -> None:
+    # 1 of 16 calls flagged is 6.25%: rounded half up to 6.3 on every engine, not to even.
+    rows = [call(f"x{i}", "ann", "01 09:00", 60, FAIL if i == 0 else PASS) for i in range(16)]
+    card = metrics.agent_scorecard(make_frame(rows), min_calls=1)
+    assert card.loc[0, "flagged_pct"] == 6.3
+
+
 def test_compliance_exceptions_review_queue(calls: pd.DataFrame) -> None:
-    out = metrics.compliance_exceptions(calls)
+    # fay's call is the newest but fails only the low-severity check: it waits at the end.
+    fay = call("f1", "fay", "05 09:00", 60, PASS, purpose_disclosed=False)
+    frame = make_frame([*ROWS, fay])
+    frame["audio_url"] = ("https://cdn.example/" + frame["id"] + ".mp3").astype("string")
+    frame.loc[frame["id"] == "b1", "audio_url"] = pd.NA
+    out = metrics.compliance_exceptions(frame)
     assert list(out.columns) == list(metrics.EXCEPTION_COLUMNS)
     assert out.dtypes.astype(str).tolist() == list(metrics.EXCEPTION_COLUMNS.values())
     missing = "disclosures not read, missing 2: Recording notice; Right to cancel"
     expected = [
-        ("c3", "mandatory_disclosures", "missing 1: Right to cancel", None),
-        ("c3", "prohibited_phrases", "1 prohibited phrase", 40.0),
-        ("b3", "identity_verification", "identity not verified", None),
-        ("b3", "mandatory_disclosures", missing, None),
-        ("b3", "purpose_declaration", "purpose declaration flagged (interaction 4)", None),
-        ("b3", "prohibited_phrases", "2 prohibited phrases", 30.5),
-        ("b3", "sensitive_data", "1 sensitive data instance", 61.0),
-        ("c2", "identity_verification", "verified late at 95 s", 95.0),
-        ("b2", "identity_verification", "verified late at 130 s", 130.0),
-        ("b2", "mandatory_disclosures", missing, None),
-        ("b2", "purpose_declaration", "purpose not declared", None),
-        ("b2", "prohibited_phrases", "2 prohibited phrases", 30.5),
-        ("b2", "sensitive_data", "1 sensitive data instance", 61.0),
-        ("b1", "identity_verification", "identity not verified", None),
-        ("b1", "mandatory_disclosures", missing, None),
-        ("b1", "purpose_declaration", "purpose not declared", None),
-        ("b1", "prohibited_phrases", "2 prohibited phrases", 30.5),
-        ("b1", "sensitive_data", "1 sensitive data instance", 61.0),
+        ("c3", "high", "prohibited_phrases", "1 prohibited phrase", 40.0),
+        ("c3", "medium", "mandatory_disclosures", "missing 1: Right to cancel", None),
+        ("b3", "high", "identity_verification", "identity not verified", None),
+        ("b3", "high", "prohibited_phrases", "2 prohibited phrases", 30.5),
+        ("b3", "high", "sensitive_data", "1 sensitive data instance", 61.0),
+        ("b3", "medium", "mandatory_disclosures", missing, None),
+        ("b3", "low", "purpose_declaration", "purpose declaration flagged (interaction 4)", None),
+        ("c2", "high", "identity_verification", "verified late at 95 s", 95.0),
+        ("b2", "high", "identity_verification", "verified late at 130 s", 130.0),
+        ("b2", "high", "prohibited_phrases", "2 prohibited phrases", 30.5),
+        ("b2", "high", "sensitive_data", "1 sensitive data instance", 61.0),
+        ("b2", "medium", "mandatory_disclosures", missing, None),
+        ("b2", "low", "purpose_declaration", "purpose not declared", None),
+        ("b1", "high", "identity_verification", "identity not verified", None),
+        ("b1", "high", "prohibited_phrases", "2 prohibited phrases", 30.5),
+        ("b1", "high", "sensitive_data", "1 sensitive data instance", 61.0),
+        ("b1", "medium", "mandatory_disclosures", missing, None),
+        ("b1", "low", "purpose_declaration", "purpose not declared", None),
+        ("f1", "low", "purpose_declaration", "purpose not declared", None),
     ]
     got = [
-        (r.id, r.check, r.detail, None if pd.isna(r.at_s) else r.at_s)
+        (r.id, r.severity, r.check, r.detail, None if pd.isna(r.at_s) else r.at_s)
         for r in out.itertuples(index=False)
     ]
     assert got == expected
     assert out["contact_id"].iloc[0] == "ct-c3" and out["agent_id"].iloc[2] == "bob"
+    links = out.set_index(["id", "check"])["link"]
+    assert links["c3", "prohibited_phrases"] == "https://cdn.example/c3.mp3#t=40"
+    assert links["c3", "mandatory_disclosures"] == "https://cdn.example/c3.mp3"
+    assert links["b1"].isna().all()  # no recording, no link
 
 
 def test_sentiment_shift_by_agent(calls: pd.DataFrame) -> None:
@@ -354,7 +407,11 @@ def test_accessor_delegates(calls: pd.DataFrame) -> None:
 @pytest.mark.parametrize(
     ("function", "columns"),
     [
-        (metrics.agent_scorecard, {"agent_id": "string", **metrics.SCORECARD_COLUMNS}),
+        (
+            lambda f: metrics.agent_scorecard(f, detail=True),
+            {"agent_id": "string", **metrics.SCORECARD_COLUMNS},
+        ),
+        (metrics.agent_scorecard, {"agent_id": "string", **metrics.COACHING_COLUMNS}),
         (metrics.compliance_exceptions, metrics.EXCEPTION_COLUMNS),
         (metrics.sentiment_shift, {"agent_id": "string", **metrics.SHIFT_COLUMNS}),
         (metrics.effort_distribution, {"agent_id": "string", **metrics.EFFORT_COLUMNS}),
@@ -403,7 +460,7 @@ fast = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChe
 @fast
 @given(frames)
 def test_scorecard_rates_are_proportions_and_counts_add_up(df: pd.DataFrame) -> None:
-    card = metrics.agent_scorecard(df, min_calls=2)
+    card = metrics.agent_scorecard(df, min_calls=2, detail=True)
     assert card["calls"].sum() == len(df)
     assert (card["analysed_calls"] + card["calls_without_results"] == card["calls"]).all()
     for check in metrics.CHECKS:

@@ -56,7 +56,7 @@ def seeded(sandbox_factory) -> Sandbox:  # type: ignore[no-untyped-def]
 
 def test_scorecard_matches_figures_from_the_raw_json(seeded: Sandbox) -> None:
     df = cca.load_calls(client=CallCovClient(seeded.key, seeded.url), progress=False)
-    card = agent_scorecard(df, min_calls=1).set_index("agent_id")
+    card = agent_scorecard(df, min_calls=1, detail=True).set_index("agent_id")
 
     expected: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for record in seeded.records():

@@ -163,7 +163,7 @@ def test_volume_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
 
 
 def test_compliance_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
-    scorecard = metrics.agent_scorecard(three_windows)
+    scorecard = metrics.agent_scorecard(three_windows, detail=True)
     fig = plots.plot_compliance(scorecard)
     (ax,) = fig.axes
     dates = plots.date_range(three_windows["created"])
@@ -177,11 +177,12 @@ def test_compliance_plot(three_windows: pd.DataFrame, tmp_path: Path) -> None:
     assert len(ax.containers) == 2 * len(metrics.CHECKS)
     save(fig, tmp_path, "compliance.png")
     with pytest.raises(ValidationError):
-        plots.plot_compliance(metrics.agent_scorecard(three_windows, period="W"))
+        plots.plot_compliance(metrics.agent_scorecard(three_windows, period="W", detail=True))
 
 
 def test_tiny_groups_are_drawn_as_too_few_to_rank(three_windows: pd.DataFrame) -> None:
-    scorecard = metrics.agent_scorecard(three_windows, min_calls=10**6)  # nobody is ranked
+    # nobody is ranked
+    scorecard = metrics.agent_scorecard(three_windows, min_calls=10**6, detail=True)
     (ax,) = plots.plot_compliance(scorecard).axes
     assert "hollow, dotted: too few calls to rank" in ax.get_xlabel()
     ranked = [c for c in ax.containers if not c.get_label().startswith("_")]
@@ -234,7 +235,7 @@ def test_missing_matplotlib_says_what_to_install(monkeypatch: pytest.MonkeyPatch
 def test_interactive_compliance_chart_tooltips(three_windows: pd.DataFrame) -> None:
     from callcov_analytics.charts import compliance_chart
 
-    scorecard = metrics.agent_scorecard(three_windows)
+    scorecard = metrics.agent_scorecard(three_windows, detail=True)
     spec = compliance_chart(scorecard).to_dict()
     tooltips = {t["field"] for layer in spec["layer"] for t in layer["encoding"]["tooltip"]}
     assert {"agent", "calls", "interval"} <= tooltips

@@ -219,8 +219,8 @@ def test_round_trip_restores_values_and_dtypes(hostile: pd.DataFrame, tmp_path: 
     back = read_report_csv(folder / "calls.csv")
     pd.testing.assert_frame_equal(back, hostile.reset_index(drop=True))
     summaries = {
-        "agent_summary.csv": agent_summary(metrics.agent_scorecard(hostile)),
-        "agent_detail.csv": metrics.agent_scorecard(hostile),
+        "agent_summary.csv": agent_summary(metrics.agent_scorecard(hostile, detail=True)),
+        "agent_detail.csv": metrics.agent_scorecard(hostile, detail=True),
         "daily_volume.csv": metrics.volume(hostile, "D"),
         "compliance_exceptions.csv": metrics.compliance_exceptions(hostile),
     }
@@ -480,7 +480,7 @@ def test_agent_summary_csv_is_the_ten_rounded_columns(
     folder = export_report(df, tmp_path / "r", charts=False)
     header, *rows = _rows(folder / "agent_summary.csv")
     assert header == ["agent_id", "calls", "analysed", *metrics.CHECKS, "flagged", "rank"]
-    card = metrics.agent_scorecard(df)
+    card = metrics.agent_scorecard(df, detail=True)
     assert [r[0] for r in rows] == card["agent_id"].map(neutralize).tolist()
     for row, want in zip(rows, card.itertuples(), strict=True):
         low = math.floor(want.flagged_ci_low * 100 + 1e-9)  # rounded outward

@@ -81,7 +81,7 @@ def test_sheets_in_order_summary_first_in_words(book: Path, df: pd.DataFrame) ->
     exceptions = metrics.compliance_exceptions(df)
     assert f"{len(exceptions):,} exceptions on {exceptions['id'].nunique():,} calls" in text
     assert df.attrs["key_hint"] in text and TZ in text
-    card = metrics.agent_scorecard(df).set_index("agent_id")
+    card = metrics.agent_scorecard(df, detail=True).set_index("agent_id")
     coach = next(line for line in summary if str(line).startswith("Most in need of coaching"))
     named = re.findall(r"(?:: |; )(\S+) \(flagged on", coach)
     ranks = card.loc[card["ranked"], "rank"].sort_values(ascending=False)
@@ -94,7 +94,7 @@ def test_sheets_in_order_summary_first_in_words(book: Path, df: pd.DataFrame) ->
 def test_agent_detail_equals_the_scorecard(book: Path, df: pd.DataFrame) -> None:
     ws = openpyxl.load_workbook(book)["Agent detail"]
     header, rows = _table(ws)
-    expected = metrics.agent_scorecard(df)
+    expected = metrics.agent_scorecard(df, detail=True)
     assert header == list(expected.columns)
     assert len(rows) == len(expected)
     for row, (_, want) in zip(rows, expected.iterrows(), strict=True):
@@ -110,7 +110,7 @@ def test_agents_ten_columns_intervals_greyed_and_lit(book: Path, df: pd.DataFram
     ws = openpyxl.load_workbook(book)["Agents"]
     header, rows = _table(ws, top=4)
     assert header[:10] == ["Agent", "Calls", "Analysed", *LABELS.values(), "Rank"]
-    card = metrics.agent_scorecard(df)
+    card = metrics.agent_scorecard(df, detail=True)
     summary = agent_summary(card)
     for i, (row, want) in enumerate(zip(rows, summary.itertuples(index=False), strict=True)):
         assert row[0] == want.agent_id and row[1] == want.calls and row[2] == want.analysed
