@@ -240,13 +240,13 @@ def test_xlsx_path_is_a_file_never_a_folder(df: pd.DataFrame, tmp_path: Path) ->
     before = path.stat().st_mtime_ns
     export_report(small, path, overwrite=True)
     assert path.stat().st_mtime_ns >= before
-    for wrong in ("rep.csv", "rep.xls", "rep.parquet"):
-        with pytest.raises(ValidationError, match=r"\.xlsx workbook or a folder"):
+    for wrong in ("rep.xls", "rep.parquet", "rep.ods"):
+        with pytest.raises(ValidationError, match=r"\.xlsx workbook, a \.csv file"):
             export_report(small, tmp_path / wrong)
     with pytest.raises(ValidationError, match="parquet"):
         export_report(small, tmp_path / "other.xlsx", parquet=True)
     (tmp_path / "dir.xlsx").mkdir()
-    with pytest.raises(ValidationError, match="not a workbook file"):
+    with pytest.raises(ValidationError, match=r"is not a \.xlsx file; refusing"):
         export_report(small, tmp_path / "dir.xlsx", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.xlsx", "rep.xlsx"]
 
