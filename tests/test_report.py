@@ -151,6 +151,10 @@ def _record(i: int, text: str, status: str = "completed") -> dict[str, Any]:
 @pytest.fixture
 def hostile() -> pd.DataFrame:
     """Formula-like, multi-line, quoted, unicode and empty text in every text column."""
+    return _hostile()
+
+
+def _hostile() -> pd.DataFrame:
     statuses = ("completed", "failed", "processing")
     records = [_record(i, t, statuses[i % 3]) for i, t in enumerate(HOSTILE)]
     df = to_frame(records, include_transcript=True)
@@ -480,14 +484,16 @@ def opened(
     df, _ = loaded
     root = tmp_path_factory.mktemp("lo")
     folder = export_report(df, root / "r", charts=False, workbook=False, tz="Europe/London")
+    names = [*CSV_FILES, "hostile.csv"]
+    write_csv(_hostile(), folder / "hostile.csv")
     out = root / "xlsx"
     done = _soffice(
         root, f"--infilter={_DOUBLE_CLICK}", "--convert-to", "xlsx", "--outdir", str(out),
-        *(str(folder / name) for name in CSV_FILES),
+        *(str(folder / name) for name in names),
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     sheets = {name: openpyxl.load_workbook(out / name.replace(".csv", ".xlsx")).active
-              for name in CSV_FILES}  # fmt: skip
+              for name in names}  # fmt: skip
     return folder, sheets
 
 
@@ -522,16 +528,8 @@ def test_libreoffice_opens_real_dates_percentages_and_characters(
         assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
 
 
-def test_libreoffice_shows_hostile_text_as_text(hostile: pd.DataFrame, tmp_path: Path) -> None:
-    import openpyxl
-
-    path = write_csv(hostile, tmp_path / "calls.csv")
-    done = _soffice(
-        tmp_path, f"--infilter={_DOUBLE_CLICK}", "--convert-to", "xlsx", "--outdir",
-        str(tmp_path / "x"), str(path),
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    ws = openpyxl.load_workbook(tmp_path / "x" / "calls.xlsx").active
+def test_libreoffice_shows_hostile_text_as_text(opened: tuple[Path, dict[str, Any]]) -> None:
+    ws = opened[1]["hostile.csv"]
     header = [c.value for c in ws[1]]
     agents = [ws.cell(r, header.index("agent_id") + 1).value for r in range(2, ws.max_row + 1)]
     assert agents[0] == neutralize(HOSTILE[0]) and agents[0].startswith("'=HYPERLINK")
