@@ -178,13 +178,13 @@ def run_demo(args: argparse.Namespace) -> int:
     """Sandbox, load over HTTP, report, and what the rate limit alone cost."""
     from . import sandbox
     from ._loaders import load_calls
-    from .report import check_target, export_report
+    from .report import REPORT_SUFFIXES, check_target, export_report
 
     out = Path(args.out).absolute()
     check_target(out, overwrite=True)  # a previous demo report is replaced, nothing else
     if args.n_analyses < 1 or args.window_seconds <= 0 or args.limit < 1:
         raise UsageError("--n-analyses and --limit must be >= 1, --window-seconds > 0")
-    if out.suffix.lower() == ".xlsx":
+    if out.suffix.lower() in REPORT_SUFFIXES:
         raise UsageError("demo --out is a folder: it holds report.xlsx and the CSVs")
     _say(
         f"starting a sandbox: {args.n_analyses} analyses, plan 'free' scaled to "
