@@ -210,13 +210,14 @@ def check_target(
         )
     if suffix in REPORT_SUFFIXES and parquet:
         raise ValidationError(
-            f"parquet adds calls.parquet to a report folder; a {suffix} file has no room for "
-            "it. Export to a folder for it.",
+            f"parquet (--parquet) adds calls.parquet to a report folder; a {suffix} file has "
+            "no room for it. Export to a folder for it.",
             param="parquet",
         )
     if suffix == WORKBOOK_SUFFIX and machine:
         raise ValidationError(
-            "machine shapes CSVs; a .xlsx workbook has none. Export to a folder or a .csv.",
+            "machine (--machine) shapes CSVs; a .xlsx workbook has none. Export to a folder "
+            "or a .csv.",
             param="machine",
         )
     if not target.exists() and not target.is_symlink():
