@@ -105,29 +105,35 @@ def _parser() -> _Parser:
         help="download calls to a .csv or .parquet file",
         description="Download call analyses to one file.",
     )
+    machine_help = (
+        "CSV for programs: no byte-order mark, ISO 8601 times with offset, full precision "
+        "(default: for a spreadsheet: BOM, wall-clock times, rounded figures)"
+    )
     fetch.add_argument(
         "--out",
         required=True,
         metavar="FILE",
         help="calls.csv (formula-safe) or calls.parquet; replaced if it exists",
     )
-    fetch.add_argument("--excel", action="store_true", help="CSV with BOM and Excel-style dates")
+    fetch.add_argument("--machine", action="store_true", help=machine_help)
     fetch.set_defaults(run=run_fetch)
 
     report = commands.add_parser(
         "report",
         parents=[debug, query],
         epilog=key_note,
-        help="download calls and write a workbook (.xlsx) or a report folder",
+        help="download calls and write a workbook (.xlsx), one CSV or a report folder",
         description="Download call analyses and write the manager's workbook (--out "
-        "report.xlsx) or a report folder (the workbook, CSVs, charts, manifest.json).",
+        "report.xlsx), the calls as one CSV a spreadsheet opens by double-click (--out "
+        "calls.csv) or a report folder (the workbook, five CSVs, charts, manifest.json).",
     )
     report.add_argument(
-        "--out", required=True, metavar="PATH", help="report.xlsx, or a report folder to create"
+        "--out",
+        required=True,
+        metavar="PATH",
+        help="report.xlsx, calls.csv, or a report folder to create",
     )
-    report.add_argument(
-        "--excel", action="store_true", help="folder CSVs with BOM, Excel-style dates"
-    )
+    report.add_argument("--machine", action="store_true", help=machine_help)
     report.add_argument("--parquet", action="store_true", help="also write calls.parquet (folder)")
     report.add_argument(
         "--no-charts", dest="charts", action="store_false", help="no charts (PNGs or in the .xlsx)"
@@ -142,7 +148,7 @@ def _parser() -> _Parser:
     report.add_argument(
         "--overwrite",
         action="store_true",
-        help="replace an existing report folder or .xlsx (never any other file or folder)",
+        help="replace an existing report folder, .xlsx or .csv (never any other file or folder)",
     )
     report.set_defaults(run=run_report)
 

@@ -124,12 +124,12 @@ def run_fetch(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     check_output(out, FILE_SUFFIXES)  # before spending quota on the fetch
-    if args.excel and out.suffix.lower() != ".csv":
-        raise UsageError("--excel applies to .csv output only")
+    if args.machine and out.suffix.lower() != ".csv":
+        raise UsageError("--machine applies to .csv output only")
     df = _load(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".csv":
-        write_csv(df, out, excel=args.excel)
+        write_csv(df, out, machine=args.machine)
     else:
         write_parquet(df, out)
     _show(f"wrote {len(df)} calls to {out}")
@@ -137,18 +137,18 @@ def run_fetch(args: argparse.Namespace) -> int:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    """Load the calls and write the workbook or the report folder."""
+    """Load the calls and write the workbook, one CSV, or the report folder."""
     from .report import check_target, export_report
 
     out = Path(args.out).absolute()
     # Before spending quota on the fetch: the name, what is already there, the permissions.
-    check_target(out, overwrite=args.overwrite, parquet=args.parquet, excel=args.excel)
+    check_target(out, overwrite=args.overwrite, parquet=args.parquet, machine=args.machine)
     check_output(out)
     df = _load(args)
     written = export_report(
         df,
         out,
-        excel=args.excel,
+        machine=args.machine,
         parquet=args.parquet,
         charts=args.charts,
         overwrite=args.overwrite,
@@ -172,7 +172,7 @@ def _rate_limit_floor(readings: list[dict[str, Any]]) -> tuple[int, float]:
 def _print_report(written: Path) -> None:
     """The files written, then, last, the one to open."""
     if written.is_file():
-        _show(f"workbook: {written}")
+        _show(f"{'workbook' if written.suffix.lower() == '.xlsx' else 'csv'}: {written}")
         return
     _show(f"report: {written}")
     for path in sorted(written.iterdir()):
@@ -187,7 +187,7 @@ def run_demo(args: argparse.Namespace) -> int:
     """Sandbox, load over HTTP, report, and what the rate limit alone cost."""
     from . import sandbox
     from ._loaders import load_calls
-    from .report import check_target, export_report
+    from .report import REPORT_SUFFIXES, check_target, export_report
 
     out = Path(args.out).absolute()
     check_target(out, overwrite=True)  # a previous demo report is replaced, nothing else
@@ -195,7 +195,7 @@ def run_demo(args: argparse.Namespace) -> int:
         raise UsageError("--n-analyses and --limit must be >= 1, --window-seconds > 0")
     if args.arrivals_per_minute < 0:
         raise UsageError("--arrivals-per-minute must be >= 0")
-    if out.suffix.lower() == ".xlsx":
+    if out.suffix.lower() in REPORT_SUFFIXES:
         raise UsageError("demo --out is a folder: it holds report.xlsx and the CSVs")
     _say(
         f"starting a sandbox: {args.n_analyses} analyses, plan 'free' scaled to "

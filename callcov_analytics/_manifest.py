@@ -61,7 +61,7 @@ def manifest(
     files: dict[str, dict[str, Any]],
     query: Mapping[str, Any] | None,
     *,
-    excel: bool,
+    machine: bool,
     charts: str,
     tz: str,
 ) -> dict[str, Any]:
@@ -84,10 +84,14 @@ def manifest(
             "last_created": pd.Timestamp(created.max()).isoformat() if len(created) else None,
         },
         "csv": {
-            "encoding": "utf-8-sig" if excel else "utf-8",
-            "dates": "YYYY-MM-DD HH:MM:SS wall clock, zone in the header"
-            if excel
-            else "ISO 8601 with offset",
+            "for": "programs" if machine else "spreadsheets",
+            "encoding": "utf-8" if machine else "utf-8-sig (with a byte-order mark)",
+            "dates": "ISO 8601 with offset"
+            if machine
+            else "YYYY-MM-DD HH:MM:SS wall clock in the zone the header names",
+            "numbers": "full precision"
+            if machine
+            else "rates and shares as 51.9%, other decimals to 2 places",
             "formula_escape": "leading ' on text cells starting with = + - @ TAB CR or '",
         },
         "charts": charts,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +17,9 @@ if TYPE_CHECKING:
 __all__ = ["headlines", "team_rates"]
 
 _COACH = 3  # agents named as most in need of coaching
+# The merged text cells (B:G) are 83 character widths wide: 80 characters leaves room for
+# wider letters and LibreOffice's substitute fonts. Calibri 11 needs 15 points a line.
+_LINE_CHARS, _LINE_POINTS = 80, 15
 
 
 def team_rates(df: pd.DataFrame) -> pd.DataFrame:
@@ -102,10 +106,10 @@ def headlines(
 
 _GUIDE = (
     ("Agents", "one row per agent: pass rate per check with its 95% interval, rank"),
-    ("Agent detail", "the full scorecard: counts, intervals, sentiment, effort, coaching"),
     ("Exceptions", "the review queue: one row per failed check, with a link to the audio"),
     ("Daily volume", "calls per day by status and talk time, with a chart"),
-    ("Calls", "every call as loaded, one row each"),
+    ("Agent detail", "the full scorecard: counts, intervals, sentiment, effort (screen only)"),
+    ("Calls", "every call as loaded, one row each (screen only)"),
 )
 _READING = (
     "46% (42–51%) reads: 46% of the analysed calls passed, and the true rate most likely lies "
@@ -131,12 +135,14 @@ def write_summary(
     ws.set_column(1, 1, 28)
     ws.set_column(2, 6, 11)
 
-    def text(row: int, value: str, fmt: Any, height: int = 0) -> None:
+    def text(row: int, value: str, fmt: Any) -> None:
         ws.merge_range(row, 1, row, 6, "", fmt)  # merged empty, then written as text
         ws.write_string(row, 1, value, fmt)
-        lines = 1 + len(value) // 115
-        if lines > 1 or height:
-            ws.set_row(row, max(height, 15 * lines))
+        # No application grows a merged cell's row: its height comes from the lines the text
+        # wraps to, counted at fewer characters than fit, so a row is never too short.
+        lines = len(textwrap.wrap(value, _LINE_CHARS)) or 1
+        if lines > 1:
+            ws.set_row(row, _LINE_POINTS * lines + 3)
 
     ws.write_string(0, 0, "Call compliance report", f["title"])
     ws.set_row(0, 24)
@@ -161,7 +167,6 @@ def write_summary(
     row += 1
     top = _team_table(book, ws, row, team)
     ws.set_landscape()
-    ws.set_paper(9)
     ws.fit_to_pages(1, 1)  # the summary is one page
     ws.set_footer("&L&A&RPage &P of &N")
     if charts and team["n"].iloc[0]:

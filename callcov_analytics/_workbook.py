@@ -2,10 +2,17 @@
 
 Sheets, in order: **Summary** (period, filters, when and how it was loaded, the headline
 figures in words, a pass-rate chart), **Agents** (ten columns: pass rates as ``46% (42–51%)``
-with their 95% Wilson interval, traffic lights against the team), **Agent detail** (the full
-`metrics.agent_scorecard`), **Exceptions** (the review queue with the second in the call and a
-link to the audio), **Daily volume** (with a chart) and **Calls** (the frame). Every table has
-a frozen header, an autofilter, number formats and dates in the report's time zone.
+with their 95% Wilson interval, traffic lights against the team), **Exceptions** (the review
+queue with the second in the call and a link to the audio), **Daily volume** (with a chart),
+then the two sheets for the screen: **Agent detail** (the full `metrics.agent_scorecard`) and
+**Calls** (the frame). Every table has a frozen header, an autofilter, number formats and
+dates in the report's time zone.
+
+Printing (LibreOffice and Excel print every sheet of a workbook): the first four sheets are
+landscape, one page wide, with their header repeated on each page; Exceptions prints its first
+`PRINTED_EXCEPTIONS` rows. Agent detail and Calls print their first line only, which says so:
+60-odd columns or thousands of rows make hundreds of pages nobody reads (the demo's 5,000 calls
+printed to 3,061 pages).
 
 No cell is a formula built from data: cells go through `xlsx.Book`'s typed writers, links only
 through ``write_url`` to ``https://`` URLs that pass `xlsx.safe_url`.
@@ -24,9 +31,20 @@ from ._errors import ValidationError
 from ._xlsx import Book, column_width, safe_url
 from .metrics import CHECKS
 
-__all__ = ["LABELS", "SHEETS", "agent_summary", "interval_text", "safe_url", "write_workbook"]
+__all__ = [
+    "LABELS",
+    "PRINTED_EXCEPTIONS",
+    "SCREEN_SHEETS",
+    "SHEETS",
+    "agent_summary",
+    "interval_text",
+    "safe_url",
+    "write_workbook",
+]
 
-SHEETS = ("Summary", "Agents", "Agent detail", "Exceptions", "Daily volume", "Calls")
+SHEETS = ("Summary", "Agents", "Exceptions", "Daily volume", "Agent detail", "Calls")
+SCREEN_SHEETS = ("Agent detail", "Calls")  # printed as their first line only
+PRINTED_EXCEPTIONS = 200  # rows of the review queue on paper: a few pages
 MEASURES: tuple[str, ...] = (*CHECKS, "flagged")
 LABELS: dict[str, str] = {
     "identity_verification": "Identity verification",
@@ -122,10 +140,14 @@ def write_workbook(
     team = team_rates(df)
     write_summary(book, df, scorecard, exceptions, team, facts, min_calls, charts)
     _agents(book, scorecard, team, min_calls)
-    book.table("Agent detail", scorecard, fit=2, upright=True)  # 60-odd columns, 2 pages wide
     _exceptions(book, exceptions, df)
     _daily(book, daily, charts)
-    book.table("Calls", df, fit=False)
+    shape = f"{len(scorecard):,} agents, {scorecard.shape[1]} columns"
+    hint = "; the Agents sheet prints every agent in ten columns"
+    book.table("Agent detail", scorecard, upright=True, printed=0,
+               title=_screen_note("The full scorecard", shape, hint))  # fmt: skip
+    book.table("Calls", df, printed=0,
+               title=_screen_note("Every call as loaded", f"{len(df):,} rows", ""))  # fmt: skip
     book.close()
     return {
         "Agents": len(scorecard),
@@ -134,6 +156,13 @@ def write_workbook(
         "Daily volume": len(daily),
         "Calls": len(df),
     }
+
+
+def _screen_note(what: str, shape: str, hint: str) -> str:
+    return (
+        f"{what} ({shape}), for the screen: printing this sheet gives this line only. "
+        f"To print some rows, filter them and print the selection{hint}."
+    )
 
 
 def _agents(book: Book, scorecard: pd.DataFrame, team: pd.DataFrame, min_calls: int) -> None:
@@ -232,13 +261,25 @@ def _exceptions(book: Book, exceptions: pd.DataFrame, df: pd.DataFrame) -> None:
                "check": "Check", "detail": "Why it failed", "at_s": "Second in the call",
                "id": "Call id"}  # fmt: skip
     order = ["created", "agent_id", "contact_id", "check", "detail", "at_s", "id"]
-    ws = book.table("Exceptions", frame[order], {"at_s": "seconds"}, headers, freeze_col=0)
-    col = len(order)
-    ws.write_string(0, col, "Audio", book.f["header"])
+    n = len(exceptions)
+    title = (
+        f"Exceptions: the review queue, {n:,} failed checks on {exceptions['id'].nunique():,} "
+        "calls. "
+        + (
+            f"A printout holds the first {PRINTED_EXCEPTIONS}; filter here for the rest."
+            if n > PRINTED_EXCEPTIONS
+            else "Printing gives every row."
+        )
+    )
+    ws = book.table("Exceptions", frame[order], {"at_s": "seconds"}, headers, freeze_col=0,
+                    title=title, printed=PRINTED_EXCEPTIONS)  # fmt: skip
+    top, col = 1, len(order)
+    ws.write_string(top, col, "Audio", book.f["header"])
     ws.set_column(col, col, 16)
+    ws.print_area(0, 0, top + min(n, PRINTED_EXCEPTIONS), col)  # the Audio column too
     links = 0
     pairs: list[tuple[Any, Any]] = list(zip(exceptions["id"], exceptions["at_s"], strict=True))
-    for row, (call, at) in enumerate(pairs, start=1):
+    for row, (call, at) in enumerate(pairs, start=top + 1):
         url = audio.get(call)
         if not safe_url(url) or links >= _MAX_LINKS:
             if isinstance(url, str):
@@ -249,7 +290,7 @@ def _exceptions(book: Book, exceptions: pd.DataFrame, df: pd.DataFrame) -> None:
         label = f"listen from {_clock(float(at))}" if known else "listen"
         ws.write_url(row, col, target, book.f["link"], label)
         links += 1
-    ws.autofilter(0, 0, len(exceptions), col)
+    ws.autofilter(top, 0, top + n, col)
 
 
 def _daily(book: Book, daily: pd.DataFrame, charts: bool) -> None:
@@ -257,7 +298,7 @@ def _daily(book: Book, daily: pd.DataFrame, charts: bool) -> None:
     kinds = {"period": "day", "talk_time": "duration"}
     headers = {"period": "Day", "talk_time": "Talk time"}
     headers |= {c: c.capitalize() for c in ("calls", "completed", "processing", "failed")}
-    ws = book.table("Daily volume", frame, kinds, headers)
+    ws = book.table("Daily volume", frame, kinds, headers, area=False)  # and the chart beside
     if not charts or daily.empty:
         return
     chart = book.wb.add_chart({"type": "column", "subtype": "stacked"})

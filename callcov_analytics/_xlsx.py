@@ -22,6 +22,7 @@ __all__ = ["Book", "column_width", "safe_url"]
 
 _CELL_CHARS = 32_000  # Excel holds 32,767 characters per cell
 _GREY, _RED, _AMBER, _GREEN = "#7F7F7F", "#F4B6A6", "#FBE3A2", "#B9E2CF"
+_DEFAULT_WIDTH = 8.43  # a column's width when nobody set it, in characters
 _HEADER = {"bold": True, "bg_color": "#DDE7F0", "bottom": 1, "text_wrap": True, "valign": "top"}
 
 
@@ -66,6 +67,7 @@ class Book:
             "label": add({"bold": True, "valign": "top"}),
             "wrap": add({"text_wrap": True, "valign": "top"}),
             "note": add({"italic": True, "font_color": "#404040", "text_wrap": True}),
+            "notice": add({"italic": True, "font_color": "#404040"}),  # one line, may overflow
             "header": add(_HEADER),
             "header_up": add(
                 {
@@ -77,19 +79,21 @@ class Book:
                 }
             ),
             "text": add({}),
-            "int": add({"num_format": "#,##0"}),
-            "float": add({"num_format": "#,##0.00"}),
-            "pct": add({"num_format": "0.0%"}),
-            "seconds": add({"num_format": '#,##0" s"'}),
-            "duration": add({"num_format": "[h]:mm:ss"}),
-            "date": add({"num_format": "yyyy-mm-dd hh:mm"}),
+            # A right-aligned value beside left-aligned text ran into it ("15:54agent_009"):
+            # numbers keep a ")"-wide gap ("_)"), times and seconds are centred.
+            "int": add({"num_format": "#,##0_)"}),
+            "float": add({"num_format": "#,##0.00_)"}),
+            "pct": add({"num_format": "0.0%_)"}),
+            "seconds": add({"num_format": '#,##0" s"', "align": "center"}),
+            "duration": add({"num_format": "[h]:mm:ss_)"}),
+            "date": add({"num_format": "yyyy-mm-dd hh:mm", "align": "center"}),
             "day": add({"num_format": "ddd d mmm yyyy", "align": "left"}),
             "bool": add({"align": "center", "num_format": '"yes";"yes";"no"'}),
             "link": add({"font_color": "#0563C1", "underline": 1}),
             "grey": add({"font_color": _GREY}),
             "rate": add({"align": "center"}),
             "grey_rate": add({"font_color": _GREY, "align": "center"}),
-            "grey_int": add({"font_color": _GREY, "num_format": "#,##0"}),
+            "grey_int": add({"font_color": _GREY, "num_format": "#,##0_)"}),
             "red": add({"bg_color": _RED}),
             "amber": add({"bg_color": _AMBER}),
             "green": add({"bg_color": _GREEN}),
@@ -131,20 +135,29 @@ class Book:
         kinds: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         *,
-        top: int = 0,
+        title: str = "",
         freeze_col: int = 1,
         fit: bool | int = True,
         upright: bool = False,
+        printed: int | None = None,
+        area: bool = True,
     ) -> Any:
-        """A sheet holding ``frame`` under a header at row ``top``: frozen, filtered, sized.
+        """A sheet holding ``frame`` under a header (below ``title`` if any): frozen, filtered.
 
-        ``fit``: pages wide for printing (True: one; False: no scaling). ``upright``: headers
-        turned 90° so that columns are as narrow as their values.
+        ``fit``: pages wide for printing (True: one). ``upright``: headers turned 90° so that
+        columns are as narrow as their values. ``printed``: the data rows a printout holds
+        (None: all; 0: a screen sheet, whose printout is the title alone). ``area``: see
+        `layout`.
         """
         ws = self.wb.add_worksheet(name)
+        top = 0
+        if title:
+            ws.write_string(0, 0, title, self.f["notice"])
+            top = 1
         kinds = {
             str(c): (kinds or {}).get(str(c)) or _kind(str(c), t) for c, t in frame.dtypes.items()
         }
+        widths: list[float] = []
         for col, (column, kind) in enumerate(kinds.items()):
             header = (headers or {}).get(str(column), str(column))
             if kind in ("date", "day"):
@@ -156,24 +169,50 @@ class Book:
             values = self.local(frame[column]) if kind in ("date", "day") else frame[column]
             for row, value in enumerate(pd.Series(values, dtype=object), start=top + 1):
                 self.cell(ws, row, col, value, kind)
-            ws.set_column(col, col, column_width("" if upright else header, frame[column], kind))
-        self.layout(ws, top, len(frame), len(kinds), freeze_col=freeze_col, fit=fit)
+            widths.append(column_width("" if upright else header, frame[column], kind))
+            ws.set_column(col, col, widths[-1])
+        self.layout(
+            ws, top, len(frame), len(widths), freeze_col=freeze_col, fit=fit, printed=printed,
+            area=area,
+        )  # fmt: skip
+        if printed == 0:  # a screen sheet's printout: its title, across the columns it needs
+            ws.print_area(0, 0, 0, len(_spanning(widths, len(title))) - 1)
         return ws
 
     def layout(
-        self, ws: Any, top: int, rows: int, cols: int, *, freeze_col: int, fit: bool | int
+        self,
+        ws: Any,
+        top: int,
+        rows: int,
+        cols: int,
+        *,
+        freeze_col: int,
+        fit: bool | int,
+        printed: int | None = None,
+        area: bool = True,
     ) -> None:
-        """Frozen header, autofilter, and a printout that repeats the header and first column."""
+        """Frozen header, autofilter, and the printout: its area, repeated header, fit to width.
+
+        A screen sheet (``printed=0``) prints its first line alone: LibreOffice and Excel
+        print every sheet of a workbook, and a table of thousands of rows would be hundreds
+        of pages nobody reads. ``area=False`` leaves the area to the application (a sheet
+        whose chart lies beside the table).
+        """
         ws.freeze_panes(top + 1, freeze_col)
         if cols:
             ws.autofilter(top, 0, top + rows, cols - 1)
+        ws.set_landscape()
+        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
+        ws.set_footer("&L&A&RPage &P of &N")
+        if printed == 0:  # the caller sets the area: the first line
+            ws.fit_to_pages(1, 1)
+            return
         ws.repeat_rows(top)
         if freeze_col:
             ws.repeat_columns(0, freeze_col - 1)
-        ws.set_landscape()
-        ws.set_paper(9)  # A4
-        ws.set_margins(left=0.4, right=0.4, top=0.6, bottom=0.6)
-        ws.set_footer("&L&A&RPage &P of &N")
+        if area and cols:
+            last = top + (rows if printed is None else min(rows, printed))
+            ws.print_area(0, 0, last, cols - 1)
         if fit:
             ws.fit_to_pages(int(fit), 0)  # so many pages wide, as many tall as it takes
 
@@ -194,6 +233,16 @@ def _kind(name: str, dtype: Any) -> str:
             return "pct"
         return "seconds" if name.endswith(("_seconds", "_at_s")) else "float"
     return "text"
+
+
+def _spanning(widths: list[float], chars: int) -> list[float]:
+    """The first columns (default width past the last) that hold ``chars`` characters."""
+    held: list[float] = []
+    for width in [*widths, *[_DEFAULT_WIDTH] * (1 + int(chars / _DEFAULT_WIDTH))]:
+        held.append(width)
+        if sum(held) >= chars:
+            break
+    return held
 
 
 def column_width(header: str, column: pd.Series, kind: str) -> float:

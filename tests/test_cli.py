@@ -76,6 +76,31 @@ def test_fetch_csv(api: Sandbox, tmp_path: Path) -> None:
     assert api.key not in done.stdout + done.stderr
 
 
+def test_report_one_csv_for_a_spreadsheet(api: Sandbox, tmp_path: Path) -> None:
+    done = run(
+        "report", "--out", "calls.csv", "--tz", "Europe/London", key=api.key, url=api.url,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    path = tmp_path / "calls.csv"
+    assert done.stdout.strip() == f"csv: {path}"
+    raw = path.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # Excel reads UTF-8 only behind a BOM
+    header = raw.decode("utf-8-sig").split("\r\n", 1)[0]
+    assert '"created (Europe/London)"' in header
+    back = read_report_csv(path, schema=SCHEMA)
+    assert len(back) == N and set(back["id"]) == set(api.ids())
+    again = run("report", "--out", "calls.csv", key=api.key, url=api.url, cwd=tmp_path)
+    assert again.returncode == 2 and "already exists" in one_error_line(again)
+
+
+def test_report_advice_names_only_what_the_command_line_has(tmp_path: Path) -> None:
+    done = run("report", "--out", "calls.parquet", key="sk_test_x", cwd=tmp_path)
+    assert done.returncode == 2
+    line = one_error_line(done)
+    assert "--parquet" in line and "write_csv" not in line and "write_parquet" not in line
+
+
 def test_fetch_parquet_with_filters(api: Sandbox, tmp_path: Path) -> None:
     done = run(
         "fetch",
@@ -97,7 +122,7 @@ def test_fetch_parquet_with_filters(api: Sandbox, tmp_path: Path) -> None:
 
 def test_report(api: Sandbox, tmp_path: Path) -> None:
     done = run(
-        "report", "--out", "rep", "--excel", "--parquet", key=api.key, url=api.url, cwd=tmp_path
+        "report", "--out", "rep", "--machine", "--parquet", key=api.key, url=api.url, cwd=tmp_path
     )
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "rep"
@@ -113,7 +138,8 @@ def test_report(api: Sandbox, tmp_path: Path) -> None:
         assert (folder / name).is_file() and f"  {name}" in done.stdout
     manifest = json.loads((folder / "manifest.json").read_text())
     assert manifest["files"]["calls.csv"]["rows"] == N
-    assert (folder / "calls.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert not (folder / "calls.csv").read_bytes().startswith(b"\xef\xbb\xbf")  # --machine
+    assert manifest["csv"]["for"] == "programs"
     for path in folder.iterdir():
         assert api.key.encode() not in path.read_bytes(), path.name
 

@@ -1,4 +1,8 @@
-"""export_report / write_csv / read_report_csv: safe, faithful, traceable, atomic report files."""
+"""export_report / write_csv / read_report_csv: safe, faithful, traceable, atomic report files.
+
+The CSVs a manager double-clicks are checked as LibreOffice opens them (converted to .xlsx by
+soffice and read back with openpyxl): real dates, percentages, characters, no formula.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,6 @@ import secrets
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,6 +151,10 @@ def _record(i: int, text: str, status: str = "completed") -> dict[str, Any]:
 @pytest.fixture
 def hostile() -> pd.DataFrame:
     """Formula-like, multi-line, quoted, unicode and empty text in every text column."""
+    return _hostile()
+
+
+def _hostile() -> pd.DataFrame:
     statuses = ("completed", "failed", "processing")
     records = [_record(i, t, statuses[i % 3]) for i, t in enumerate(HOSTILE)]
     df = to_frame(records, include_transcript=True)
@@ -193,10 +200,14 @@ def test_neutralize_follows_owasp_and_is_reversible() -> None:
     assert neutralize("plain") == "plain"
 
 
-def test_hostile_cells_are_escaped_cell_by_cell(hostile: pd.DataFrame, tmp_path: Path) -> None:
-    path = write_csv(hostile, tmp_path / "calls.csv")
+@pytest.mark.parametrize("machine", [True, False])
+def test_hostile_cells_are_escaped_cell_by_cell(
+    hostile: pd.DataFrame, tmp_path: Path, machine: bool
+) -> None:
+    path = write_csv(hostile, tmp_path / "calls.csv", machine=machine)
     header, *rows = _rows(path)
-    assert header == [neutralize(str(c)) for c in hostile.columns]
+    zoned = {"created", "completed_at"} if not machine else set()  # "created (UTC)"
+    assert header == [neutralize(f"{c} (UTC)" if c in zoned else str(c)) for c in hostile.columns]
     assert "'=unknown_field" in header
     assert len(rows) == len(hostile)
     text = set(_text_columns(hostile))
@@ -211,11 +222,13 @@ def test_hostile_cells_are_escaped_cell_by_cell(hostile: pd.DataFrame, tmp_path:
     durations = [row[list(hostile.columns).index("duration_ms")] for row in rows]
     assert durations[0] == "-5"  # the number, not the text '-5
     raw = path.read_text("utf-8")
-    assert ",-5," in raw and ",-0.005," in raw
+    assert ",-5," in raw and (",-0.005," if machine else ",-0.01,") in raw
 
 
-def test_round_trip_restores_values_and_dtypes(hostile: pd.DataFrame, tmp_path: Path) -> None:
-    folder = export_report(hostile, tmp_path / "r", charts=False)
+def test_machine_round_trip_restores_values_and_dtypes(
+    hostile: pd.DataFrame, tmp_path: Path
+) -> None:
+    folder = export_report(hostile, tmp_path / "r", charts=False, machine=True)
     back = read_report_csv(folder / "calls.csv")
     pd.testing.assert_frame_equal(back, hostile.reset_index(drop=True))
     summaries = {
@@ -228,21 +241,35 @@ def test_round_trip_restores_values_and_dtypes(hostile: pd.DataFrame, tmp_path: 
         pd.testing.assert_frame_equal(read_report_csv(folder / name), expected, obj=name)
 
 
-def test_excel_round_trip_bom_and_dates(hostile: pd.DataFrame, tmp_path: Path) -> None:
-    folder = export_report(hostile, tmp_path / "r", excel=True, charts=False)
+def test_spreadsheet_csv_bom_wall_clock_and_rounded(hostile: pd.DataFrame, tmp_path: Path) -> None:
+    folder = export_report(hostile, tmp_path / "r", charts=False, tz="Europe/London")
     raw = (folder / "calls.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     header, first, *_ = _rows(folder / "calls.csv")
-    created = first[header.index("created (UTC)")]
-    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", created)
-    assert created == hostile["created"].iloc[0].strftime("%Y-%m-%d %H:%M:%S")
-    pd.testing.assert_frame_equal(read_report_csv(folder / "calls.csv"), hostile)
+    created = first[header.index("created (Europe/London)")]
+    london = hostile["created"].iloc[0].tz_convert("Europe/London")
+    assert created == london.strftime("%Y-%m-%d %H:%M:%S")  # no T, no offset
+    assert first[header.index("duration_seconds")] == "-0.01"  # two places
+    back = read_report_csv(folder / "calls.csv")
+    pd.testing.assert_frame_equal(back, hostile, check_exact=False, atol=0.0051)  # half a cent
+    days, *_ = _rows(folder / "daily_volume.csv")[1:]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d", days[0])  # a day column: dates only
+    card_header, *card = _rows(folder / "agent_detail.csv")
+    shares = metrics.agent_scorecard(hostile)["flagged_share"]
+    for row, share in zip(card, shares, strict=True):
+        rate = row[card_header.index("flagged_share")]
+        if pd.isna(share):
+            assert rate == ""
+            continue
+        assert re.fullmatch(r"\d{1,3}\.\d%", rate), rate
+        assert float(rate[:-1]) == pytest.approx(share * 100, abs=0.05)
+    assert shares.notna().any()
 
 
-def test_default_csv_has_no_bom_and_iso_dates_with_offset(
+def test_machine_csv_has_no_bom_and_iso_dates_with_offset(
     hostile: pd.DataFrame, tmp_path: Path
 ) -> None:
-    path = write_csv(hostile, tmp_path / "c.csv")
+    path = write_csv(hostile, tmp_path / "c.csv", machine=True)
     assert not path.read_bytes().startswith(b"\xef\xbb\xbf")
     header, first, *_ = _rows(path)
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", first[header.index("created")])
@@ -328,16 +355,16 @@ def _leftovers(parent: Path) -> list[str]:
 def test_crash_after_first_file_leaves_nothing(
     hostile: pd.DataFrame, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = report._write_csv
+    real = report.write_csv_file
     calls = []
 
-    def crash_on_second(frame: pd.DataFrame, path: Path, excel: bool) -> None:
+    def crash_on_second(frame: pd.DataFrame, path: Path, machine: bool, tz: str) -> None:
         calls.append(path.name)
         if len(calls) == 2:
             raise RuntimeError("simulated crash mid-export")
-        real(frame, path, excel)
+        real(frame, path, machine, tz)
 
-    monkeypatch.setattr(report, "_write_csv", crash_on_second)
+    monkeypatch.setattr(report, "write_csv_file", crash_on_second)
     with pytest.raises(RuntimeError, match="simulated"):
         export_report(hostile, tmp_path / "r", charts=False)
     assert _leftovers(tmp_path) == []
@@ -441,36 +468,73 @@ def _soffice(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_libreoffice_opens_the_csv(loaded: tuple[pd.DataFrame, str], tmp_path: Path) -> None:
+# LibreOffice's import dialog preselects UTF-8 when the file starts with a BOM ("Sniff for
+# Unicode"); headless, without the dialog, the filter options say so. "Detect special numbers"
+# (the 8th option) is ticked: LibreOffice 7.4 keeps every date as text without it.
+_DOUBLE_CLICK = "CSV:44,34,76,1,,0,false,true"
+
+
+@pytest.fixture(scope="module")
+def opened(
+    loaded: tuple[pd.DataFrame, str], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, dict[str, Any]]:
+    """A report folder's CSVs as LibreOffice opens them (one conversion for all five)."""
+    import openpyxl
+
     df, _ = loaded
-    folder = export_report(df.head(50), tmp_path / "r", charts=False, workbook=False)
-    started = time.monotonic()
-    pdf_dir = str(tmp_path / "pdf")
-    calls = str(folder / "calls.csv")
+    root = tmp_path_factory.mktemp("lo")
+    folder = export_report(df, root / "r", charts=False, workbook=False, tz="Europe/London")
+    names = [*CSV_FILES, "hostile.csv"]
+    write_csv(_hostile(), folder / "hostile.csv")
+    out = root / "xlsx"
     done = _soffice(
-        tmp_path, "--infilter=CSV:44,34,76", "--convert-to", "pdf", "--outdir", pdf_dir, calls
-    )
-    pdf = tmp_path / "pdf" / "calls.pdf"
-    assert done.returncode == 0 and pdf.is_file(), done.stderr
-    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
-    print(f"soffice CSV→PDF took {time.monotonic() - started:.1f} s")
-
-
-def test_libreoffice_default_import_shows_no_bom(hostile: pd.DataFrame, tmp_path: Path) -> None:
-    """LibreOffice's default CSV import (no filter options) reads the first header as `id`."""
-    path = write_csv(hostile, tmp_path / "calls.csv")
-    out = tmp_path / "out"
-    done = _soffice(
-        tmp_path,
-        "--convert-to",
-        "csv:Text - txt - csv (StarCalc):44,34,76",
-        "--outdir",
-        str(out),
-        str(path),
-    )
+        root, f"--infilter={_DOUBLE_CLICK}", "--convert-to", "xlsx", "--outdir", str(out),
+        *(str(folder / name) for name in names),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
-    first = (out / "calls.csv").read_bytes().split(b",", 1)[0]
-    assert first == b"id"  # with a BOM (excel=True) it would read as \xc3\xaf\xc2\xbb\xc2\xbfid
+    sheets = {name: openpyxl.load_workbook(out / name.replace(".csv", ".xlsx")).active
+              for name in names}  # fmt: skip
+    return folder, sheets
+
+
+def test_libreoffice_opens_real_dates_percentages_and_characters(
+    opened: tuple[Path, dict[str, Any]], loaded: tuple[pd.DataFrame, str]
+) -> None:
+    df, _ = loaded
+    _, sheets = opened
+    calls = sheets["calls.csv"]
+    header = [c.value for c in calls[1]]
+    assert header[0] == "id"  # the BOM is not shown as ï»¿
+    col = header.index("created (Europe/London)") + 1
+    first = calls.cell(2, col)
+    assert first.is_date, (first.value, first.number_format)
+    want = df["created"].iloc[0].tz_convert("Europe/London").tz_localize(None).to_pydatetime()
+    assert first.value == want
+    days = sheets["daily_volume.csv"]
+    assert days.cell(1, 1).value == "period (Europe/London)"
+    assert days.cell(2, 1).is_date
+    card = sheets["agent_detail.csv"]
+    card_header = [c.value for c in card[1]]
+    share = card.cell(2, card_header.index("flagged_share") + 1)
+    assert share.data_type == "n" and "%" in share.number_format
+    expected = metrics.agent_scorecard(df)["flagged_share"].iloc[0]
+    assert share.value == pytest.approx(expected, abs=0.0005)  # 51.9%: rounded to 0.1%
+    summary = sheets["agent_summary.csv"]
+    rates = [c.value for c in summary[2]][3:9]
+    assert all(re.fullmatch(r"[<>]?\d+% \(\d+–\d+%\)|no data", r) for r in rates), rates
+    talk = days.cell(2, [c.value for c in days[1]].index("talk_minutes") + 1)
+    assert talk.data_type == "n" and talk.value == round(talk.value, 2)
+    for ws in sheets.values():  # no cell became a formula
+        assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+
+
+def test_libreoffice_shows_hostile_text_as_text(opened: tuple[Path, dict[str, Any]]) -> None:
+    ws = opened[1]["hostile.csv"]
+    header = [c.value for c in ws[1]]
+    agents = [ws.cell(r, header.index("agent_id") + 1).value for r in range(2, ws.max_row + 1)]
+    assert agents[0] == neutralize(HOSTILE[0]) and agents[0].startswith("'=HYPERLINK")
+    assert "emoji 😀👍🏽 and CJK 通話" in agents  # every character survives
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
 
 
 def test_agent_summary_csv_is_the_ten_rounded_columns(
@@ -493,16 +557,28 @@ def test_agent_summary_csv_is_the_ten_rounded_columns(
 def test_xlsx_and_file_names_never_become_folders(hostile: pd.DataFrame, tmp_path: Path) -> None:
     book = export_report(hostile, tmp_path / "rep.xlsx")
     assert book.is_file() and book.read_bytes().startswith(b"PK")
-    with pytest.raises(ValidationError, match=r"not a \.csv file"):
-        export_report(hostile, tmp_path / "rep.csv")
-    assert _leftovers(tmp_path) == ["rep.xlsx"]
+    one = export_report(hostile, tmp_path / "rep.csv")  # the calls, one CSV
+    assert one.is_file() and one.read_bytes().startswith(b"\xef\xbb\xbf")
+    with pytest.raises(ValidationError, match="already exists"):
+        export_report(hostile, one)
+    assert export_report(hostile, one, overwrite=True, machine=True) == one
+    assert not one.read_bytes().startswith(b"\xef\xbb\xbf")
+    with pytest.raises(ValidationError, match=r"not a \.parquet file.*parquet=True"):
+        export_report(hostile, tmp_path / "rep.parquet")
+    with pytest.raises(ValidationError, match=r"a \.csv file has no room"):
+        export_report(hostile, tmp_path / "other.csv", parquet=True)
+    with pytest.raises(ValidationError, match=r"machine \(--machine\) shapes CSVs"):
+        export_report(hostile, tmp_path / "other.xlsx", machine=True)
+    assert _leftovers(tmp_path) == ["rep.csv", "rep.xlsx"]
 
 
 def test_manifest_has_iso_times_beside_epochs_and_the_zone(
     hostile: pd.DataFrame, tmp_path: Path
 ) -> None:
     query = {"since": 1_795_392_000, "until": 1_796_083_199}
-    folder = export_report(hostile, tmp_path / "r", charts=False, query=query, tz="Europe/London")
+    folder = export_report(
+        hostile, tmp_path / "r", charts=False, query=query, tz="Europe/London", machine=True
+    )
     manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
     assert manifest["query"]["since"] == 1_795_392_000
     assert manifest["query"]["since_utc"] == "2026-11-23T00:00:00+00:00"

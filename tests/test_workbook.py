@@ -6,6 +6,7 @@ go to test-artifacts/ as PNGs for a person to look at.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import shutil
@@ -24,7 +25,14 @@ from callcov_analytics import metrics, sandbox
 from callcov_analytics._errors import ValidationError
 from callcov_analytics._frame import empty_frame
 from callcov_analytics._loaders import load_calls
-from callcov_analytics._workbook import LABELS, SHEETS, agent_summary, safe_url
+from callcov_analytics._workbook import (
+    LABELS,
+    PRINTED_EXCEPTIONS,
+    SCREEN_SHEETS,
+    SHEETS,
+    agent_summary,
+    safe_url,
+)
 from callcov_analytics.report import export_report
 
 TZ = "Europe/London"
@@ -93,17 +101,17 @@ def test_sheets_in_order_summary_first_in_words(book: Path, df: pd.DataFrame) ->
 
 def test_agent_detail_equals_the_scorecard(book: Path, df: pd.DataFrame) -> None:
     ws = openpyxl.load_workbook(book)["Agent detail"]
-    header, rows = _table(ws)
+    header, rows = _table(ws, top=2)  # under the line that says it is for the screen
     expected = metrics.agent_scorecard(df, detail=True)
     assert header == list(expected.columns)
     assert len(rows) == len(expected)
     for row, (_, want) in zip(rows, expected.iterrows(), strict=True):
         for name, cell in zip(header, row, strict=True):
             assert _same(cell, want[name]), (want["agent_id"], name, cell, want[name])
-    formats = {h: ws.cell(2, i + 1).number_format for i, h in enumerate(header)}
-    assert formats["identity_verification_pass_rate"] == "0.0%"
-    assert formats["flagged_ci_high"] == "0.0%"
-    assert formats["calls"] == "#,##0"
+    formats = {h: ws.cell(3, i + 1).number_format for i, h in enumerate(header)}
+    assert formats["identity_verification_pass_rate"] == "0.0%_)"  # "_)": a gap on the right
+    assert formats["flagged_ci_high"] == "0.0%_)"
+    assert formats["calls"] == "#,##0_)"
 
 
 def test_agents_ten_columns_intervals_greyed_and_lit(book: Path, df: pd.DataFrame) -> None:
@@ -130,14 +138,14 @@ def test_agents_ten_columns_intervals_greyed_and_lit(book: Path, df: pd.DataFram
 
 def test_exceptions_second_in_call_and_only_safe_links(book: Path, df: pd.DataFrame) -> None:
     ws = openpyxl.load_workbook(book)["Exceptions"]
-    header, rows = _table(ws)
+    header, rows = _table(ws, top=2)
     assert header == [f"Call time ({TZ})", "Agent", "Contact", "Check", "Why it failed",
                       "Second in the call", "Call id", "Audio"]  # fmt: skip
     expected = metrics.compliance_exceptions(df)
     assert len(rows) == len(expected)
     audio = dict(zip(df["id"], df["audio_url"], strict=True))
     links = 0
-    for r, (row, want) in enumerate(zip(rows, expected.itertuples(), strict=True), start=2):
+    for r, (row, want) in enumerate(zip(rows, expected.itertuples(), strict=True), start=3):
         local = want.created.tz_convert(TZ).tz_localize(None).to_pydatetime()
         assert row[0] == local.replace(microsecond=0) or row[0] == local
         assert row[1:5] == [want.agent_id, want.contact_id, LABELS[want.check], want.detail]
@@ -152,7 +160,7 @@ def test_exceptions_second_in_call_and_only_safe_links(book: Path, df: pd.DataFr
         else:
             assert link is None and row[7] == url  # shown as text, never clickable
     assert links and links < len(rows)
-    first = 2 + next(i for i, v in enumerate(expected["at_s"]) if not pd.isna(v))
+    first = 3 + next(i for i, v in enumerate(expected["at_s"]) if not pd.isna(v))
     assert ws.cell(first, 6).number_format == '#,##0" s"'
 
 
@@ -163,7 +171,7 @@ def test_daily_volume_is_bucketed_in_the_zone(book: Path, df: pd.DataFrame) -> N
     days = df["created"].dt.tz_convert(TZ).dt.date.value_counts()
     seen = {row[0].date(): row[1] for row in rows if row[1]}
     assert seen == days.to_dict()
-    assert ws.cell(2, 6).number_format == "[h]:mm:ss"
+    assert ws.cell(2, 6).number_format == "[h]:mm:ss_)"
     talk = df.groupby(df["created"].dt.tz_convert(TZ).dt.date)["duration_seconds"].sum()
     for row in rows:
         seconds = row[5].total_seconds() if row[5] is not None else 0.0  # a duration cell
@@ -172,19 +180,19 @@ def test_daily_volume_is_bucketed_in_the_zone(book: Path, df: pd.DataFrame) -> N
 
 def test_frozen_filtered_formatted_and_never_a_formula(book: Path, df: pd.DataFrame) -> None:
     wb = openpyxl.load_workbook(book)
-    for name, freeze, top in (("Agents", "B5", 4), ("Agent detail", "B2", 1),
-                              ("Exceptions", "A2", 1), ("Daily volume", "B2", 1),
-                              ("Calls", "B2", 1)):  # fmt: skip
+    for name, freeze, top in (("Agents", "B5", 4), ("Agent detail", "B3", 2),
+                              ("Exceptions", "A3", 2), ("Daily volume", "B2", 1),
+                              ("Calls", "B3", 2)):  # fmt: skip
         ws = wb[name]
         assert ws.freeze_panes == freeze, name
         assert ws.auto_filter.ref and ws.auto_filter.ref.startswith(f"A{top}:"), name
     calls = wb["Calls"]
-    header, rows = _table(calls)
+    header, rows = _table(calls, top=2)
     assert len(rows) == len(df)
-    cell = calls.cell(2, header.index("transcript_text") + 1)
+    cell = calls.cell(3, header.index("transcript_text") + 1)
     assert cell.value == EVIL and cell.data_type == "s"  # text, not a formula
-    assert calls.cell(3, header.index("agent_id") + 1).value == "=1+1"
-    created = calls.cell(2, header.index(f"created ({TZ})") + 1)
+    assert calls.cell(4, header.index("agent_id") + 1).value == "=1+1"
+    created = calls.cell(3, header.index(f"created ({TZ})") + 1)
     assert created.number_format == "yyyy-mm-dd hh:mm" and isinstance(created.value, datetime)
     assert created.value == df["created"].iloc[0].tz_convert(TZ).tz_localize(None)
     for ws in wb.worksheets:
@@ -209,8 +217,8 @@ def test_overlong_text_is_cut_with_a_note(df: pd.DataFrame, tmp_path: Path) -> N
     small.loc[0, "transcript_text"] = "word " * 10_000  # 50,000 characters
     path = export_report(small, tmp_path / "long.xlsx", charts=False)
     ws = openpyxl.load_workbook(path)["Calls"]
-    header = [c.value for c in ws[1]]
-    cell = ws.cell(2, header.index("transcript_text") + 1).value
+    header = [c.value for c in ws[2]]
+    cell = ws.cell(3, header.index("transcript_text") + 1).value
     assert len(cell) < 32_767 and cell.startswith("word word") and cell.endswith("a cell]")
 
 
@@ -232,13 +240,13 @@ def test_xlsx_path_is_a_file_never_a_folder(df: pd.DataFrame, tmp_path: Path) ->
     before = path.stat().st_mtime_ns
     export_report(small, path, overwrite=True)
     assert path.stat().st_mtime_ns >= before
-    for wrong in ("rep.csv", "rep.xls", "rep.parquet"):
-        with pytest.raises(ValidationError, match=r"\.xlsx workbook or a folder"):
+    for wrong in ("rep.xls", "rep.parquet", "rep.ods"):
+        with pytest.raises(ValidationError, match=r"\.xlsx workbook, a \.csv file"):
             export_report(small, tmp_path / wrong)
     with pytest.raises(ValidationError, match="parquet"):
         export_report(small, tmp_path / "other.xlsx", parquet=True)
     (tmp_path / "dir.xlsx").mkdir()
-    with pytest.raises(ValidationError, match="not a workbook file"):
+    with pytest.raises(ValidationError, match=r"is not a \.xlsx file; refusing"):
         export_report(small, tmp_path / "dir.xlsx", overwrite=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dir.xlsx", "rep.xlsx"]
 
@@ -249,48 +257,108 @@ def test_empty_frame_makes_a_workbook_that_says_so(tmp_path: Path) -> None:
     assert wb.sheetnames == list(SHEETS)
     text = " ".join(str(c) for row in wb["Summary"].iter_rows(values_only=True) for c in row if c)
     assert "0 calls" in text and "No exceptions await review." in text
-    assert [list(r) for r in wb["Calls"].iter_rows(min_row=2, values_only=True)] == []
+    assert [list(r) for r in wb["Calls"].iter_rows(min_row=3, values_only=True)] == []
 
 
-def test_libreoffice_renders_every_sheet(df: pd.DataFrame, tmp_path: Path) -> None:
-    """LibreOffice converts the workbook to PDF; pages go to test-artifacts/ as PNGs."""
-    soffice, pdftoppm = shutil.which("soffice"), shutil.which("pdftoppm")
-    if soffice is None or pdftoppm is None:
+def _boxes(pdf: Path) -> list[list[tuple[str, float, float, float, float]]]:
+    """Per page, each word LibreOffice printed and its box (pdftotext -bbox)."""
+    html = subprocess.run(
+        ["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, text=True, check=True
+    ).stdout
+    pages = []
+    for page in html.split("<page ")[1:]:
+        words = re.findall(
+            r'<word xMin="([\d.]+)" yMin="([\d.]+)" xMax="([\d.]+)" yMax="([\d.]+)">([^<]*)<',
+            page,
+        )
+        pages.append([(w, float(a), float(b), float(c), float(d)) for a, b, c, d, w in words])
+    return pages
+
+
+@pytest.fixture(scope="module")
+def printed(book: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The whole workbook printed by LibreOffice with its defaults (headless, to PDF)."""
+    soffice = shutil.which("soffice")
+    if soffice is None or shutil.which("pdftoppm") is None:
         pytest.fail("needs soffice and pdftoppm: run `make system-deps` (as root)")
-    # The whole of df prints the Calls sheet on hundreds of pages; 40 calls keep it quick.
-    path = export_report(df.head(40), tmp_path / "report.xlsx")
+    out = tmp_path_factory.mktemp("pdf")
     done = subprocess.run(
-        [soffice, f"-env:UserInstallation=file://{tmp_path / 'lo-profile'}", "--headless",
-         "--convert-to", "pdf", "--outdir", str(tmp_path), str(path)],
+        [soffice, f"-env:UserInstallation=file://{out / 'lo-profile'}", "--headless",
+         "--convert-to", "pdf", "--outdir", str(out), str(book)],
         capture_output=True, text=True, timeout=170, check=False,
     )  # fmt: skip
-    pdf = tmp_path / "report.pdf"
+    pdf = out / "report.pdf"
     assert done.returncode == 0 and pdf.is_file(), done.stderr
+    return pdf
+
+
+def test_the_workbook_prints_to_a_few_pages(printed: Path, df: pd.DataFrame) -> None:
+    """Each sheet's pages, from the footer LibreOffice prints, are bounded by its printed rows.
+
+    A landscape page fitted to the width holds 30 rows or more, the header included; the two
+    screen sheets print their first line, one page each.
+    """
     text = subprocess.run(
-        ["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True
+        ["pdftotext", "-layout", str(printed), "-"], capture_output=True, text=True, check=True
     ).stdout
-    for words in ("Call compliance report", "In brief", "Agents: pass rate per check",
-                  "Why it failed", "Calls per day by status", "transcript_text"):  # fmt: skip
-        assert words in text, words
-    assert "=HYPERLINK(" in text  # printed as the text it is
-    # The first page of each sheet (the footer names the sheet), as PNGs for a person to see.
-    pages = text.split("\f")
-    first: dict[str, int] = {}
-    for number, page in enumerate(pages, start=1):
+    pages: dict[str, int] = {}
+    for page in text.split("\f"):
         footer = [line for line in page.splitlines() if line.strip()][-1:]
-        name = footer[0].split("  ")[0].strip() if footer else ""
-        first.setdefault(name, number)
-    assert [s for s in SHEETS if s in first] == list(SHEETS), first
+        if footer:
+            name = footer[0].split("  ")[0].strip()
+            pages[name] = pages.get(name, 0) + 1
+    assert list(pages) == list(SHEETS), pages
+    exceptions = metrics.compliance_exceptions(df)
+    rows = {
+        "Agents": df["agent_id"].nunique() + 4,
+        "Exceptions": min(len(exceptions), PRINTED_EXCEPTIONS) + 2,
+        "Daily volume": df["created"].dt.tz_convert(TZ).dt.date.nunique() + 1,
+    }
+    assert pages["Summary"] == 1
+    for sheet, n in rows.items():
+        assert pages[sheet] <= math.ceil(n / 30), (sheet, pages[sheet], n)
+    assert all(pages[s] == 1 for s in SCREEN_SHEETS), pages
+    assert len(exceptions) > PRINTED_EXCEPTIONS, "the fixture prints a part of the queue"
+    assert f"A printout holds the first {PRINTED_EXCEPTIONS}" in text
+    for words in ("Call compliance report", "In brief", "Agents: pass rate per check",
+                  "Why it failed", "Calls per day by status", "for the screen"):  # fmt: skip
+        assert words in text, words
+
+
+def test_nothing_overprints_or_runs_together(printed: Path) -> None:
+    """No two printed words overlap, and a time or a number never joins the next cell's text."""
+    for number, words in enumerate(_boxes(printed), start=1):
+        # A word's box spans the font's ascent and descent, so the boxes of two wrapped lines
+        # meet by a point or so; two lines on top of each other share most of their height.
+        words.sort(key=lambda w: w[2])
+        for i, (a, ax0, ay0, ax1, ay1) in enumerate(words):
+            for b, bx0, by0, bx1, by1 in words[i + 1 :]:
+                if by0 >= ay1 - 0.4 * min(ay1 - ay0, by1 - by0):
+                    break
+                overlap = min(ax1, bx1) - max(ax0, bx0)
+                assert overlap <= 0.5, f"page {number}: {a!r} overprints {b!r}"
+        # Two words on one line are a space apart (about 0.2 of the box height) or further:
+        # cells that run together ("15:54agent_009") were 0.15 apart.
+        lines: dict[float, list[tuple[str, float, float, float, float]]] = {}
+        for word in words:
+            lines.setdefault(round(word[2], 1), []).append(word)
+        for line in lines.values():
+            line.sort(key=lambda w: w[1])
+            for (a, _, ay0, ax1, ay1), (b, bx0, *_) in itertools.pairwise(line):
+                gap = (bx0 - ax1) / (ay1 - ay0)
+                assert gap >= 0.17, f"page {number}: {a!r} runs into {b!r} ({gap:.2f})"
+
+
+def test_pages_as_pictures_for_a_person(printed: Path) -> None:
+    """Every printed page as a PNG in test-artifacts/, named after its sheet."""
     ARTIFACTS.mkdir(exist_ok=True)
     for old in ARTIFACTS.glob("workbook-*.png"):
         old.unlink()
-    for sheet in SHEETS:
-        stem = ARTIFACTS / f"workbook-{SHEETS.index(sheet) + 1}-{sheet.replace(' ', '-').lower()}"
-        n = str(first[sheet])
-        subprocess.run(
-            [pdftoppm, "-r", "70", "-f", n, "-l", n, "-png", "-singlefile", str(pdf), str(stem)],
-            check=True,
-            timeout=60,
-        )
-    pngs = sorted(ARTIFACTS.glob("workbook-*.png"))
-    assert len(pngs) == len(SHEETS) and all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
+    subprocess.run(
+        ["pdftoppm", "-r", "60", "-png", str(printed), str(ARTIFACTS / "workbook-page")],
+        check=True,
+        timeout=120,
+    )
+    pngs = sorted(ARTIFACTS.glob("workbook-page-*.png"))
+    assert len(pngs) >= len(SHEETS)
+    assert all(p.read_bytes().startswith(b"\x89PNG") for p in pngs)
