@@ -255,7 +255,7 @@ def test_spreadsheet_csv_bom_wall_clock_and_rounded(hostile: pd.DataFrame, tmp_p
     days, *_ = _rows(folder / "daily_volume.csv")[1:]
     assert re.fullmatch(r"\d{4}-\d\d-\d\d", days[0])  # a day column: dates only
     card_header, *card = _rows(folder / "agent_detail.csv")
-    shares = metrics.agent_scorecard(hostile)["flagged_share"]
+    shares = metrics.agent_scorecard(hostile, detail=True)["flagged_share"]
     for row, share in zip(card, shares, strict=True):
         rate = row[card_header.index("flagged_share")]
         if pd.isna(share):
@@ -517,7 +517,7 @@ def test_libreoffice_opens_real_dates_percentages_and_characters(
     card_header = [c.value for c in card[1]]
     share = card.cell(2, card_header.index("flagged_share") + 1)
     assert share.data_type == "n" and "%" in share.number_format
-    expected = metrics.agent_scorecard(df)["flagged_share"].iloc[0]
+    expected = metrics.agent_scorecard(df, detail=True)["flagged_share"].iloc[0]
     assert share.value == pytest.approx(expected, abs=0.0005)  # 51.9%: rounded to 0.1%
     summary = sheets["agent_summary.csv"]
     rates = [c.value for c in summary[2]][3:9]

@@ -46,7 +46,7 @@ KEYS: list[str] = []  # the sandbox's random key, to look for it in the file
 @pytest.fixture(scope="module")
 def df() -> Iterator[pd.DataFrame]:
     """A real load over HTTP in London time, with hostile text and links planted in it."""
-    with sandbox.serve(plan="enterprise", n_analyses=300) as api:
+    with sandbox.serve(plan="enterprise", n_analyses=700) as api:
         frame = load_calls(api.key, api.url, include_transcript=True, tz=TZ, cache=False)
         KEYS.append(api.key)
     frame.loc[0, "transcript_text"] = EVIL
