@@ -243,7 +243,7 @@ class CallCovClient:
         """Send with pacing and retries; ``parse`` turns the body into the result."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),
-            wait=wait_rate_limit(),
+            wait=wait_rate_limit(pause=self.limiter.serve_unnamed),
             stop=(
                 tenacity.stop_after_attempt(self.config.max_retries + 1)
                 | tenacity.stop_before_delay(self.config.deadline)
@@ -385,12 +385,15 @@ class CallCovClient:
         reading: QuotaReading,
     ) -> APIError:
         text = redact_text(body.decode("utf-8", "replace"), self.config.api_key.reveal())
+        status = response.status_code
+        asked = self.limiter.retry_after(response.headers) if status >= 400 else None
         retry_after = reset_at = None
-        if response.status_code == 429:
-            retry_after = self.limiter.retry_after(response.headers)
+        if status == 429:
+            # Retry-After, else the window's reset, else what the limit no header names needs.
+            retry_after = asked if asked is not None else self.limiter.unnamed_wait() or None
             reset_at = reading.reset_local
-        return make_status_error(
-            response.status_code,
+        error = make_status_error(
+            status,
             text,
             method=method,
             url=sanitize_url(response.url or url),
@@ -398,6 +401,10 @@ class CallCovClient:
             retry_after=retry_after,
             reset_at=reset_at,
         )
+        if status != 429 and "retry-after" in {k.lower() for k in response.headers} and asked:
+            # Every status may ask to wait (503 maintenance, 413): no request goes before then.
+            error.args = (f"{error} (the server asked to wait {asked:.0f} s)",)
+        return error
 
     def _before_retry(self, state: tenacity.RetryCallState) -> None:
         """Log the retry and show the wait in the progress display, with its reason."""
