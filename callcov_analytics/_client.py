@@ -371,7 +371,13 @@ class CallCovClient:
             ) from None
         except requests.RequestException as exc:
             self.limiter.release()
-            error, why = unreachable(exc, self.config.proxy_origin)
+            proxy = self.config.proxy
+            error, why = unreachable(
+                exc,
+                self.config.proxy_origin,
+                self.config.origin,
+                credentials=proxy is not None and "@" in proxy.reveal(),
+            )
             raise error(f"{method} {safe_url}: {why}", method=method, url=safe_url) from None
         logger.debug("%s %s -> %s", method, sanitize_url(response.url or url), response.status_code)
         return response
@@ -389,8 +395,8 @@ class CallCovClient:
         asked = self.limiter.retry_after(response.headers) if status >= 400 else None
         retry_after = reset_at = None
         if status == 429:
-            # Retry-After, else the window's reset, else what the limit no header names needs.
-            retry_after = asked if asked is not None else self.limiter.unnamed_wait() or None
+            # Retry-After, else the window's reset (a bare 429's backoff is the budget's).
+            retry_after = asked
             reset_at = reading.reset_local
         error = make_status_error(
             status,
