@@ -5,8 +5,12 @@ configured read timeout, and a server that answers nothing should be reported wi
 So the read timeout adapts to what this client has seen:
 
 * before any answer: a third of the configured ``read_timeout`` (10 s by default);
-* after answers: ``MULTIPLE`` (5) x the slowest time-to-headers seen, at least ``FLOOR`` (1 s)
-  and at most the configured ``read_timeout`` (30 s by default);
+* after answers: ``MULTIPLE`` (5) x the slowest time-to-headers seen, at least ``FLOOR`` (5 s)
+  and at most the configured ``read_timeout`` (30 s by default). The floor judges the server,
+  not this machine: on a busy laptop (the load at several times its cores, a notebook kernel
+  decoding a page) an answer that is on its way can take seconds to be read, and abandoning it
+  pays for the same page twice (on the Free plan, possibly a whole 60-s window). A stall costs
+  5 s instead;
 * the client stops retrying once nothing has answered for ``SILENCE`` seconds: the configured
   ``read_timeout``, at least 20 s (30 s by default: three 10 s tries against a server that
   never answers, so it fails in about half a minute and says so). The 20 s keep a short
@@ -24,7 +28,7 @@ from collections.abc import Callable
 __all__ = ["FLOOR", "MULTIPLE", "SILENCE_FLOOR", "Latency"]
 
 MULTIPLE = 5.0
-FLOOR = 1.0
+FLOOR = 5.0
 SILENCE_FLOOR = 20.0
 
 

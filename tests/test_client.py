@@ -112,6 +112,22 @@ def test_stalled_answer_times_out_and_is_retried(sandbox_factory: Callable[..., 
     assert sorted(str(e.fault) for e in api.log) == ["None", "stall"]
 
 
+def test_a_late_answer_after_fast_ones_is_waited_for_not_paid_twice(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    # Fast answers, then one that takes 1.5 s (a busy laptop reads it late just the same):
+    # the read timeout judges the server by its floor, so the answer is read, not asked again.
+    api = sandbox_factory()
+    with make_client(api) as client:
+        for offset in (0, 5, 10):
+            client.list_page(offset=offset, limit=5)
+        api.faults.stall_seconds = 1.5
+        api.faults.next("stall")
+        assert len(client.list_page(offset=15, limit=5).ids) == 5
+    assert [e.query.get("offset") for e in api.log] == ["0", "5", "10", "15"]
+    assert api.log[-1].fault == "stall"
+
+
 def test_persistent_server_errors_give_up_with_server_error(sandbox: Sandbox) -> None:
     sandbox.faults.server_error_rate = 1.0
     with make_client(sandbox) as client, pytest.raises(ServerError) as info:
