@@ -81,10 +81,15 @@ def token_bucket_floor(hits: list[Hit], rate: float, burst: int) -> float:
 
 
 def assert_paced(hits: list[Hit], floor: float) -> None:
-    """Within 2x what the gateway allows (a round trip's slack), and no 429 burst."""
+    """Within 2x what the gateway allows, and no 429 burst.
+
+    The slack is a tenth of a second per request: the round trips themselves, which on a
+    machine loaded to twice its cores take that long even with nothing in front.
+    """
     refused = [h for h in hits if h.status == 429]
     span = hits[-1].at - hits[0].at
-    assert span <= 2 * floor + 0.5, (span, floor, [(h.at - hits[0].at, h.status) for h in hits])
+    slack = 0.1 * len(hits)
+    assert span <= 2 * floor + slack, (span, floor, [(h.at - hits[0].at, h.status) for h in hits])
     # A burst is refusals back to back: after one, the next request waits (Retry-After or a
     # backoff of at least 0.5 s), and the pace learnt from the first few refusals holds.
     shown = [(round(h.at - hits[0].at, 3), h.status) for h in hits]
