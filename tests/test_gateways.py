@@ -15,6 +15,7 @@ import ssl
 import threading
 import traceback
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -187,10 +188,13 @@ def ca() -> trustme.CA:
 
 
 def https_sandbox(
-    ca: trustme.CA, sandbox_factory: Callable[..., Sandbox], name: str = "127.0.0.1"
+    ca: trustme.CA,
+    sandbox_factory: Callable[..., Sandbox],
+    name: str = "127.0.0.1",
+    **dates: datetime,
 ) -> Sandbox:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(name).configure_cert(context)
+    ca.issue_cert(name, **dates).configure_cert(context)
     return sandbox_factory("starter", tls=context, n_analyses=120)
 
 
@@ -244,6 +248,21 @@ def test_a_certificate_for_another_host_name_is_named_as_such(
         CallCovClient(config=config, sleep=sleeps.append).health()
     assert "mismatch" in str(caught.value) and sleeps == []
     assert "set CALLCOV_CA_BUNDLE" not in str(caught.value)  # it is set; not the cause
+
+
+def test_an_expired_certificate_is_named_as_such(
+    tmp_path: Path, ca: trustme.CA, sandbox_factory: Callable[..., Sandbox]
+) -> None:
+    now = datetime.now(UTC)
+    api = https_sandbox(
+        ca, sandbox_factory, not_before=now - timedelta(days=30), not_after=now - timedelta(days=1)
+    )
+    bundle = tmp_path / "root.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    config = Config.resolve(api.key, api.url, ca_bundle=bundle)
+    with pytest.raises(TLSVerificationError, match="validity dates") as caught:
+        CallCovClient(config=config, sleep=lambda _: None).health()
+    assert "expired" in str(caught.value) and "clock" in str(caught.value)
 
 
 def test_a_tls_client_at_a_plain_http_port_is_told_the_protocol_does_not_match(
