@@ -28,8 +28,8 @@ ignores ``offset`` and serves the same page again, pages of one row that can nev
 anchor) raises `PagingStalledError` within a few requests. Pages need at least two rows (the
 anchor and one more), so ``limit`` is at least 2. A page shorter than ``limit`` ends the list
 unless the envelope says ``has_more: true`` (a gateway that caps page sizes); ``has_more:
-false`` on a full page is believed unless ``total`` counts more rows past it (one request more
-when ``total`` is the liar).
+false`` on a full page is believed unless ``total`` says the list does not end there (one
+request more when ``total`` is the liar).
 
 Example (the loop is boring)::
 
@@ -150,7 +150,9 @@ class Crawl:
             self.done = True
             return keep
         probe = self._progress(offset, ids, created, bool(keep) or reached_floor, has_more)
-        more_by_total = total is not None and total > offset + n
+        # A total that does not end where this page ends contradicts a `false`: more rows past
+        # it, or a page that runs past the total (its rows were served from somewhere else).
+        more_by_total = total is not None and total != offset + n
         if has_more is None:
             end_of_list = n < self.limit
         else:  # believe the envelope, unless its own total contradicts a `false`
