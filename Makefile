@@ -29,17 +29,23 @@ $(STAMP): pyproject.toml | $(VENV)/bin/python
 
 # Debian's chromium drives the notebook browser test; LibreOffice checks that the CSVs and the
 # workbook open (rendering them to PDF) and poppler-utils turns those pages into PNGs in
-# test-artifacts/; Java runs Spark (local mode) on the local store's table. All are installed
-# when missing and we are root.
+# test-artifacts/; Java runs Spark (local mode) on the local store's table; nginx, HAProxy,
+# tinyproxy and squid are the gateways and forward proxies tests/test_gateways.py puts in front
+# of the sandbox. All are installed when missing and we are root. The tests start their own
+# gateway processes on free ports of 127.0.0.1 with every file in a temporary folder, so the
+# services Debian's postinst may start (nginx on :80, squid on :3128, tinyproxy on :8888) are
+# neither needed nor in the way. apt waits up to 5 minutes for a dpkg lock another apt holds
+# (unattended upgrades on a fresh machine) instead of failing at once.
 SYSTEM_PACKAGES := chromium:chromium libreoffice-calc-nogui:soffice poppler-utils:pdftoppm \
-  default-jre-headless:java
+  default-jre-headless:java nginx:nginx haproxy:haproxy tinyproxy:tinyproxy squid:squid
+APT := apt-get -o DPkg::Lock::Timeout=300
 system-deps:
 	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
-	  command -v $${pair#*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \
+	  PATH="$$PATH:/usr/sbin:/sbin" command -v $${pair#*:} >/dev/null 2>&1 || missing="$$missing $${pair%%:*}"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing$$missing (browser, spreadsheet and Spark tests)"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	    echo "installing$$missing (browser, spreadsheet, Spark and gateway tests)"; \
+	    $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing >/dev/null; \
 	  else echo "note: missing$$missing and not root; the tests that need them will fail" \
 	  "(as root: apt-get install$$missing)"; fi; fi
 

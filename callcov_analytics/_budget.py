@@ -37,6 +37,13 @@ A **hidden limit** is one the headers do not show until it is breached (two limi
 both libraries report the shortest): its 429 names a larger limit with a later reset. It is
 remembered for the budget's life as "at most N requests in any span of S seconds", S measured
 from our own send times to that reset, so that limit costs one 429 at most.
+
+A refusal that names no window — a 429 without rate-limit headers or whose headers show room
+left, a 503, any error that asks to wait with ``Retry-After`` — is a limit of its own (a
+gateway's, an overloaded server's): it is paced by `UnnamedLimit` and never charged to the
+window. **Which limit governs the next request**: every known limit must allow it (the
+window's budget, each hidden limit, the unnamed limit), so the wait is the longest of theirs;
+a refusal is charged only to the limit it names.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from ._limit_headers import LimitFields, parse_http_date
+from ._unnamed_limit import UnnamedLimit
 
 __all__ = ["POLL_INTERVAL", "Budget", "ServerClock"]
 
@@ -152,6 +160,7 @@ class Budget:
         self._hold: float | None = None  # the longest time from a send to its answer's reset
         self._refills = False  # the last window that ended came back whole
         self._since_roll = 0  # requests sent since the last window ended
+        self.unnamed = UnnamedLimit()
 
     @property
     def limit(self) -> int | None:
@@ -176,11 +185,19 @@ class Budget:
             self._roll(now)
             return self._end()
 
-    def reserve(self, now: float, max_wait: float) -> float:
-        """Seconds to wait before the next request (0.0 = send now, a slot is reserved)."""
+    def unnamed_wait(self, now: float) -> tuple[float, float]:
+        """Seconds until the unnamed limit allows one more request, and its hold's end."""
+        with self._lock:
+            return self.unnamed.wait(now, self._sends), self.unnamed.until
+
+    def reserve(self, now: float, max_wait: float, served: float = 0.0) -> float:
+        """Seconds to wait before the next request (0.0 = send now, a slot is reserved).
+
+        ``served``: the unnamed limit's hold this request has already waited out (a retry).
+        """
         with self._lock:
             self._roll(now)
-            hidden = self._hidden_wait(now)
+            hidden = max(self._hidden_wait(now), self.unnamed.wait(now, self._sends, served))
             if hidden > 0:
                 return min(hidden, max_wait)
             left = None if self._remaining is None else self._remaining - self._in_flight
@@ -226,6 +243,7 @@ class Budget:
         *,
         day: bool = False,
         sent: float | None = None,
+        retry_after: float | None = None,
     ) -> None:
         """Fold one answer into the window state and end its reservation.
 
@@ -235,6 +253,8 @@ class Budget:
         ``day``: a 429 for the spent daily quota. Its reset (the next midnight) is no window
         to wait for: the load stops with an error, and a later load finds out again with one
         request instead of sleeping until midnight.
+
+        ``retry_after``: the seconds the answer's ``Retry-After`` asks for, if any.
         """
         with self._lock:
             self._in_flight = max(0, self._in_flight - 1)
@@ -242,6 +262,13 @@ class Budget:
             if day:
                 self._remaining, self._open = 0, False
                 return
+            if unnamed_refusal(status, fields, retry_after):
+                self.unnamed.refused(now, sent, retry_after)
+                if status == 429 or (fields.remaining is None and fields.reset is None):
+                    return  # it names no window: nothing to charge there
+                status = 200  # a 503 that carries the window's headers: fold them as facts
+            else:
+                self.unnamed.passed(sent)
             reset = fields.reset
             remaining = 0 if status == 429 else fields.remaining
             if status == 429:
@@ -367,3 +394,17 @@ class Budget:
             return  # a late answer from a window that is over: its request was counted there
         if limit is not None:
             self._limit = limit
+
+
+def unnamed_refusal(status: int, fields: LimitFields, retry_after: float | None) -> bool:
+    """Whether an answer is a refusal by a limit no header names (see the module docstring).
+
+    A 429 whose headers name its window with nothing left (or name a reset only) is that
+    window's; one with no rate-limit headers, or whose headers show room, is another limit's.
+    A 503 is always an unnamed limit (maintenance, an overloaded upstream), and so is any other
+    error that asks to wait (413 with ``Retry-After``).
+    """
+    if status == 429:
+        named = fields.limit is not None or fields.reset is not None or fields.remaining == 0
+        return not named or (fields.remaining is not None and fields.remaining > 0)
+    return status == 503 or (status >= 400 and retry_after is not None)

@@ -243,7 +243,7 @@ class CallCovClient:
         """Send with pacing and retries; ``parse`` turns the body into the result."""
         retrying = tenacity.Retrying(
             retry=tenacity.retry_if_exception(is_retryable),
-            wait=wait_rate_limit(),
+            wait=wait_rate_limit(pause=self.limiter.serve_unnamed),
             stop=(
                 tenacity.stop_after_attempt(self.config.max_retries + 1)
                 | tenacity.stop_before_delay(self.config.deadline)
@@ -371,7 +371,13 @@ class CallCovClient:
             ) from None
         except requests.RequestException as exc:
             self.limiter.release()
-            error, why = unreachable(exc, self.config.proxy_origin)
+            proxy = self.config.proxy
+            error, why = unreachable(
+                exc,
+                self.config.proxy_origin,
+                self.config.origin,
+                credentials=proxy is not None and "@" in proxy.reveal(),
+            )
             raise error(f"{method} {safe_url}: {why}", method=method, url=safe_url) from None
         logger.debug("%s %s -> %s", method, sanitize_url(response.url or url), response.status_code)
         return response
@@ -385,12 +391,15 @@ class CallCovClient:
         reading: QuotaReading,
     ) -> APIError:
         text = redact_text(body.decode("utf-8", "replace"), self.config.api_key.reveal())
+        status = response.status_code
+        asked = self.limiter.retry_after(response.headers) if status >= 400 else None
         retry_after = reset_at = None
-        if response.status_code == 429:
-            retry_after = self.limiter.retry_after(response.headers)
+        if status == 429:
+            # Retry-After, else the window's reset (a bare 429's backoff is the budget's).
+            retry_after = asked
             reset_at = reading.reset_local
-        return make_status_error(
-            response.status_code,
+        error = make_status_error(
+            status,
             text,
             method=method,
             url=sanitize_url(response.url or url),
@@ -398,6 +407,10 @@ class CallCovClient:
             retry_after=retry_after,
             reset_at=reset_at,
         )
+        if status != 429 and "retry-after" in {k.lower() for k in response.headers} and asked:
+            # Every status may ask to wait (503 maintenance, 413): no request goes before then.
+            error.args = (f"{error} (the server asked to wait {asked:.0f} s)",)
+        return error
 
     def _before_retry(self, state: tenacity.RetryCallState) -> None:
         """Log the retry and show the wait in the progress display, with its reason."""

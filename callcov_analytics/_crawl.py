@@ -16,9 +16,11 @@ forward (a row could be skipped). The crawl stays exact with one idea, the *anch
   again further back (step doubling) until it is anchored.
 
 So every analysis that existed for the whole crawl comes back exactly once; rows created or
-deleted during it may or may not. The overlap row costs at most one request per crawl over the
-theoretical minimum (only when the number of rows is within a page of a multiple of
-``limit - 1``); it buys the continuity check.
+deleted during it may or may not. The overlap row buys the continuity check; it is paid for by
+asking for one row more than the user's page size where the API allows it (`page_size`: a
+``limit`` below the API's maximum of 1,000), so a crawl needs no more requests than pages of
+new rows (3,000 rows in pages of 100: 30 requests, not 31 — on the Free plan the 31st would
+open a fourth 60-s window). At the maximum it costs at most one request per crawl.
 
 A server that breaks these rules is stopped, not followed: a page out of newest-first order
 raises `ListOrderError` at once, and paging that makes no progress (a server or gateway that
@@ -26,8 +28,8 @@ ignores ``offset`` and serves the same page again, pages of one row that can nev
 anchor) raises `PagingStalledError` within a few requests. Pages need at least two rows (the
 anchor and one more), so ``limit`` is at least 2. A page shorter than ``limit`` ends the list
 unless the envelope says ``has_more: true`` (a gateway that caps page sizes); ``has_more:
-false`` on a full page is believed unless ``total`` counts more rows past it (one request more
-when ``total`` is the liar).
+false`` on a full page is believed unless ``total`` says the list does not end there (one
+request more when ``total`` is the liar).
 
 Example (the loop is boring)::
 
@@ -52,6 +54,13 @@ MIN_LIMIT = 2  # the anchor row and at least one new one
 # walks back over rows already read: bounded by the inserts, far below this.
 MAX_STALLED = 1000
 MAX_REPEATS = 5  # the same page again, each time after a jump twice as far (Crawl._progress)
+API_MAX_LIMIT = 1000  # the largest page the API serves
+
+
+def page_size(limit: int) -> int:
+    """The page to ask for when the user asks for ``limit`` new rows a page: one more for the
+    overlap row, up to the API's maximum."""
+    return min(limit + 1, API_MAX_LIMIT)
 
 
 @dataclass
@@ -141,7 +150,9 @@ class Crawl:
             self.done = True
             return keep
         probe = self._progress(offset, ids, created, bool(keep) or reached_floor, has_more)
-        more_by_total = total is not None and total > offset + n
+        # A total that does not end where this page ends contradicts a `false`: more rows past
+        # it, or a page that runs past the total (its rows were served from somewhere else).
+        more_by_total = total is not None and total != offset + n
         if has_more is None:
             end_of_list = n < self.limit
         else:  # believe the envelope, unless its own total contradicts a `false`

@@ -216,8 +216,8 @@ class TLSVerificationError(APIConnectionError):
 
 
 class ProxyAuthenticationError(APIConnectionError):
-    """The proxy answered 407 to CALLCOV_PROXY's credentials; not retried, since repeated
-    failed logins can lock the account they belong to."""
+    """The proxy refused the tunnel with 401 or 407 (wrong or missing CALLCOV_PROXY
+    credentials); not retried, since repeated failed logins can lock the account."""
 
 
 class ResponseDecodeError(APIError):

@@ -8,6 +8,7 @@ are retried; a JSON body.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import time
 from typing import Any
@@ -57,20 +58,80 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, transient) or (getattr(exc, "status_code", None) in (408, 425))
 
 
-def _proxy_refused_login(exc: BaseException) -> bool:
-    """True when the proxy answered the tunnel request with 407 Proxy Authentication Required."""
-    return isinstance(exc, requests.exceptions.ProxyError) and " 407 " in str(exc)
-
-
-def _untrusted_certificate(exc: BaseException) -> bool:
-    """True when TLS failed because the server's certificate is not trusted."""
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and what it wraps: args, urllib3's ``reason``, causes and contexts."""
+    chain: list[BaseException] = []
     seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return True
+    while seen is not None and seen not in chain and len(chain) < 16:
+        chain.append(seen)
         inner = [a for a in seen.args if isinstance(a, BaseException)]
+        reason = getattr(seen, "reason", None)
+        if isinstance(reason, BaseException):
+            inner.insert(0, reason)
         seen = inner[0] if inner else seen.__cause__ or seen.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+    return chain
+
+
+# http.client's CONNECT: "Tunnel connection failed: <status> <reason>" is the one place the
+# proxy's answer to the tunnel request is kept; its status is read from there, not searched
+# for anywhere in the text (a port or a host name may hold "407").
+_TUNNEL = re.compile(r"Tunnel connection failed: ([0-9]{3})\b")
+
+
+def tunnel_status(exc: BaseException) -> int | None:
+    """The status the proxy answered the CONNECT with, when the tunnel was refused."""
+    for cause in _causes(exc):
+        if type(cause) is OSError and cause.args and isinstance(cause.args[0], str):
+            found = _TUNNEL.match(cause.args[0])
+            if found:
+                return int(found.group(1))
+    return None
+
+
+# OpenSSL's verify codes (X509_V_ERR_*), by what the user can do about them.
+_UNTRUSTED = {2, 18, 19, 20, 21, 27, 28}
+_NAME = {62, 64}  # host name, IP address mismatch
+_DATES = {9, 10}  # not yet valid, expired
+_PROTOCOL = ("WRONG_VERSION_NUMBER", "UNSUPPORTED_PROTOCOL", "PROTOCOL_VERSION", "NO_PROTOCOLS")
+
+
+def tls_failure(exc: BaseException, origin: str) -> str | None:
+    """What a TLS failure is and what to do about it; None when it is no TLS failure."""
+    for cause in _causes(exc):
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            code, detail = cause.verify_code, cause.verify_message
+            if code in _NAME:
+                return (
+                    f"the certificate {origin} presented is for another host name ({detail}). "
+                    "Check CALLCOV_API_URL's host; a TLS-inspecting proxy or load balancer "
+                    "must present a certificate for that name (CALLCOV_CA_BUNDLE does not "
+                    "change which names a certificate covers)"
+                )
+            if code in _DATES:
+                return (
+                    f"the certificate {origin} presented is outside its validity dates "
+                    f"({detail}). Check this computer's clock; if it is right, the server's "
+                    "certificate has expired: tell whoever runs it"
+                )
+            if code in _UNTRUSTED or code is None:
+                return (
+                    f"the certificate {origin} presented is signed by a CA this computer does "
+                    f"not trust ({detail}). If your network inspects TLS, set CALLCOV_CA_BUNDLE "
+                    "to your organisation's root certificate (a PEM file)"
+                )
+            return f"the certificate {origin} presented could not be verified ({detail})"
+        if isinstance(cause, ssl.SSLError) and any(p in str(cause) for p in _PROTOCOL):
+            return (
+                f"{origin} does not speak a TLS version this client accepts, or not TLS at all "
+                f"({getattr(cause, 'reason', None) or 'protocol mismatch'}). Check that "
+                "CALLCOV_API_URL's scheme and port are the API's https endpoint"
+            )
+    if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+        return (
+            "TLS verification failed. If your network inspects TLS, set CALLCOV_CA_BUNDLE to "
+            "your organisation's root certificate (a PEM file)"
+        )
+    return None
 
 
 class StopWhenSilent(tenacity.stop.stop_base):
@@ -110,20 +171,35 @@ def redirect_target(response: requests.Response, method: str, url: str, origin: 
 
 
 def unreachable(
-    exc: requests.RequestException, proxy: str | None
+    exc: requests.RequestException,
+    proxy: str | None,
+    origin: str = "the API",
+    *,
+    credentials: bool = False,
 ) -> tuple[type[APIConnectionError], str]:
-    """The error for a request that got no answer, and what to check (never a password)."""
+    """The error for a request that got no answer, and what to check (never a password).
+
+    ``proxy``: the proxy's origin (no credentials); ``credentials``: whether it was given some.
+    """
     kind = type(exc).__name__
-    if _proxy_refused_login(exc):
+    status = tunnel_status(exc) if isinstance(exc, requests.exceptions.ProxyError) else None
+    if status in (401, 407):
+        # tinyproxy answers wrong credentials with 401 and none with 407; squid 407 to both.
+        if credentials:
+            why = f"the proxy {proxy} refused the user name and password in CALLCOV_PROXY"
+        else:
+            why = f"the proxy {proxy} asks for a user name and password; add them to CALLCOV_PROXY"
         return ProxyAuthenticationError, (
-            f"the proxy {proxy} refused the user name and password in CALLCOV_PROXY (407); "
-            "not retried, so that a wrong password cannot lock the account"
+            f"{why} ({status}); not retried, so that a wrong password cannot lock the account"
         )
-    if _untrusted_certificate(exc):
-        return TLSVerificationError, (
-            f"TLS verification failed ({kind}). If your network inspects TLS, set "
-            "CALLCOV_CA_BUNDLE to your organisation's root certificate (a PEM file)"
+    if status is not None:
+        return APIConnectionError, (
+            f"the proxy {proxy} refused the tunnel to the API ({status}); "
+            "check CALLCOV_PROXY and that the proxy allows CONNECT to the API's host"
         )
+    explained = tls_failure(exc, origin)
+    if explained is not None:
+        return TLSVerificationError, f"{explained} ({kind})"
     if isinstance(exc, requests.exceptions.ProxyError) and proxy is not None:
         why = f"cannot reach the API through the proxy {proxy} ({kind}); check CALLCOV_PROXY"
         return APIConnectionError, why

@@ -6,7 +6,11 @@ So the read timeout adapts to what this client has seen:
 
 * before any answer: a third of the configured ``read_timeout`` (10 s by default);
 * after answers: ``MULTIPLE`` (5) x the slowest time-to-headers seen, at least ``FLOOR`` (1 s)
-  and at most the configured ``read_timeout`` (30 s by default);
+  times how many times over its cores this machine is loaded (the 1-minute load average), and
+  at most the configured ``read_timeout`` (30 s by default). The floor judges the server, not
+  this machine: on a laptop loaded to several times its cores an answer that is on its way can
+  take seconds to be read, and abandoning it pays for the same page twice (on the Free plan,
+  possibly a whole 60-s window); on a quiet machine a stall still costs only a second;
 * the client stops retrying once nothing has answered for ``SILENCE`` seconds: the configured
   ``read_timeout``, at least 20 s (30 s by default: three 10 s tries against a server that
   never answers, so it fails in about half a minute and says so). The 20 s keep a short
@@ -17,6 +21,7 @@ Thread-safe: the fetch-ahead threads share one instance through their client.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -60,7 +65,7 @@ class Latency:
         with self._lock:
             if self._last_answer is None and self._slowest == 0.0:
                 return self.ceiling / 3
-            return min(self.ceiling, max(FLOOR, MULTIPLE * self._slowest))
+            return min(self.ceiling, max(FLOOR * busy(), MULTIPLE * self._slowest))
 
     def unanswered(self, waited: float) -> None:
         """Record a try that got no answer within ``waited`` seconds (it timed out)."""
@@ -72,3 +77,12 @@ class Latency:
         """Seconds of unanswered tries since the last answer (0 when the last try answered)."""
         with self._lock:
             return 0.0 if self._silent_since is None else self._now() - self._silent_since
+
+
+def busy() -> float:
+    """How many times over its cores this machine is loaded: at least 1.0 (also when unknown)."""
+    try:
+        load = os.getloadavg()[0]
+    except (AttributeError, OSError):  # not on every platform
+        return 1.0
+    return max(1.0, load / (os.cpu_count() or 1))

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 from ._catalog import open_store
 from ._changes import describe_changes, note_empty_search, versions
 from ._client import CallCovClient
+from ._crawl import page_size
 from ._dates import check_tz, validate_range
 from ._errors import CallCovError, LoadInterrupted, ValidationError
 from ._frame import empty_frame, frame_from_tables
@@ -254,7 +255,7 @@ def _bring_up_to_date(
 ) -> None:
     """Sync the store as ``refresh`` says; refresh=False needs something stored already."""
     if refresh:
-        Sync(view, store, limit=limit).run(
+        Sync(view, store, limit=page_size(limit)).run(
             since, full=refresh == "full", recheck=refresh == "recheck"
         )
     elif not store.state():

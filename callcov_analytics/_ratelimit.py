@@ -127,6 +127,7 @@ class RateLimiter:
         self.max_wait = max_wait
         self.budget = budget or Budget()
         self._lock = threading.Lock()
+        self._served = threading.local()  # per thread: the unnamed hold its retry slept out
         self.readings: list[QuotaReading] = []
         self.requests_sent = 0
         self.responses = 0
@@ -166,8 +167,10 @@ class RateLimiter:
 
     def reserve(self) -> float:
         """Seconds to wait before the next request (0.0 = send now, a slot is reserved)."""
-        wait = self.budget.reserve(self._clock(), self.max_wait)
+        served = getattr(self._served, "until", 0.0)
+        wait = self.budget.reserve(self._clock(), self.max_wait, served)
         if wait == 0.0:
+            self._served.until = 0.0
             with self._lock:
                 self.requests_sent += 1
         return wait
@@ -200,7 +203,16 @@ class RateLimiter:
         server_at = parse_http_date(date)
         numbers = self._fields(fields, server_at, now)
         day = status == 429 and code == "daily_quota_exceeded"
-        self.budget.observe(now, status, None, numbers, day=day, sent=sent)
+        asked = parse_retry_after(fields.get("retry-after"), server_now=now + clock.offset())
+        self.budget.observe(
+            now,
+            status,
+            None,
+            numbers,
+            day=day,
+            sent=sent,
+            retry_after=asked if status >= 400 else None,
+        )
         reading = QuotaReading(
             at=now,
             server_at=server_at,
@@ -229,6 +241,20 @@ class RateLimiter:
         stamped = now + self._server_clock.offset() if server_at is None else server_at + 1.0
         return read_fields(fields, server_now=stamped)
 
+    def unnamed_wait(self) -> float:
+        """Seconds until the limit no header names lets the next request go (0 when it does)."""
+        return self.budget.unnamed_wait(self._clock())[0]
+
+    def serve_unnamed(self) -> float:
+        """Seconds to wait for the unnamed limit before a retry; the retry then skips that hold.
+
+        The retry's own sleep serves the hold, so the pacing before it does not wait for it
+        again (with a test's sleep that passes no time, it would wait forever).
+        """
+        wait, until = self.budget.unnamed_wait(self._clock())
+        self._served.until = until
+        return wait
+
     def retry_after(self, headers: Mapping[str, str]) -> float | None:
         """Seconds a 429 asks us to wait: Retry-After, else until the reset, else None.
 
@@ -255,18 +281,25 @@ class RateLimiter:
 class wait_rate_limit(tenacity.wait.wait_base):
     """Wait keyed to the rate-limit reset: the exception's retry_after if set, else fallback.
 
-    The fallback, for answers that say nothing usable (no headers, a reset already past), is
-    capped jittered exponential backoff: 0.5 s doubling up to 30 s.
+    Without one, ``pause`` (seconds the limit no header names still needs: a 503's
+    Retry-After, a gateway's backoff) when it is positive. The fallback, for answers that say
+    nothing usable (no headers, a reset already past), is capped jittered exponential backoff:
+    0.5 s doubling up to 30 s.
     """
 
     def __init__(
-        self, fallback: tenacity.wait.wait_base | None = None, cap: float = 3600.0
+        self,
+        fallback: tenacity.wait.wait_base | None = None,
+        cap: float = 3600.0,
+        pause: Callable[[], float] | None = None,
     ) -> None:
         self.fallback = fallback or tenacity.wait_random_exponential(multiplier=0.5, max=30)
         self.cap = cap
+        self.pause = pause
 
     def __call__(self, retry_state: RetryCallState) -> float:
         """Seconds to sleep before the next attempt."""
+        paused = self.pause() if self.pause is not None else 0.0
         outcome = retry_state.outcome
         if outcome is not None and outcome.failed:
             retry_after = getattr(outcome.exception(), "retry_after", None)
@@ -276,5 +309,7 @@ class wait_rate_limit(tenacity.wait.wait_base):
                 and math.isfinite(retry_after)
                 and retry_after >= 0
             ):
-                return min(float(retry_after), self.cap)
+                return min(max(float(retry_after), paused), self.cap)
+        if paused > 0:
+            return min(paused, self.cap)
         return min(self.fallback(retry_state), self.cap)

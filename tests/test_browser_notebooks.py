@@ -28,7 +28,7 @@ EXPECTED = {
         "calls mention a refund",
         "✓ done in",
     ],
-    "02_quota.ipynb": ["26 requests, 0 rate-limited (429)", "not reported by the API (1,000 a day"],
+    "02_quota.ipynb": ["25 requests, 0 rate-limited (429)", "not reported by the API (1,000 a day"],
     "03_compliance_report.ipynb": ["flagged, at most (95%)", "Coach first"],
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -110,6 +111,25 @@ def test_stalled_answer_times_out_and_is_retried(sandbox_factory: Callable[..., 
     while len(api.log) < 2 and time.monotonic() < deadline:
         time.sleep(0.05)
     assert sorted(str(e.fault) for e in api.log) == ["None", "stall"]
+
+
+@pytest.mark.parametrize("load", [2.0, 4.0])
+def test_a_late_answer_on_a_busy_machine_is_waited_for_not_paid_twice(
+    sandbox_factory: Callable[..., Sandbox], monkeypatch: pytest.MonkeyPatch, load: float
+) -> None:
+    # Fast answers, then one that takes 1.5 s, with the machine loaded to `load` times its
+    # cores: the read timeout judges the server, so the answer is read, not asked again.
+    cores = os.cpu_count() or 1
+    monkeypatch.setattr(os, "getloadavg", lambda: (load * cores, load * cores, load * cores))
+    api = sandbox_factory()
+    with make_client(api) as client:
+        for offset in (0, 5, 10):
+            client.list_page(offset=offset, limit=5)
+        api.faults.stall_seconds = 1.5
+        api.faults.next("stall")
+        assert len(client.list_page(offset=15, limit=5).ids) == 5
+    assert [e.query.get("offset") for e in api.log] == ["0", "5", "10", "15"]
+    assert api.log[-1].fault == "stall"
 
 
 def test_persistent_server_errors_give_up_with_server_error(sandbox: Sandbox) -> None:

@@ -109,7 +109,7 @@ def test_notebook_runs_top_to_bottom_against_the_sandbox(
         assert "calls mention a refund" in outputs and "#t=" in outputs
         assert "dtypes" not in outputs and "%</td>" in outputs  # shares as percentages
     if name == "02_quota.ipynb":
-        assert "26 requests, 0 rate-limited (429)" in outputs and "26 pages, 2,500 rows" in outputs
+        assert "25 requests, 0 rate-limited (429)" in outputs and "25 pages, 2,500 rows" in outputs
         assert "2,500 new, 0 updated" in outputs
         assert "today: what is left is not reported by the API (1,000 a day on this plan" in outputs
         # 2 s windows: by the last cell the reading may be stale; either way the line says which

@@ -354,7 +354,7 @@ def test_429_sets_remaining_to_zero_and_retry_after_prefers_the_header() -> None
     limiter.observe(200, rl_headers(server_now=T0, remaining=2, reset=T0 + 60))
     limiter.reserve()
     clock.now = T0 + 10
-    headers = rl_headers(server_now=T0 + 10, remaining=2, reset=T0 + 60)
+    headers = rl_headers(server_now=T0 + 10, remaining=0, reset=T0 + 60)
     reading = limiter.observe(429, headers, waited=1.5, code="rate_limit_exceeded")
     assert (reading.remaining, reading.code, reading.waited) == (0, "rate_limit_exceeded", 1.5)
     assert (limiter.throttled, limiter.waited_total) == (1, 1.5)
@@ -366,6 +366,81 @@ def test_429_sets_remaining_to_zero_and_retry_after_prefers_the_header() -> None
     assert limiter.retry_after({"Retry-After": "junk"}) is None  # caller backs off
     clock.now = T0 + 61
     assert limiter.retry_after(headers) is None  # the reset is already past: back off
+
+
+def test_a_429_that_names_no_spent_window_is_paced_on_its_own() -> None:
+    # A gateway's 429 (no rate-limit headers), or one whose headers show room left, is another
+    # limit's: the window keeps its budget; the next request waits the refusal's backoff only.
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    limiter.reserve()
+    limiter.observe(200, rl_headers(server_now=T0, remaining=250, reset=T0 + 60, limit=300))
+    for refusal in (
+        {"Date": http_date(T0)},
+        rl_headers(server_now=T0, remaining=249, reset=T0 + 60, limit=300),
+    ):
+        assert limiter.reserve() == 0.0
+        limiter.observe(429, refusal, sent=clock.now)
+        assert limiter.remaining == 250  # nothing charged to the window
+        assert 0 < limiter.reserve() <= 1.0  # a short backoff, not the window's 60 s
+        clock.now += 1.0
+    assert limiter.window_end == T0 + 60
+
+
+def test_retry_after_on_a_503_holds_every_request_back() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    limiter.reserve()
+    limiter.observe(503, {"Date": http_date(T0), "Retry-After": "12"}, sent=T0)
+    assert limiter.reserve() == 12.0
+    clock.now = T0 + 11.9
+    assert limiter.reserve() == pytest.approx(0.1)
+    clock.now = T0 + 12
+    assert limiter.reserve() == 0.0
+    limiter.observe(503, {"Date": http_date(T0 + 12), "Retry-After": http_date(T0 + 20)})
+    assert limiter.reserve() == 8.0  # an HTTP date counts on the server's clock
+    clock.now = T0 + 20
+    assert limiter.reserve() == 0.0
+
+
+def test_the_spacing_between_two_refusals_becomes_the_pace() -> None:
+    # A gateway allowing 2 requests a second: refused, then 2 get through in the next second,
+    # then refused again. From then on at most 2 go out in any such span: no third 429.
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    gateway_429 = {"Date": http_date(T0), "Retry-After": "1"}
+    for at, status in ((0.0, 429), (1.0, 200), (1.01, 200), (1.02, 429)):
+        clock.now = T0 + at
+        assert limiter.reserve() == 0.0
+        limiter.observe(status, gateway_429 if status == 429 else {}, sent=clock.now)
+    assert limiter.budget.unnamed.rule == (2, pytest.approx(1.02))
+    clock.now = T0 + 2.02
+    sends = []
+    while clock.now < T0 + 6.03:
+        if limiter.reserve() == 0.0:
+            sends.append(clock.now)
+            limiter.observe(200, {}, sent=clock.now)
+        clock.now += 0.01
+    assert len(sends) == 8  # 2 per 1.02 s over 4 s: the gateway's own rate
+    assert all(b - a >= 1.02 - 1e-9 for a, b in zip(sends, sends[2:], strict=False))
+
+
+def test_refusals_in_a_row_back_off_doubling_and_capped() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    waits = []
+    for _ in range(9):
+        while (wait := limiter.reserve()) > 0:
+            clock.now += wait
+        limiter.observe(429, {}, sent=clock.now)
+        waits.append(limiter.unnamed_wait())
+    assert waits == [0.5, 1, 2, 4, 8, 16, 30, 30, 30]
+    limiter.reserve()
+    limiter.observe(200, {}, sent=clock.now)  # got through: the next refusal starts over
+    clock.now += 30
+    limiter.reserve()
+    limiter.observe(429, {}, sent=clock.now)
+    assert limiter.unnamed_wait() == 0.5
 
 
 def test_retry_after_before_observe_uses_the_response_date() -> None:

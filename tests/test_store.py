@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import threading
@@ -18,11 +19,20 @@ import callcov_analytics as cca
 from callcov_analytics import _store as store
 from callcov_analytics._cache import cache_info, clear_cache, default_cache_dir
 from callcov_analytics._client import CallCovClient
+from callcov_analytics._crawl import page_size
 from callcov_analytics._errors import StoreWarning
 from callcov_analytics._sync import QuotaWarning
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
 from tests.observers import StopAfter
+
+# New rows a page of limit=100 brings: the overlap row rides in one more (`page_size`).
+NEW = page_size(100) - 1
+
+
+def full_load(api: Sandbox) -> int:
+    """Requests a whole load of the sandbox's rows takes in pages of limit=100."""
+    return math.ceil((len(api.ids()) - 1) / NEW)
 
 
 def client_for(api: Sandbox) -> CallCovClient:
@@ -54,7 +64,7 @@ def test_interrupt_then_resume_fetches_no_page_twice(big: Sandbox) -> None:
     assert isinstance(info.value, KeyboardInterrupt)  # a bare `except KeyboardInterrupt` works
     # Rows of the pages read (and of any fetched ahead that arrived) are kept, in order.
     partial = info.value.partial["id"].tolist()
-    assert len(partial) >= 4 * 99 + 1 and partial == big.ids()[: len(partial)]
+    assert len(partial) >= 4 * NEW + 1 and partial == big.ids()[: len(partial)]
     df = load(big)
     assert df["id"].tolist() == big.ids()
     pages = Counter(list_pages(big))
@@ -69,7 +79,7 @@ def test_segments_interrupted_then_resumed_fetch_no_page_twice(big: Sandbox) -> 
     # Exactly the segments of the newest analyses, down to the last page read (or fetched ahead).
     ids = big.ids()
     read = max(ids.index(i) for i in partial["id"]) + 1
-    assert read >= 3 * 99
+    assert read >= 3 * NEW
     pd.testing.assert_frame_equal(partial, segments(big.records()[:read]))
     segs = cca.load_segments(client=client, limit=100, progress=False)
     pd.testing.assert_frame_equal(segs, segments(big.records()))
@@ -109,7 +119,7 @@ def test_refresh_false_makes_no_request_and_full_rereads(big: Sandbox) -> None:
     assert len(load(big, refresh=False)) == len(big.ids())
     assert big.log == []
     load(big, refresh="full")
-    assert len(list_pages(big)) == 13  # 1200 rows in pages of 99 new rows
+    assert len(list_pages(big)) == full_load(big)
 
 
 def test_daily_quota_stops_cleanly_and_resumes_after_midnight(
@@ -120,7 +130,7 @@ def test_daily_quota_stops_cleanly_and_resumes_after_midnight(
     )
     with pytest.raises(cca.QuotaExhaustedError) as info:
         load(api)
-    assert len(info.value.partial) == 6 * 99 + 1
+    assert len(info.value.partial) == 6 * NEW + 1
     fake_clock.advance(86_400)  # the next UTC day: one probe and the 3 pages left
     df = load(api)
     assert df["id"].tolist() == api.ids()
@@ -130,9 +140,9 @@ def test_daily_quota_stops_cleanly_and_resumes_after_midnight(
 def test_preflight_warns_when_the_day_cannot_cover_the_load(
     sandbox_factory: Callable[..., Sandbox],
 ) -> None:
-    api = sandbox_factory(plan="free", n_analyses=1500)  # free: 1,000 requests a day
+    api = sandbox_factory(plan="free", n_analyses=2500)  # free: 1,000 requests a day
     with pytest.warns(QuotaWarning, match="1000 a day"), pytest.raises(cca.LoadInterrupted):
-        load(api, limit=2, observer=StopAfter(1))  # ~1,500 requests needed
+        load(api, limit=2, observer=StopAfter(1))  # ~1,250 requests needed (2 new rows each)
     assert len(api.log) == 1
 
 
@@ -149,7 +159,7 @@ def test_a_damaged_store_warns_and_refetches(big: Sandbox) -> None:
     with pytest.warns(StoreWarning, match="fetched again"):
         df = load(big)
     assert df["id"].tolist() == big.ids()
-    assert len(list_pages(big)) == 13
+    assert len(list_pages(big)) == full_load(big)
 
 
 @pytest.mark.parametrize(
@@ -174,7 +184,7 @@ def test_a_state_of_the_wrong_shape_warns_and_refetches(big: Sandbox, state: obj
         assert df["id"].tolist() == big.ids()
         if _ == 0:
             assert [w.category for w in seen] == [StoreWarning]
-            assert len(list_pages(big)) == 13
+            assert len(list_pages(big)) == full_load(big)
         else:
             assert seen == [] and len(big.log) == 1
 
@@ -212,7 +222,8 @@ def test_a_deleted_page_file_warns_and_its_rows_come_back(big: Sandbox) -> None:
     # A probe, the rest of the crawl, then the list again down to the lost page only.
     deepest = max(big.ids().index(i) for i in lost)
     after = len(list_pages(big)) - read_before
-    assert after <= 1 + (13 - read_before) + deepest // 99 + 2 < 1 + 13, after
+    full = full_load(big)
+    assert after <= 1 + (full - read_before) + deepest // NEW + 2 < 1 + full, after
 
 
 def test_a_held_lock_names_its_holder_and_is_never_called_stale(
@@ -275,8 +286,8 @@ def test_two_kernels_share_one_store_safely(big: Sandbox) -> None:
         t.join()
     assert all(r["id"].tolist() == big.ids() for r in results)  # type: ignore[index]
     # The second load waited for the first, then re-read only the newest pages (down to the
-    # oldest analysis still processing) instead of the 13 pages of a full load.
-    assert 13 + 1 <= len(list_pages(big)) <= 13 + 2
+    # oldest analysis still processing) instead of the pages of a full load.
+    assert full_load(big) + 1 <= len(list_pages(big)) <= full_load(big) + 2
 
 
 def test_cache_info_and_clear_cache(big: Sandbox) -> None:

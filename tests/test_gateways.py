@@ -1,0 +1,274 @@
+"""The sandbox behind the gateways and proxies companies run: nginx, HAProxy, tinyproxy.
+
+Real Debian programs on 127.0.0.1 (see tests/gateways.py). A gateway's own limits answer 429 or
+503 without the upstream's rate-limit headers: every load must still be exact, the requests
+spaced as the gateway allows (read from its own log, compared with its configured rate, not
+timed), no 429 burst, and the key in none of the gateway's files.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import secrets
+import ssl
+import threading
+import traceback
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import trustme
+
+import callcov_analytics as cca
+from callcov_analytics import CallCovClient, Config
+from callcov_analytics._errors import ProxyAuthenticationError, TLSVerificationError
+from callcov_analytics.sandbox import Sandbox
+from tests import gateways
+from tests.gateways import Gateway, Hit
+
+pytestmark = pytest.mark.skipif(
+    not all(gateways.find(c) for c in ("nginx", "haproxy", "tinyproxy")),
+    reason="nginx, haproxy and tinyproxy are installed by `make test` (system-deps)",
+)
+
+ROWS, PAGE = 600, 50  # 13 pages of new rows
+RATE, BURST = 2.0, 2  # nginx limit_req: 2 r/s, burst 2 (3 at once, then one per 0.5 s)
+HIDDEN = "\n".join(
+    f"proxy_hide_header {h};"
+    for h in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset", "Retry-After")
+)
+
+
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[Callable[[Gateway], Gateway]]:
+    """Start gateways; each is stopped at teardown."""
+    running: list[Gateway] = []
+
+    def start(gateway: Gateway) -> Gateway:
+        running.append(gateway)
+        return gateway.start()
+
+    yield start
+    for gateway in running:
+        gateway.stop()
+
+
+@pytest.fixture
+def business(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
+    """A Business-plan sandbox (300 requests a minute): the gateway, not it, sets the pace."""
+    return sandbox_factory("business", n_analyses=ROWS, window_seconds=60.0)
+
+
+def load_through(gateway: Gateway, api: Sandbox, caplog: pytest.LogCaptureFixture) -> None:
+    """A whole load through the gateway: exact, and the key nowhere."""
+    with caplog.at_level(logging.DEBUG, logger="callcov_analytics"):
+        df = cca.load_calls(
+            api_key=api.key,
+            base_url=gateway.url + "/api/v1",
+            limit=PAGE,
+            cache=False,
+            progress=False,
+        )
+    assert df["id"].tolist() == api.ids()
+    assert api.key not in gateway.logs() and api.key not in caplog.text
+
+
+def token_bucket_floor(hits: list[Hit], rate: float, burst: int) -> float:
+    """Seconds a token bucket (nginx limit_req, nodelay) needs to let these requests through."""
+    passed = sum(h.status != 429 for h in hits)
+    return max(0.0, (passed - burst - 1) / rate)
+
+
+def assert_paced(hits: list[Hit], floor: float) -> None:
+    """Within 2x what the gateway allows, and no 429 burst.
+
+    The slack is a tenth of a second per request: the round trips themselves, which on a
+    machine loaded to twice its cores take that long even with nothing in front.
+    """
+    refused = [h for h in hits if h.status == 429]
+    span = hits[-1].at - hits[0].at
+    slack = 0.1 * len(hits)
+    assert span <= 2 * floor + slack, (span, floor, [(h.at - hits[0].at, h.status) for h in hits])
+    # A burst is refusals back to back: after one, the next request waits (Retry-After or a
+    # backoff of at least 0.5 s), and the pace learnt from the first few refusals holds.
+    shown = [(round(h.at - hits[0].at, 3), h.status) for h in hits]
+    assert len(refused) <= 6, shown
+    assert all(b.at - a.at >= 0.25 for a, b in itertools.pairwise(refused)), shown
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        pytest.param("", id="upstream-headers-passed"),
+        pytest.param(HIDDEN, id="upstream-headers-hidden"),
+        pytest.param("add_header Retry-After 1 always;", id="retry-after-1"),
+    ],
+)
+def test_nginx_limit_req_in_front_of_a_business_plan(
+    tmp_path: Path,
+    business: Sandbox,
+    started: Callable[[Gateway], Gateway],
+    caplog: pytest.LogCaptureFixture,
+    extra: str,
+) -> None:
+    zone = (
+        f"limit_req_zone $binary_remote_addr zone=api:1m rate={RATE:g}r/s;\nlimit_req_status 429;"
+    )
+    location = f"limit_req zone=api burst={BURST} nodelay;\n{extra}"
+    gateway = started(gateways.nginx(tmp_path / "nginx", business.port, location, http=zone))
+    load_through(gateway, business, caplog)
+    hits = gateway.hits()
+    assert [e.status for e in business.log] == [200] * len(business.log)
+    assert len(business.log) == sum(h.status == 200 for h in hits)
+    assert_paced(hits, token_bucket_floor(hits, RATE, BURST))
+
+
+def test_haproxy_stick_table_rate_limit(
+    tmp_path: Path,
+    business: Sandbox,
+    started: Callable[[Gateway], Gateway],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # At most 4 requests in HAProxy's sliding 2 s (refused ones count too): 2 a second.
+    amount, period = 4, 2.0
+    frontend = (
+        f"  stick-table type ip size 1k expire 30s store http_req_rate({period:g}s)\n"
+        "  http-request track-sc0 src\n"
+        f"  http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt {amount} }}\n"
+    )
+    gateway = started(gateways.haproxy(tmp_path / "haproxy", business.port, frontend))
+    load_through(gateway, business, caplog)
+    hits = gateway.hits()
+    assert [e.status for e in business.log] == [200] * len(business.log)
+    passed = sum(h.status != 429 for h in hits)
+    assert_paced(hits, max(0.0, (passed - amount) * period / amount))
+
+
+def test_a_maintenance_503_with_retry_after_gets_no_request_inside_its_window(
+    tmp_path: Path,
+    business: Sandbox,
+    started: Callable[[Gateway], Gateway],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    announced = 2  # seconds, in every 503's Retry-After
+    flag = tmp_path / "maintenance"
+    flag.touch()
+    location = (
+        f"if (-f {flag}) {{ add_header Retry-After {announced} always; "
+        """return 503 '{"error": {"code": "maintenance", "message": "back soon"}}'; }"""
+    )
+    gateway = started(gateways.nginx(tmp_path / "nginx", business.port, location))
+
+    # Maintenance ends 3 s after the first 503 the gateway logs (not a timed assertion: when
+    # it ends only decides how many 503s the load meets).
+    def end_maintenance() -> None:
+        while not gateway.hits():
+            threading.Event().wait(0.05)
+        threading.Event().wait(3.0)
+        flag.unlink()
+
+    ender = threading.Thread(target=end_maintenance, daemon=True)
+    ender.start()
+    load_through(gateway, business, caplog)
+    ender.join(10)
+    hits = gateway.hits()
+    closed = [h for h in hits if h.status == 503]
+    assert closed, "the load met no 503: the maintenance window was never tested"
+    for before, after in itertools.pairwise(hits):
+        if before.status == 503:  # logged when answered, so the window starts no later
+            assert after.at >= before.at + announced, (before, after)
+    assert len(business.log) == sum(h.status == 200 for h in hits)
+
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def https_sandbox(
+    ca: trustme.CA,
+    sandbox_factory: Callable[..., Sandbox],
+    name: str = "127.0.0.1",
+    **dates: datetime,
+) -> Sandbox:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(name, **dates).configure_cert(context)
+    return sandbox_factory("starter", tls=context, n_analyses=120)
+
+
+@pytest.mark.parametrize("credentials", ["wrong", "none"])
+def test_tinyproxy_refusing_the_login_is_asked_once(
+    tmp_path: Path,
+    ca: trustme.CA,
+    sandbox_factory: Callable[..., Sandbox],
+    started: Callable[[Gateway], Gateway],
+    caplog: pytest.LogCaptureFixture,
+    credentials: str,
+) -> None:
+    # tinyproxy answers a CONNECT with wrong credentials with 401, with none with 407.
+    password = "pw-" + secrets.token_urlsafe(12)
+    api = https_sandbox(ca, sandbox_factory)
+    proxy = started(gateways.tinyproxy(tmp_path / "tinyproxy", "analyst", password))
+    bundle = tmp_path / "root.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    login = "analyst:" + ("not-" + password if credentials == "wrong" else password) + "@"
+    url = proxy.url.replace("://", "://" + (login if credentials == "wrong" else ""))
+    config = Config.resolve(api.key, api.url, proxy=url, ca_bundle=bundle)
+    sleeps: list[float] = []
+    with (
+        caplog.at_level(logging.DEBUG, logger="callcov_analytics"),
+        pytest.raises(ProxyAuthenticationError, match="CALLCOV_PROXY") as caught,
+    ):
+        CallCovClient(config=config, sleep=sleeps.append).health()
+    assert str(401 if credentials == "wrong" else 407) in str(caught.value)
+    connects = [line for line in proxy.logs().splitlines() if "CONNECT 127.0.0.1" in line]
+    assert len(connects) == 1 and sleeps == []  # one attempt: no account lockout
+    shown = str(caught.value) + "".join(traceback.format_exception(caught.value)) + caplog.text
+    assert password not in shown and api.key not in shown and api.log == []
+    # The right credentials: the load goes through the tunnel, exact.
+    right = proxy.url.replace("://", f"://analyst:{password}@")
+    config = Config.resolve(api.key, api.url, proxy=right, ca_bundle=bundle)
+    with CallCovClient(config=config) as client:
+        df = cca.load_calls(client=client, limit=PAGE, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
+    assert api.key not in proxy.logs() and password not in caplog.text
+
+
+def test_a_certificate_for_another_host_name_is_named_as_such(
+    tmp_path: Path, ca: trustme.CA, sandbox_factory: Callable[..., Sandbox]
+) -> None:
+    api = https_sandbox(ca, sandbox_factory, name="api.other.example")
+    bundle = tmp_path / "root.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    config = Config.resolve(api.key, api.url, ca_bundle=bundle)
+    sleeps: list[float] = []
+    with pytest.raises(TLSVerificationError, match="another host name") as caught:
+        CallCovClient(config=config, sleep=sleeps.append).health()
+    assert "mismatch" in str(caught.value) and sleeps == []
+    assert "set CALLCOV_CA_BUNDLE" not in str(caught.value)  # it is set; not the cause
+
+
+def test_an_expired_certificate_is_named_as_such(
+    tmp_path: Path, ca: trustme.CA, sandbox_factory: Callable[..., Sandbox]
+) -> None:
+    now = datetime.now(UTC)
+    api = https_sandbox(
+        ca, sandbox_factory, not_before=now - timedelta(days=30), not_after=now - timedelta(days=1)
+    )
+    bundle = tmp_path / "root.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    config = Config.resolve(api.key, api.url, ca_bundle=bundle)
+    with pytest.raises(TLSVerificationError, match="validity dates") as caught:
+        CallCovClient(config=config, sleep=lambda _: None).health()
+    assert "expired" in str(caught.value) and "clock" in str(caught.value)
+
+
+def test_a_tls_client_at_a_plain_http_port_is_told_the_protocol_does_not_match(
+    sandbox: Sandbox,
+) -> None:
+    url = sandbox.url.replace("http://", "https://")
+    with pytest.raises(TLSVerificationError, match="does not speak a TLS version") as caught:
+        CallCovClient(sandbox.key, url, sleep=lambda _: None).health()
+    assert "CALLCOV_API_URL" in str(caught.value)
