@@ -470,8 +470,11 @@ def _soffice(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 # LibreOffice's import dialog preselects UTF-8 when the file starts with a BOM ("Sniff for
 # Unicode"); headless, without the dialog, the filter options say so. "Detect special numbers"
-# (the 8th option) is ticked: LibreOffice 7.4 keeps every date as text without it.
+# (the 8th option) is ticked here; out of the box it is not, and then LibreOffice takes only
+# ISO dates (2026-11-01) and ISO date-times with a T for dates, which Excel does not: see
+# test_libreoffice_out_of_the_box_reads_days_as_dates.
 _DOUBLE_CLICK = "CSV:44,34,76,1,,0,false,true"
+_OUT_OF_THE_BOX = "CSV:44,34,76,1,,0,false,false"
 
 
 @pytest.fixture(scope="module")
@@ -526,6 +529,27 @@ def test_libreoffice_opens_real_dates_percentages_and_characters(
     assert talk.data_type == "n" and talk.value == round(talk.value, 2)
     for ws in sheets.values():  # no cell became a formula
         assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+
+
+def test_libreoffice_out_of_the_box_reads_days_as_dates(
+    opened: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """With the import dialog's defaults, a day column is a date and the en dash survives."""
+    import openpyxl
+
+    folder, _ = opened
+    names = ("daily_volume.csv", "agent_summary.csv")
+    done = _soffice(
+        tmp_path, f"--infilter={_OUT_OF_THE_BOX}", "--convert-to", "xlsx", "--outdir",
+        str(tmp_path / "x"), *(str(folder / n) for n in names),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    days = openpyxl.load_workbook(tmp_path / "x" / "daily_volume.xlsx").active
+    assert days.cell(1, 1).value == "period (Europe/London)"
+    assert days.cell(2, 1).is_date, days.cell(2, 1).value
+    summary = openpyxl.load_workbook(tmp_path / "x" / "agent_summary.xlsx").active
+    rates = [c.value for c in summary[2]][3:9]
+    assert any("–" in str(r) for r in rates), rates
 
 
 def test_libreoffice_shows_hostile_text_as_text(opened: tuple[Path, dict[str, Any]]) -> None:
