@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._catalog import open_store
-from ._changes import describe_changes, note_empty_search, versions
+from ._changes import describe_changes, has_rows, note_empty_search
 from ._client import CallCovClient
 from ._dates import check_tz, validate_range
 from ._errors import CallCovError, LoadInterrupted, ValidationError
@@ -190,8 +190,7 @@ def load(
         with ExitStack() as stack:
             store = _open_store(view, stack, options, query, columns, since)
             stack.enter_context(store.locked(fanout.on_wait))
-            before = versions(store)
-            fanout.totals = _reads_whole_list(refresh, since, before)
+            fanout.totals = _reads_whole_list(refresh, since, has_rows(store))
             try:
                 _bring_up_to_date(view, store, refresh, since, options["limit"])
             except (CallCovError, KeyboardInterrupt) as exc:
@@ -203,8 +202,7 @@ def load(
             result = read(store, view, readings.items)
             if not isinstance(result, pd.DataFrame):
                 return result
-            after = versions(store)
-        describe_changes(result, before, after, len(readings.items), full=refresh == "full")
+        describe_changes(result, store.changes, len(readings.items), full=refresh == "full")
         if not len(result) and "search" in query:
             note_empty_search(result, query["search"])
         if bar is not None:
@@ -241,12 +239,12 @@ def _open_store(
     )
 
 
-def _reads_whole_list(refresh: Refresh, since: int | None, before: object) -> bool:
+def _reads_whole_list(refresh: Refresh, since: int | None, stored: bool) -> bool:
     """Whether the list's total is this load's total (shown against the progress bar).
 
     Only when the load reads the whole list: with `since`, or on top of a store, it reads part.
     """
-    return refresh == "full" or (since is None and before is None and refresh is not False)
+    return refresh == "full" or (since is None and not stored and refresh is not False)
 
 
 def _bring_up_to_date(
@@ -291,7 +289,8 @@ def _read_segments(
     store: Store, since: int | None, until: int | None, agent_speaker: str
 ) -> pd.DataFrame:
     """The stored pages' segments, of analyses created within since/until."""
-    table = store.read(columns=["id", "agent_id", "created", "audio_url", "transcript_segments"])
+    columns = ["id", "agent_id", "created", "audio_url", "transcript_segments"]
+    table = store.read(columns=columns, since=since, until=until)
     if table is None:
         return segments([])
     created = table["created"]
@@ -316,7 +315,7 @@ def _read_frame(
     tz: str,
 ) -> pd.DataFrame:
     """The stored rows as the typed frame, cut to since/until, with the load's facts in attrs."""
-    table = store.read()
+    table = store.read(since=since, until=until)  # only the table files holding those days
     if table is None:
         frame = empty_frame(include_transcript=include_transcript)
     else:

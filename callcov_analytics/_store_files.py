@@ -14,10 +14,11 @@ import pyarrow.parquet as pq
 from ._rows import value_type
 from ._schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
 
-STATE_VERSION = 2
+STATE_VERSION = 3  # 2: one table.parquet, upgraded in place on open
 
 
-TABLE = "table.parquet"
+TABLE = "table.parquet"  # the single table file of version 2
+TABLE_DIR = "table"
 
 
 TOKEN = b"callcov.token"  # Parquet key-value metadata: which compaction wrote the table
@@ -48,15 +49,25 @@ def check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
 
 def check_shape(state: Any) -> None:
     """ValueError unless ``state`` is what `save_state` writes."""
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+    if not isinstance(state, dict) or state.get("version") not in (2, STATE_VERSION):
         raise ValueError("unknown version or not an object")
     files = state.get("files")
     if not isinstance(files, dict) or not all(
         isinstance(v, dict) and isinstance(v.get("rows"), int) for v in files.values()
     ):
         raise ValueError("no manifest of files")
-    if any(not isinstance(n, str) or (n != TABLE and not n.startswith("pages/")) for n in files):
+    if any(
+        not isinstance(n, str)
+        or ".." in n
+        or (n != TABLE and not n.startswith(("pages/", f"{TABLE_DIR}/")))
+        for n in files
+    ):
         raise ValueError("a file outside the store")
+    for name, entry in files.items():
+        if name.startswith(f"{TABLE_DIR}/") and not all(
+            isinstance(entry.get(k), list) and len(entry[k]) == 2 for k in ("top", "bottom")
+        ):
+            raise ValueError(f"{name} has no time range")
     for name in ("head", "floor", "refetch"):
         if not isinstance(state.get(name), int | None) or isinstance(state.get(name), bool):
             raise ValueError(f"{name} is not a number")
