@@ -96,7 +96,8 @@ def child(step: str, root: str) -> None:
     else:
         raise SystemExit(f"unknown step {step}")
     wall = time.perf_counter() - t0
-    print(json.dumps({"wall_s": round(wall, 2), "peak_rss_mb": round(maxrss() / 1e6), "rows": rows}))
+    got = {"wall_s": round(wall, 2), "peak_rss_mb": round(maxrss() / 1e6), "rows": rows}
+    print(json.dumps(got))
 
 
 def grow(root: str, n: int) -> None:
@@ -105,7 +106,6 @@ def grow(root: str, n: int) -> None:
     import pyarrow.compute as pc
 
     from callcov_analytics._catalog import _datasets
-
     from callcov_analytics._store import Store
 
     ((path, meta),) = _datasets(next(Path(root).glob("*")))
@@ -130,7 +130,7 @@ def grow(root: str, n: int) -> None:
         chunk = template.take(idx)
         ids = pa.array([str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(size)])
         created = pa.array(
-            [int((head - 1 - (made + i) * step)) * 10**6 for i in range(size)],
+            [int(head - 1 - (made + i) * step) * 10**6 for i in range(size)],
             pa.timestamp("us", tz="UTC"),
         ).cast(chunk.schema.field("created").type)
         chunk = chunk.set_column(chunk.schema.get_field_index("id"), "id", ids)

@@ -1,4 +1,4 @@
-"""The store's table folder, read by DuckDB, Polars, pyarrow, pandas, Dask and Spark, is load_calls'.
+"""Every engine reads the store's table folder as load_calls' rows, in one call each.
 
 A sandbox store spread over several table files (files of 200 rows here) is put through
 what a real one meets: processing analyses that complete, one that is deleted, an unknown
@@ -37,9 +37,10 @@ def loaded(
     from callcov_analytics.sandbox import serve
 
     root = tmp_path_factory.mktemp("engines")
-    with pytest.MonkeyPatch.context() as patch, serve(
-        "enterprise", n_analyses=1200, window_seconds=60
-    ) as api:
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        serve("enterprise", n_analyses=1200, window_seconds=60) as api,
+    ):
         for module in (_store, _store_merge):
             patch.setattr(module, "FILE_ROWS", SMALL_FILES)
         young = [r["id"] for r in api.insert(4, status="processing")]
