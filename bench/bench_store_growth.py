@@ -8,7 +8,8 @@ the newest stored row: a 7M store holds ~134k analyses in any 7 days, as a 500-s
 The sandbox never lists those rows, so a refresh's requests are what a real one makes.
 
 Each step then runs in a child process of its own (key and URL in its environment), which
-reports its wall time and ``ru_maxrss`` (peak RSS of the whole process, imports included):
+reports its wall time, CPU seconds (steadier on a shared machine) and ``ru_maxrss`` (peak RSS
+of the whole process, imports included):
 
 - ``scan50``: the sandbox inserts 50 analyses, then ``scan_calls(refresh=True)``;
 - ``load50``: the sandbox inserts 50, then ``load_calls()``;
@@ -96,7 +97,14 @@ def child(step: str, root: str) -> None:
     else:
         raise SystemExit(f"unknown step {step}")
     wall = time.perf_counter() - t0
-    got = {"wall_s": round(wall, 2), "peak_rss_mb": round(maxrss() / 1e6), "rows": rows}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = usage.ru_utime + usage.ru_stime  # steadier than wall on a shared machine
+    got = {
+        "wall_s": round(wall, 2),
+        "cpu_s": round(cpu, 2),
+        "peak_rss_mb": round(maxrss() / 1e6),
+        "rows": rows,
+    }
     print(json.dumps(got))
 
 
@@ -210,8 +218,8 @@ def fit(label: str) -> None:
     doc = json.loads(RESULTS.read_text())[label]
     sizes = [v for k, v in doc.items() if k.startswith("n=")]
     for step in STEPS:
-        for figure in ("wall_s", "peak_rss_mb", "written_bytes"):
-            pts = [(r["n"] / 1e6, r[step][figure]) for r in sizes if step in r]
+        for figure in ("wall_s", "cpu_s", "peak_rss_mb", "written_bytes"):
+            pts = [(r["n"] / 1e6, r[step][figure]) for r in sizes if figure in r.get(step, {})]
             if len(pts) < 2:
                 continue
             mx = sum(x for x, _ in pts) / len(pts)

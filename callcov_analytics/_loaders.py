@@ -315,7 +315,8 @@ def _read_frame(
     tz: str,
 ) -> pd.DataFrame:
     """The stored rows as the typed frame, cut to since/until, with the load's facts in attrs."""
-    table = store.read(since=since, until=until)  # only the table files holding those days
+    # Only the table files holding those days; categories stay dictionaries for the frame.
+    table = store.read(since=since, until=until, categories=True)
     if table is None:
         frame = empty_frame(include_transcript=include_transcript)
     else:

@@ -240,13 +240,15 @@ class Store:
         filtered: bool = True,
         since: int | None = None,
         until: int | None = None,
+        categories: bool = False,
     ) -> pa.Table | None:
         """Stored rows cut to ``where``, newest version of each analysis, newest first.
 
         The table carries ``_seq`` (0 for table files, then checkpoint order); None when
         nothing is stored. ``columns`` reads only those (plus what ordering and the filters
         need); ``filtered=False`` returns every stored row. ``since``/``until`` (Unix seconds,
-        on ``created``) open only the table files that hold such rows.
+        on ``created``) open only the table files that hold such rows. ``categories`` keeps
+        the table files' category columns as dictionaries (when no page waits to be folded).
         """
         files = [n for n in self._table_files() if _overlaps(self._files[n], since, until)]
         pages = self._pages()
@@ -261,11 +263,10 @@ class Store:
             wanted = list(
                 dict.fromkeys(["id", "created", *columns, *(c for f in filters for c in f)])
             )
+        keep = categories and not pages
         try:
-            groups = [
-                [self._read_file(n, wanted, since, until) for n in g]
-                for g in _runs([(n, self._files[n]) for n in files])
-            ]
+            runs = _runs([(n, self._files[n]) for n in files])
+            groups = [[self._read_file(n, wanted, since, until, keep) for n in g] for g in runs]
             if pages:
                 tables = [t for g in groups for t in g]
                 tables += [self._read_file(n, wanted, since, until) for n in pages]
@@ -420,10 +421,11 @@ class Store:
         columns: list[str] | None,
         since: int | None = None,
         until: int | None = None,
+        categories: bool = False,
     ) -> pa.Table:
         """One stored file with the types pages hold, ``_seq`` added, cut to since/until."""
         table = pq.read_table(self.path / name, columns=columns, partitioning=None)
-        table = decoded(table.replace_schema_metadata(None))
+        table = decoded(table.replace_schema_metadata(None), categories=categories)
         if since is not None or until is not None:
             created = seconds(table["created"])
             keep = pc.is_valid(created)
