@@ -170,18 +170,17 @@ def run_child(args: list[str], api: Any) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1]) if out.stdout.strip() else {}
 
 
-def measure(n: int, work: Path, steps: list[str], reuse: bool) -> dict[str, Any]:
+def measure(n: int, work: Path, steps: list[str], keep: bool) -> dict[str, Any]:
     from callcov_analytics.sandbox import serve
 
     root = work / f"store-{n}"
     results: dict[str, Any] = {"n": n}
     with serve("enterprise", n_analyses=SANDBOX_ROWS, window_seconds=60, seed=7) as api:
-        if not (reuse and root.exists()):
-            shutil.rmtree(root, ignore_errors=True)
-            t0 = time.perf_counter()
-            run_child(["--child", "load50", str(root)], api)
-            run_child(["--grow", str(root), str(n)], api)
-            results["build_s"] = round(time.perf_counter() - t0, 1)
+        shutil.rmtree(root, ignore_errors=True)
+        t0 = time.perf_counter()
+        run_child(["--child", "load50", str(root)], api)
+        run_child(["--grow", str(root), str(n)], api)
+        results["build_s"] = round(time.perf_counter() - t0, 1)
         results["stored_bytes"] = stored_bytes(root)
         for step in steps:
             if step in ("scan50", "load50"):
@@ -192,6 +191,8 @@ def measure(n: int, work: Path, steps: list[str], reuse: bool) -> dict[str, Any]
             got["written_share"] = round(got["written_bytes"] / results["stored_bytes"], 4)
             results[step] = got
             print(step, got, file=sys.stderr, flush=True)
+    if not keep:
+        shutil.rmtree(root, ignore_errors=True)  # a 20M store is gigabytes
     return results
 
 
@@ -236,7 +237,7 @@ def main() -> None:
     parser.add_argument("--work", default="/tmp/callcov-growth")
     parser.add_argument("--label", default="after")
     parser.add_argument("--steps", default=",".join(STEPS))
-    parser.add_argument("--reuse", action="store_true", help="keep an existing store of --n")
+    parser.add_argument("--keep", action="store_true", help="keep the store afterwards")
     parser.add_argument("--fit", action="store_true")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--grow", nargs=2, help=argparse.SUPPRESS)
@@ -250,7 +251,7 @@ def main() -> None:
     elif args.fill:
         save(args.label, f"fill={args.fill}", fill(args.fill, Path(args.work)))
     else:
-        results = measure(args.n, Path(args.work), args.steps.split(","), args.reuse)
+        results = measure(args.n, Path(args.work), args.steps.split(","), args.keep)
         save(args.label, f"n={args.n}", results)
 
 

@@ -132,8 +132,8 @@ def scan_calls(
         path = _table_of(store)
         logger.info("scan_calls reads the stored table %s; no request made", path)
     source = str(table) if table is not None else str(path)  # Path() would fold "s3://" to "s3:/"
-    if kind != "spark" and Path(source).is_dir():  # DuckDB and Polars read a folder by a glob
-        source = str(Path(source) / "*.parquet")
+    if kind != "spark" and (Path(source).is_dir() or source.endswith("/")):
+        source = source.rstrip("/") + "/*.parquet"  # DuckDB and Polars read a folder by a glob
     return _filtered(native(source), query, since, until, columns, include_transcript)
 
 
