@@ -23,8 +23,9 @@ and mtime compared before and after). Usage::
     python bench/bench_store_growth.py --n 1000000 --work /tmp/growth --label after
     python bench/bench_store_growth.py --fill 1000000 --label after   # scan_calls filling 1M
 
-Results are merged into bench/results/store_growth.json under ``label`` and ``n``; ``--fit``
-prints a least-squares line of each figure against stored rows. Not a test.
+Results are merged into bench/results/store_growth.json under ``label`` and ``n`` (label
+"before" is the same script run against the one-``table.parquet`` store this layout replaced);
+``--fit`` prints a least-squares line of each figure against stored rows. Not a test.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ def fit(label: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--n", type=int)
+    parser.add_argument("--n", type=int, default=1_000_000)
     parser.add_argument("--fill", type=int)
     parser.add_argument("--work", default="/tmp/callcov-growth")
     parser.add_argument("--label", default="after")
