@@ -28,11 +28,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import shutil
-import socket
-import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -42,13 +39,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from filelock import FileLock, Timeout
 
 from ._atomic import atomic_open, storage_errors
 from ._cache import CACHE_ENV
-from ._errors import StoreLockedError, StoreWarning
+from ._errors import StoreWarning
 from ._frame import concat_tables
-from ._rows import FILTER_COLUMNS, decoded, filter_rows, latest_first
+from ._rows import FILTER_COLUMNS, filter_rows, latest_first
 from ._store_files import (
     STATE_VERSION,
     TABLE,
@@ -56,12 +52,19 @@ from ._store_files import (
     TOKEN,
     check_file,
     check_shape,
-    describe_owner,
-    read_owner,
+    hold_lock,
     seq_of,
 )
-from ._store_merge import BATCH_ROWS, Merge
-from ._store_rows import FILE_ROWS, Stored, conform, newest_oldest, seconds, target_schema
+from ._store_merge import BATCH_ROWS, Merge, upgrade
+from ._store_rows import (
+    FILE_ROWS,
+    Stored,
+    newest_oldest,
+    overlaps,
+    read_file,
+    runs,
+    summary,
+)
 
 __all__ = ["Store"]
 
@@ -114,37 +117,8 @@ class Store:
         The OS releases the lock when its holder dies, so a held lock is always a live load.
         """
         self._mkdir()
-        lock = FileLock(str(self.path / ".lock"))
-        owner_path = self.path / ".lock.owner"
-        try:
-            lock.acquire(timeout=0)
-        except Timeout:
-            owner = read_owner(owner_path)
-            reason = f"another load ({describe_owner(owner)}) is using the local store"
-            logger.info("%s; waiting up to %.0f s", reason, self.lock_timeout)
-            if on_wait is not None:
-                on_wait(self.lock_timeout, reason)
-            try:
-                lock.acquire(timeout=self.lock_timeout)
-            except Timeout:
-                raise StoreLockedError(
-                    f"{reason} {self.path} and still held it after {self.lock_timeout:.0f} s. "
-                    "Wait for that load to finish (or stop it), then run this one again; "
-                    "cache_dir= gives this load a store of its own.",
-                    owner=owner,
-                ) from None
-        try:
-            with suppress(OSError):  # who holds it is advice only
-                owner_path.write_text(
-                    json.dumps(
-                        {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
-                    )
-                )
+        with hold_lock(self.path, self.lock_timeout, on_wait):
             yield self
-        finally:
-            with suppress(OSError):
-                owner_path.unlink()
-            lock.release()
 
     # -- state ------------------------------------------------------------------------------
 
@@ -181,7 +155,7 @@ class Store:
             if TABLE in problems:
                 self._recover(problems[TABLE])
                 return {}
-            self._upgrade(state)
+            upgrade(self, state)
         lost = list(problems)
         if any(self._files[n].get("oldest") is None for n in lost):
             self._recover("; ".join(problems.values()))
@@ -250,12 +224,12 @@ class Store:
         on ``created``) open only the table files that hold such rows. ``categories`` keeps
         the table files' category columns as dictionaries (when no page waits to be folded).
         """
-        files = [n for n in self._table_files() if _overlaps(self._files[n], since, until)]
+        files = [n for n in self.table_files() if overlaps(self._files[n], since, until)]
         pages = self._pages()
         if not files and not pages:
-            if not self._table_files():
+            if not self.table_files():
                 return None
-            files = self._table_files()[:1]  # nothing in range: no rows, the stored columns
+            files = self.table_files()[:1]  # nothing in range: no rows, the stored columns
         where = self.where if filtered else {}
         wanted = None
         if columns is not None:
@@ -265,11 +239,13 @@ class Store:
             )
         keep = categories and not pages
         try:
-            runs = _runs([(n, self._files[n]) for n in files])
-            groups = [[self._read_file(n, wanted, since, until, keep) for n in g] for g in runs]
+            ordered = runs([(n, self._files[n]) for n in files])
+            groups = [
+                [self.read_table_file(n, wanted, since, until, keep) for n in g] for g in ordered
+            ]
             if pages:
                 tables = [t for g in groups for t in g]
-                tables += [self._read_file(n, wanted, since, until) for n in pages]
+                tables += [self.read_table_file(n, wanted, since, until) for n in pages]
                 table = latest_first(concat_tables(tables))
             else:  # table files never share an analysis: order each run of overlapping ones
                 table = concat_tables([latest_first(concat_tables(g)) for g in groups])
@@ -282,43 +258,8 @@ class Store:
         return table
 
     def stored(self) -> Stored | None:
-        """What a sync needs of the table files (pages are folded first); None when empty."""
-        files = self._table_files()
-        if not files:
-            return None
-        entries = [self._files[n] for n in files]
-        parts = [
-            self._read_file(n, ["id", "created", "status"])
-            for n in files
-            if self._files[n].get("processing")
-        ]
-        processing = pa.table(
-            {"id": pa.array([], pa.string()), "created": pa.array([], pa.int64())}
-        )
-        if parts:
-            rows = concat_tables(parts)
-            rows = rows.filter(pc.equal(rows["status"].cast(pa.string()), "processing"))
-            processing = pa.table({"id": rows["id"], "created": seconds(rows["created"])})
-
-        def covered(t: int) -> int:
-            count = 0
-            for name, entry in zip(files, entries, strict=True):
-                if entry["bottom"][0] >= t:
-                    count += entry["rows"]
-                elif entry["top"][0] >= t:
-                    created = self._read_file(name, ["created"])["created"]
-                    count += int(pc.sum(pc.greater_equal(seconds(created), t)).as_py() or 0)
-            return count
-
-        top = max(tuple(e["top"]) for e in entries)
-        bottom = min(tuple(e["bottom"]) for e in entries)
-        return Stored(
-            rows=sum(e["rows"] for e in entries),
-            newest=(int(top[0]), str(top[1])),
-            oldest=(int(bottom[0]), str(bottom[1])),
-            processing=processing,
-            covered=covered,
-        )
+        """What a sync needs of the table files (see `_store_rows.summary`)."""
+        return summary(self)
 
     def next_seq(self) -> int:
         """The checkpoint number for the next page."""
@@ -393,49 +334,36 @@ class Store:
         (self.path / name).unlink(missing_ok=True)
 
     def new_file_name(self) -> str:
-        n = max((seq_of(name) for name in self._table_files()), default=0) + 1
+        n = max((seq_of(name) for name in self.table_files()), default=0) + 1
         return f"{TABLE_DIR}/part-{n:08d}.parquet"
 
     def schema(self) -> pa.Schema | None:
         """The schema every table file has (None when there is none)."""
-        files = self._table_files()
+        files = self.table_files()
         return pq.read_schema(self.path / files[0]) if files else None
 
     def rows(self) -> int:
         """Rows in the table files."""
-        return sum(self._rows(n) for n in self._table_files())
-
-    def table_files(self) -> list[str]:
-        """The table files, newest rows first."""
-        return self._table_files()
+        return sum(self._rows(n) for n in self.table_files())
 
     def entry(self, name: str) -> dict[str, Any]:
         return self._files[name]
 
-    def read_table_file(self, name: str, columns: list[str] | None = None) -> pa.Table:
-        return self._read_file(name, columns)
+    def forget(self, name: str) -> None:
+        """Drop a file from the manifest (the caller saves the state and deletes it)."""
+        self._files.pop(name, None)
 
-    def _read_file(
+    def read_table_file(
         self,
         name: str,
-        columns: list[str] | None,
+        columns: list[str] | None = None,
         since: int | None = None,
         until: int | None = None,
         categories: bool = False,
     ) -> pa.Table:
         """One stored file with the types pages hold, ``_seq`` added, cut to since/until."""
-        table = pq.read_table(self.path / name, columns=columns, partitioning=None)
-        table = decoded(table.replace_schema_metadata(None), categories=categories)
-        if since is not None or until is not None:
-            created = seconds(table["created"])
-            keep = pc.is_valid(created)
-            if since is not None:
-                keep = pc.and_(keep, pc.greater_equal(created, since))
-            if until is not None:
-                keep = pc.and_(keep, pc.less_equal(created, until))
-            table = table.filter(keep)
         seq = seq_of(name) if name.startswith("pages/") else 0
-        return table.append_column("_seq", pa.array([seq] * len(table), pa.int64()))
+        return read_file(self.path / name, seq, columns, since, until, categories=categories)
 
     def _finish(self, compacting: Mapping[str, Any]) -> None:
         """A write the state announced: adopt the file if it made it, else keep the old one."""
@@ -446,28 +374,6 @@ class Store:
                 continue
             if metadata.get(TOKEN) == str(entry["token"]).encode():
                 self._files[name] = dict(entry)
-
-    def _upgrade(self, state: Mapping[str, Any]) -> None:
-        """Split the one ``table.parquet`` of an older version into table files, no re-fetch."""
-        for name in self._table_files():  # an upgrade interrupted before: start it over
-            (self.path / name).unlink(missing_ok=True)
-            self._files.pop(name)
-        source = pq.ParquetFile(self.table_path)
-        plain = decoded(source.schema_arrow.empty_table().replace_schema_metadata(None))
-        typed = not self.columns.get("include_segments")
-        target = target_schema(
-            None,
-            plain,
-            typed=typed,
-            include_transcript=self.columns.get("include_transcript", False),
-        )
-        for batch in source.iter_batches(batch_size=FILE_ROWS):
-            table = decoded(pa.Table.from_batches([batch]).replace_schema_metadata(None))
-            self.write_file(self.new_file_name(), conform(table, target), state)
-        self._files.pop(TABLE)
-        self.save_state(state)
-        self.table_path.unlink(missing_ok=True)
-        logger.info("store %s split into %d table files", self.path, len(self._table_files()))
 
     def clear(self) -> None:
         """Forget everything stored for this dataset."""
@@ -488,7 +394,7 @@ class Store:
         """The checkpointed pages in checkpoint order (a crawl from the top: newest first)."""
         return sorted((n for n in self._files if n.startswith("pages/")), key=seq_of)
 
-    def _table_files(self) -> list[str]:
+    def table_files(self) -> list[str]:
         """The table files, newest rows first."""
         names = [n for n in self._files if n.startswith(f"{TABLE_DIR}/")]
         return sorted(names, key=lambda n: tuple(self._files[n]["top"]), reverse=True)
@@ -530,24 +436,3 @@ class Store:
     def _atomic_write(self, path: Path, data: bytes) -> None:
         with storage_errors(path, _KEPT), atomic_open(path, "wb") as out:
             out.write(data)
-
-
-def _overlaps(entry: Mapping[str, Any], since: int | None, until: int | None) -> bool:
-    """Might the file of this manifest entry hold rows created within since/until?"""
-    return (since is None or entry["top"][0] >= since) and (
-        until is None or entry["bottom"][0] <= until
-    )
-
-
-def _runs(files: list[tuple[str, Mapping[str, Any]]]) -> list[list[str]]:
-    """Files (newest first) in runs whose time ranges overlap: each run is sorted on its own."""
-    runs: list[list[str]] = []
-    floor: tuple[Any, ...] | None = None
-    for name, entry in files:
-        if runs and floor is not None and tuple(entry["top"]) >= floor:
-            runs[-1].append(name)
-            floor = min(floor, tuple(entry["bottom"]))
-        else:
-            runs.append([name])
-            floor = tuple(entry["bottom"])
-    return runs

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
+from ._errors import StoreLockedError
 from ._rows import value_type
 from ._schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
+
+logger = logging.getLogger("callcov_analytics")
 
 STATE_VERSION = 3  # 2: one table.parquet, upgraded in place on open
 
@@ -80,6 +88,42 @@ def check_shape(state: Any) -> None:
         isinstance(v, int | float) for v in checked.values()
     ):
         raise ValueError("checked is not a map of times")
+
+
+@contextmanager
+def hold_lock(
+    path: Path, timeout: float, on_wait: Callable[[float, str], None] | None
+) -> Iterator[None]:
+    """Hold the file lock of the store at ``path``, waiting at most ``timeout`` for it."""
+    lock = FileLock(str(path / ".lock"))
+    owner_path = path / ".lock.owner"
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        owner = read_owner(owner_path)
+        reason = f"another load ({describe_owner(owner)}) is using the local store"
+        logger.info("%s; waiting up to %.0f s", reason, timeout)
+        if on_wait is not None:
+            on_wait(timeout, reason)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise StoreLockedError(
+                f"{reason} {path} and still held it after {timeout:.0f} s. "
+                "Wait for that load to finish (or stop it), then run this one again; "
+                "cache_dir= gives this load a store of its own.",
+                owner=owner,
+            ) from None
+    try:
+        with suppress(OSError):  # who holds it is advice only
+            owner_path.write_text(
+                json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+            )
+        yield
+    finally:
+        with suppress(OSError):
+            owner_path.unlink()
+        lock.release()
 
 
 def seq_of(name: str) -> int:

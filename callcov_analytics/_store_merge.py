@@ -14,6 +14,7 @@ memory holds a batch and one table file, whatever the store's size.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -23,10 +24,13 @@ import pyarrow.parquet as pq
 
 from ._frame import concat_tables
 from ._rows import decoded, latest_first
+from ._store_files import TABLE
 from ._store_rows import FILE_ROWS, conform, differs, seconds, target_schema
 
 if TYPE_CHECKING:
     from ._store import Store
+
+logger = logging.getLogger("callcov_analytics")
 
 BATCH_ROWS = 65_536  # checkpointed rows folded at a time
 
@@ -145,6 +149,29 @@ class Merge:
         return schema.remove_metadata().with_metadata(
             {k: v for k, v in (schema.metadata or {}).items() if k != b"callcov.token"}
         )
+
+
+def upgrade(store: Store, state: Mapping[str, Any]) -> None:
+    """Split the one ``table.parquet`` of an older version into table files, no re-fetch."""
+    for name in store.table_files():  # an upgrade interrupted before: start it over
+        (store.path / name).unlink(missing_ok=True)
+        store.forget(name)
+    source = pq.ParquetFile(store.table_path)
+    plain = decoded(source.schema_arrow.empty_table().replace_schema_metadata(None))
+    typed = not store.columns.get("include_segments")
+    target = target_schema(
+        None,
+        plain,
+        typed=typed,
+        include_transcript=store.columns.get("include_transcript", False),
+    )
+    for batch in source.iter_batches(batch_size=FILE_ROWS):
+        table = decoded(pa.Table.from_batches([batch]).replace_schema_metadata(None))
+        store.write_file(store.new_file_name(), conform(table, target), state)
+    store.forget(TABLE)
+    store.save_state(state)
+    store.table_path.unlink(missing_ok=True)
+    logger.info("store %s split into %d table files", store.path, len(store.table_files()))
 
 
 def _same(a: pa.Schema, b: pa.Schema) -> bool:

@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ._frame import concat_tables, frame_from_tables
+from ._rows import decoded
 from ._schema import CATEGORIES
+
+if TYPE_CHECKING:
+    from ._store import Store
 
 # Rows per table file: a rewrite (new rows into the newest file, a changed analysis into its
 # own file) costs at most this many rows (~5 MB), whatever the store's size.
@@ -102,6 +108,29 @@ def seconds(column: pa.ChunkedArray | pa.Array) -> pa.Array:
     return column.cast(pa.int64())
 
 
+def read_file(
+    path: Path,
+    seq: int,
+    columns: list[str] | None,
+    since: int | None = None,
+    until: int | None = None,
+    *,
+    categories: bool = False,
+) -> pa.Table:
+    """One stored file with the types pages hold, ``_seq`` added, cut to since/until."""
+    table = pq.read_table(path, columns=columns, partitioning=None)
+    table = decoded(table.replace_schema_metadata(None), categories=categories)
+    if since is not None or until is not None:
+        created = seconds(table["created"])
+        keep = pc.is_valid(created)
+        if since is not None:
+            keep = pc.and_(keep, pc.greater_equal(created, since))
+        if until is not None:
+            keep = pc.and_(keep, pc.less_equal(created, until))
+        table = table.filter(keep)
+    return table.append_column("_seq", pa.array([seq] * len(table), pa.int64()))
+
+
 def newest_oldest(table: pa.Table) -> tuple[list[Any], list[Any]]:
     """The (created seconds, id) of the first and last row of a table sorted newest first."""
     secs = seconds(table["created"])
@@ -126,6 +155,65 @@ class Stored:
     def created_of(self) -> Mapping[str, int]:
         ids = self.processing["id"].to_pylist()
         return dict(zip(ids, self.processing["created"].to_pylist(), strict=True))
+
+
+def summary(store: Store) -> Stored | None:
+    """What a sync needs of the table files (pages are folded first); None when empty."""
+    files = store.table_files()
+    if not files:
+        return None
+    entries = [store.entry(n) for n in files]
+    parts = [
+        store.read_table_file(n, ["id", "created", "status"])
+        for n in files
+        if store.entry(n).get("processing")
+    ]
+    processing = pa.table({"id": pa.array([], pa.string()), "created": pa.array([], pa.int64())})
+    if parts:
+        rows = concat_tables(parts)
+        rows = rows.filter(pc.equal(rows["status"].cast(pa.string()), "processing"))
+        processing = pa.table({"id": rows["id"], "created": seconds(rows["created"])})
+
+    def covered(t: int) -> int:
+        count = 0
+        for name, entry in zip(files, entries, strict=True):
+            if entry["bottom"][0] >= t:
+                count += entry["rows"]
+            elif entry["top"][0] >= t:
+                created = store.read_table_file(name, ["created"])["created"]
+                count += int(pc.sum(pc.greater_equal(seconds(created), t)).as_py() or 0)
+        return count
+
+    top = max(tuple(e["top"]) for e in entries)
+    bottom = min(tuple(e["bottom"]) for e in entries)
+    return Stored(
+        rows=sum(e["rows"] for e in entries),
+        newest=(int(top[0]), str(top[1])),
+        oldest=(int(bottom[0]), str(bottom[1])),
+        processing=processing,
+        covered=covered,
+    )
+
+
+def overlaps(entry: Mapping[str, Any], since: int | None, until: int | None) -> bool:
+    """Might the file of this manifest entry hold rows created within since/until?"""
+    return (since is None or entry["top"][0] >= since) and (
+        until is None or entry["bottom"][0] <= until
+    )
+
+
+def runs(files: list[tuple[str, Mapping[str, Any]]]) -> list[list[str]]:
+    """Files (newest first) in runs whose time ranges overlap: each run is sorted on its own."""
+    runs: list[list[str]] = []
+    floor: tuple[Any, ...] | None = None
+    for name, entry in files:
+        if runs and floor is not None and tuple(entry["top"]) >= floor:
+            runs[-1].append(name)
+            floor = min(floor, tuple(entry["bottom"]))
+        else:
+            runs.append([name])
+            floor = tuple(entry["bottom"])
+    return runs
 
 
 def _is_dict(field: pa.Field) -> bool:

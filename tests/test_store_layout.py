@@ -153,13 +153,13 @@ def test_since_reads_only_the_files_of_those_days(
     df = load(api, tmp_path)
     since = int(df["created"].iloc[250].timestamp())
     opened: list[str] = []
-    read = _store.Store._read_file
+    read = _store.Store.read_table_file
 
     def counting(self: _store.Store, name: str, *args: Any, **kwargs: Any) -> Any:
         opened.append(name)
         return read(self, name, *args, **kwargs)
 
-    monkeypatch.setattr(_store.Store, "_read_file", counting)
+    monkeypatch.setattr(_store.Store, "read_table_file", counting)
     recent = load(api, tmp_path, since=since, refresh=False)
     assert recent["id"].tolist() == df.loc[df["created"] >= df["created"].iloc[250], "id"].tolist()
     assert 3 <= len(set(opened)) <= 4  # of 12 files
