@@ -148,7 +148,10 @@ class Store:
             return {}
         self._files = state.pop("files")
         if "compacting" in state:
-            self._finish(state.pop("compacting"))
+            compacting = state.pop("compacting")
+            if state.get("version") == 2:  # the earlier version's: one table for all pages
+                compacting = {TABLE: {**compacting, "pages": True}}
+            self._finish(compacting)
             self.save_state(state)
         problems = self._verify()
         if TABLE in self._files:
@@ -373,7 +376,9 @@ class Store:
             except (OSError, pa.ArrowException):
                 continue
             if metadata.get(TOKEN) == str(entry["token"]).encode():
-                self._files[name] = dict(entry)
+                if entry.get("pages"):  # the earlier table held every page: forget them
+                    self._files = {}
+                self._files[name] = {k: v for k, v in entry.items() if k != "pages"}
 
     def clear(self) -> None:
         """Forget everything stored for this dataset."""

@@ -163,3 +163,31 @@ def test_since_reads_only_the_files_of_those_days(
     recent = load(api, tmp_path, since=since, refresh=False)
     assert recent["id"].tolist() == df.loc[df["created"] >= df["created"].iloc[250], "id"].tolist()
     assert 3 <= len(set(opened)) <= 4  # of 12 files
+
+
+def test_an_earlier_versions_interrupted_compaction_is_finished(
+    api: Sandbox, tmp_path: Path
+) -> None:
+    import json
+
+    import pyarrow.parquet as pq
+
+    from tests.test_store_engines import to_earlier_layout
+
+    df = load(api, tmp_path)
+    to_earlier_layout(tmp_path)  # one table.parquet (token "0123"), state version 2
+    (state_path,) = tmp_path.rglob("state.json")
+    state = json.loads(state_path.read_text())
+    page = state_path.parent / "pages" / "part-00000007.parquet"
+    page.parent.mkdir(exist_ok=True)
+    pq.write_table(pq.read_table(state_path.parent / "table.parquet").slice(0, 1), page)
+    # It crashed after renaming its new table into place, before its state listed it alone.
+    state["files"] = {"pages/part-00000007.parquet": {"rows": 1, "oldest": 0}}
+    state["compacting"] = {"token": "0123", "rows": len(df)}
+    state_path.write_text(json.dumps(state))
+    api.clear_log()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = load(api, tmp_path)
+    assert again["id"].tolist() == df["id"].tolist() == duckdb_ids(tmp_path)
+    assert len(api.log) == 1 and not page.exists()
