@@ -52,6 +52,7 @@ from ._store_files import (
     TOKEN,
     check_file,
     check_shape,
+    file_stamp,
     hold_lock,
     seq_of,
 )
@@ -184,12 +185,21 @@ class Store:
         self._atomic_write(self.path / "state.json", json.dumps(doc, indent=1).encode())
 
     def _verify(self) -> dict[str, str]:
-        """What is wrong with each damaged file against the manifest; strays are removed."""
+        """What is wrong with each damaged file against the manifest; strays are removed.
+
+        A table file whose size and modification time are those the state noted after it was
+        last checked is not opened again (a store of hundreds of files opens in milliseconds).
+        """
         problems = {}
         for name, entry in self._files.items():
+            seen = file_stamp(self.path / name)
+            if seen is not None and entry.get("stamp") == seen:
+                continue
             problem = check_file(self.path / name, entry)
             if problem:
                 problems[name] = f"{name} {problem}"
+            elif seen is not None and name.startswith(f"{TABLE_DIR}/"):
+                entry["stamp"] = seen  # saved with the next state
         known = set(self._files)
         for folder in (self.pages_path, self.table_dir):
             for stray in folder.glob("*"):
@@ -328,7 +338,8 @@ class Store:
         }
         self.save_state({**state, "compacting": {name: entry}})
         self._write_parquet(self.path / name, table, row_group_size=FILE_ROWS)
-        self._files[name] = entry
+        stamp = file_stamp(self.path / name)
+        self._files[name] = {**entry, "stamp": stamp} if stamp is not None else entry
 
     def remove_file(self, name: str, state: Mapping[str, Any]) -> None:
         """Forget a table file whose rows all left the store, then delete it."""

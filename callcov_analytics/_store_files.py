@@ -35,6 +35,15 @@ TOKEN = b"callcov.token"  # Parquet key-value metadata: which compaction wrote t
 KNOWN = {name: ARROW_TYPE[dtype] for name, dtype in {**SCHEMA, **TRANSCRIPT_SCHEMA}.items()}
 
 
+def file_stamp(path: Path) -> list[int] | None:
+    """The file's size and modification time (ns), or None if it cannot be seen."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
     """What is wrong with one stored file against its manifest entry, or None."""
     try:
