@@ -30,7 +30,10 @@ def has_rows(store: Store) -> bool:
 def describe_changes(
     frame: pd.DataFrame, changes: Mapping[str, pa.Array], requests: int, *, full: bool
 ) -> None:
-    """attrs new/updated/summary: the analyses in `frame` this load added or changed."""
+    """attrs new/updated/summary: the analyses in `frame` this load added or changed.
+
+    ``full``: the load started from nothing (a first load, or refresh="full"): all are new.
+    """
     ids = frame["id"].dropna() if "id" in frame else pd.Series([], dtype="string")
     ids = ids.drop_duplicates()
     if full:

@@ -190,7 +190,10 @@ def load(
         with ExitStack() as stack:
             store = _open_store(view, stack, options, query, columns, since)
             stack.enter_context(store.locked(fanout.on_wait))
-            fanout.totals = _reads_whole_list(refresh, since, has_rows(store))
+            stored = has_rows(store)
+            # Else every id is new: no list of them is kept (a first fill of millions).
+            store.track_new = stored and refresh != "full"
+            fanout.totals = _reads_whole_list(refresh, since, stored)
             try:
                 _bring_up_to_date(view, store, refresh, since, options["limit"])
             except (CallCovError, KeyboardInterrupt) as exc:
@@ -202,7 +205,8 @@ def load(
             result = read(store, view, readings.items)
             if not isinstance(result, pd.DataFrame):
                 return result
-        describe_changes(result, store.changes, len(readings.items), full=refresh == "full")
+        everything = refresh == "full" or not stored
+        describe_changes(result, store.changes, len(readings.items), full=everything)
         if not len(result) and "search" in query:
             note_empty_search(result, query["search"])
         if bar is not None:

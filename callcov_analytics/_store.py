@@ -101,7 +101,9 @@ class Store:
         # Of the rows after the last `compact`: new to the table, re-read from the API though
         # stored before (processing ones, say), and kept from the store without a request.
         self.counts: dict[str, int] = {}
-        # The ids this store object's compactions added, and those whose stored row changed.
+        # The ids this store object's compactions added (when ``track_new``: a first load's
+        # would be every id, held for nothing), and those whose stored row changed.
+        self.track_new = True
         self.changes: dict[str, pa.Array] = {
             "new": pa.array([], pa.string()),
             "updated": pa.array([], pa.string()),

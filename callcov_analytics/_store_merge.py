@@ -58,7 +58,8 @@ class Merge:
         new = fetched.filter(remaining)
         if new.num_rows:
             self.new += new.num_rows
-            self.new_ids.append(new["id"].combine_chunks())
+            if self.store.track_new:
+                self.new_ids.append(new["id"].combine_chunks())
             self._place(new, target)
 
     def drop(self, gone: Mapping[str, int | None]) -> None:
