@@ -230,7 +230,7 @@ def fit(label: str) -> None:
             my = sum(y for _, y in pts) / len(pts)
             var = sum((x - mx) ** 2 for x, _ in pts)
             slope = sum((x - mx) * (y - my) for x, y in pts) / var if var else 0.0
-            print(f"{step:10} {figure:14} {my - slope * mx:12.1f} + {slope:10.1f} per million")
+            print(f"{step:10} {figure:14} {my - slope * mx:12.3f} + {slope:10.3f} per million")
 
 
 def main() -> None:
