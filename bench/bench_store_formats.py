@@ -48,7 +48,7 @@ def frame_table(root: Path) -> tuple[pa.Table, Path]:
     with sandbox.serve("enterprise", n_analyses=N, window_seconds=60) as api:
         client = CallCovClient(api.key, api.url, sleep=lambda s: None)
         cca.load_calls(client=client, cache_dir=root, progress=False)
-    (path,) = root.rglob("table.parquet")
+    (path,) = root.rglob("table/*.parquet")  # 10,000 analyses: one table file
     return pq.read_table(path), path
 
 

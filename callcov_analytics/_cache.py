@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from platformdirs import user_cache_dir
 
-from ._store_files import TABLE
+from ._store_files import TABLE, TABLE_DIR
 
 CACHE_ENV = "CALLCOV_CACHE_DIR"
 
@@ -22,7 +22,10 @@ def default_cache_dir() -> Path:
 
 
 def cache_info(root: Path | None = None) -> pd.DataFrame:
-    """One row per stored dataset: where, its table file, API and filters, rows, size."""
+    """One row per stored dataset: where, its table folder, API and filters, rows, size.
+
+    ``table`` is the folder of Parquet files every engine reads (see docs/store.md).
+    """
     root = root or default_cache_dir()
     rows = []
     for meta_path in sorted(root.glob("*/*/dataset.json")):
@@ -31,17 +34,19 @@ def cache_info(root: Path | None = None) -> pd.DataFrame:
             meta = json.loads(meta_path.read_text())
         except (OSError, ValueError):
             meta = {}
-        files = [f for f in (folder / TABLE, *folder.glob("pages/*.parquet")) if f.exists()]
-        table = folder / TABLE
+        tables = [*folder.glob(f"{TABLE_DIR}/*.parquet"), folder / TABLE]
+        tables = [f for f in tables if f.exists()]
+        files = [*tables, *folder.glob("pages/*.parquet")]
+        table = folder / (TABLE_DIR if (folder / TABLE_DIR).is_dir() else TABLE)
         rows.append(
             {
                 "path": str(folder),
-                "table": str(table) if table.exists() else None,
+                "table": str(table) if tables else None,
                 "base_url": meta.get("base_url"),
                 "key_hint": meta.get("key_hint"),
                 "query": json.dumps(meta.get("query", {})),
                 "files": len(files),
-                "rows": pq.ParquetFile(table).metadata.num_rows if table.exists() else 0,
+                "rows": sum(_rows(f) for f in tables),
                 "bytes": sum(f.stat().st_size for f in files),
                 "updated": pd.Timestamp((folder / "state.json").stat().st_mtime, unit="s", tz="UTC")
                 if (folder / "state.json").exists()
@@ -50,6 +55,13 @@ def cache_info(root: Path | None = None) -> pd.DataFrame:
         )
     columns = ["path", "table", "base_url", "key_hint", "query", "files", "rows", "bytes"]
     return pd.DataFrame(rows, columns=[*columns, "updated"])
+
+
+def _rows(path: Path) -> int:
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError):  # removed or being replaced by a load right now
+        return 0
 
 
 def clear_cache(root: Path | None = None) -> int:

@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from ._cache import default_cache_dir
 from ._secrets import Secret
 from ._store import Store
-from ._store_files import TABLE
+from ._store_files import TABLE, TABLE_DIR
 
 logger = logging.getLogger("callcov_analytics")
 
@@ -139,9 +139,10 @@ def _adopt(root: Path, host: str, account: Path, same_account: Callable[[str], b
 
 
 def _newest_id(account: Path) -> str | None:
-    """The id of the newest analysis in any compacted table of the account folder."""
+    """The id of the newest analysis in any table file of the account folder."""
     newest: tuple[int, str] | None = None
-    for table in account.glob(f"*/{TABLE}"):
+    tables = [*account.glob(f"*/{TABLE_DIR}/*.parquet"), *account.glob(f"*/{TABLE}")]
+    for table in tables:  # each file is sorted newest first
         with suppress(OSError, ValueError, KeyError, IndexError):
             first = pq.ParquetFile(table).read_row_group(0, columns=["id", "created"])
             row = (int(first["created"][0].value), str(first["id"][0]))

@@ -1,54 +1,46 @@
 """What a load brought: the analyses it added or changed against the local store.
 
-The store is read before and after the load (ids and the columns that mark a version, not the
-whole frame), so this needs nothing from the sync but the store's ``read``. A re-read analysis
-whose status and completion time are unchanged counts as "from the local store".
+The store's compaction knows both (it compares each re-read analysis with its stored row),
+so nothing is read before or after the load to find them. A re-read analysis whose stored
+row is unchanged counts as "from the local store".
 """
 
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from ._errors import CallCovError
 from ._store import Store
 
-__all__ = ["SearchNote", "describe_changes", "note_empty_search", "versions"]
-
-# What marks a stored analysis as changed when it is read again.
-_VERSION_COLUMNS = ["status", "completed_at"]
+__all__ = ["SearchNote", "describe_changes", "has_rows", "note_empty_search"]
 
 
-def versions(store: Store) -> dict[str, tuple[Any, ...]] | None:
-    """Each stored analysis id with what marks its version; None when nothing is stored."""
+def has_rows(store: Store) -> bool:
+    """Does the store hold anything? (Opens the manifest, repairing damage, as a load does.)"""
     try:
-        store.state()  # opens the manifest (and repairs damage) so that `read` sees the files
-        table = store.read(columns=_VERSION_COLUMNS)
+        return bool(store.state()) and (store.rows() > 0 or store.pending() > 0)
     except (OSError, CallCovError, ValueError):
-        return None
-    if table is None:
-        return None
-    values = [table[c].to_pylist() for c in ("id", *_VERSION_COLUMNS)]
-    return {row[0]: row[1:] for row in zip(*values, strict=True)}
+        return False
 
 
 def describe_changes(
-    frame: pd.DataFrame,
-    before: Mapping[str, tuple[Any, ...]] | None,
-    after: Mapping[str, tuple[Any, ...]] | None,
-    requests: int,
-    *,
-    full: bool,
+    frame: pd.DataFrame, changes: Mapping[str, pa.Array], requests: int, *, full: bool
 ) -> None:
-    """attrs new/updated/summary: the analyses in `frame` this load added or changed."""
-    before = {} if before is None or full else before
-    after = after or {}
-    ids = frame["id"].dropna().unique().tolist() if "id" in frame else []
-    new = [i for i in ids if i not in before]
-    updated = [i for i in ids if i in before and after.get(i) != before[i]]
+    """attrs new/updated/summary: the analyses in `frame` this load added or changed.
+
+    ``full``: the load started from nothing (a first load, or refresh="full"): all are new.
+    """
+    ids = frame["id"].dropna() if "id" in frame else pd.Series([], dtype="string")
+    ids = ids.drop_duplicates()
+    if full:
+        new, updated = ids.tolist(), list[str]()
+    else:
+        new = ids[ids.isin(changes["new"].to_pylist())].tolist()
+        updated = ids[ids.isin(changes["updated"].to_pylist())].tolist()
     kept = len(ids) - len(new) - len(updated)
     frame.attrs.update(
         {

@@ -60,6 +60,8 @@ def frame_from_tables(
     )
     del table
     for name, fixed in CATEGORIES.items():
+        if isinstance(df[name].dtype, pd.CategoricalDtype):  # read as a dictionary, then cut
+            df[name] = df[name].cat.remove_unused_categories()
         seen = set(df[name].dropna().unique()) - set(fixed)
         categories = pd.Index([*fixed, *sorted(seen)], dtype="str")
         df[name] = pd.Categorical(df[name], dtype=pd.CategoricalDtype(categories))

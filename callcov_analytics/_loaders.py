@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ._catalog import open_store
-from ._changes import describe_changes, note_empty_search, versions
+from ._changes import describe_changes, has_rows, note_empty_search
 from ._client import CallCovClient
 from ._crawl import page_size
 from ._dates import check_tz, validate_range
@@ -191,8 +191,10 @@ def load(
         with ExitStack() as stack:
             store = _open_store(view, stack, options, query, columns, since)
             stack.enter_context(store.locked(fanout.on_wait))
-            before = versions(store)
-            fanout.totals = _reads_whole_list(refresh, since, before)
+            stored = has_rows(store)
+            # Else every id is new: no list of them is kept (a first fill of millions).
+            store.track_new = stored and refresh != "full"
+            fanout.totals = _reads_whole_list(refresh, since, stored)
             try:
                 _bring_up_to_date(view, store, refresh, since, options["limit"])
             except (CallCovError, KeyboardInterrupt) as exc:
@@ -204,8 +206,8 @@ def load(
             result = read(store, view, readings.items)
             if not isinstance(result, pd.DataFrame):
                 return result
-            after = versions(store)
-        describe_changes(result, before, after, len(readings.items), full=refresh == "full")
+        everything = refresh == "full" or not stored
+        describe_changes(result, store.changes, len(readings.items), full=everything)
         if not len(result) and "search" in query:
             note_empty_search(result, query["search"])
         if bar is not None:
@@ -242,12 +244,12 @@ def _open_store(
     )
 
 
-def _reads_whole_list(refresh: Refresh, since: int | None, before: object) -> bool:
+def _reads_whole_list(refresh: Refresh, since: int | None, stored: bool) -> bool:
     """Whether the list's total is this load's total (shown against the progress bar).
 
     Only when the load reads the whole list: with `since`, or on top of a store, it reads part.
     """
-    return refresh == "full" or (since is None and before is None and refresh is not False)
+    return refresh == "full" or (since is None and not stored and refresh is not False)
 
 
 def _bring_up_to_date(
@@ -292,7 +294,8 @@ def _read_segments(
     store: Store, since: int | None, until: int | None, agent_speaker: str
 ) -> pd.DataFrame:
     """The stored pages' segments, of analyses created within since/until."""
-    table = store.read(columns=["id", "agent_id", "created", "audio_url", "transcript_segments"])
+    columns = ["id", "agent_id", "created", "audio_url", "transcript_segments"]
+    table = store.read(columns=columns, since=since, until=until)
     if table is None:
         return segments([])
     created = table["created"]
@@ -317,7 +320,8 @@ def _read_frame(
     tz: str,
 ) -> pd.DataFrame:
     """The stored rows as the typed frame, cut to since/until, with the load's facts in attrs."""
-    table = store.read()
+    # Only the table files holding those days; categories stay dictionaries for the frame.
+    table = store.read(since=since, until=until, categories=True)
     if table is None:
         frame = empty_frame(include_transcript=include_transcript)
     else:

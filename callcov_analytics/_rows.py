@@ -28,7 +28,10 @@ def filter_rows(table: pa.Table, where: Mapping[str, str]) -> pa.Table:
             ]
             match = pc.or_(*hits)
         elif name in FILTER_COLUMNS:
-            match = pc.fill_null(pc.equal(table[FILTER_COLUMNS[name][0]], value), False)
+            column = table[FILTER_COLUMNS[name][0]]
+            if pa.types.is_dictionary(column.type):
+                column = column.cast(column.type.value_type)
+            match = pc.fill_null(pc.equal(column, value), False)
         else:
             continue
         keep = match if keep is None else pc.and_(keep, match)
@@ -44,9 +47,15 @@ def value_type(kind: pa.DataType) -> pa.DataType:
     return pa.string() if pa.types.is_large_string(kind) else kind
 
 
-def decoded(table: pa.Table) -> pa.Table:
-    """The table's columns with the types pages hold (see `_value_type`)."""
+def decoded(table: pa.Table, *, categories: bool = False) -> pa.Table:
+    """The table's columns with the types pages hold (see `value_type`).
+
+    ``categories`` keeps category columns as dictionaries (a frame built from them skips
+    encoding a million strings again).
+    """
     for i, field in enumerate(table.schema):
+        if categories and pa.types.is_dictionary(field.type):
+            continue
         kind = value_type(field.type)
         if kind != field.type and not pa.types.is_string(kind):
             table = table.set_column(i, field.name, table[i].cast(kind))

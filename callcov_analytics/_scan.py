@@ -1,14 +1,16 @@
 """scan_calls(): the stored history as a lazy DuckDB, Polars or Spark table, for data past RAM.
 
 `load_calls` builds one pandas frame (1 million analyses peak near 1.4 GB); `scan_calls`
-reads the local store's ``table.parquet`` (one row per analysis at its latest version) with
-an engine that streams it, with the same filters and columns, so `metrics.agent_scorecard`
-and friends run on that engine and only their small results are ever in memory.
+reads the local store's ``table/`` folder of Parquet files (one row per analysis at its
+latest version) with an engine that streams it, with the same filters and columns, so
+`metrics.agent_scorecard` and friends run on that engine and only their small results are
+ever in memory.
 
 It reads what is stored and makes **no request** unless ``refresh`` asks for one: bring the
 store up to date with ``load_calls(...)`` (the same filters), or with
 ``scan_calls(..., refresh=True)``, which runs the same incremental sync without building a
-pandas frame at all.
+pandas frame at all: its memory is set by a batch of pages and one table file, not by the
+store's size.
 """
 
 from __future__ import annotations
@@ -79,8 +81,8 @@ def scan_calls(
         refresh: False (default) reads what is stored, with zero requests; True, "full" or
             "recheck" first bring the store up to date as `load_calls` would.
         cache_dir: where the store lives (as `load_calls`).
-        table: read this table file instead of looking the store up (a copy of a store's
-            ``table.parquet``, e.g. on a cluster's storage).
+        table: read this table folder (or one Parquet file) instead of looking the store up
+            (a copy of a store's ``table/``, e.g. on a cluster's storage).
 
     Raises:
         ValidationError: a bad filter, or nothing stored for this query yet.
@@ -101,8 +103,8 @@ def scan_calls(
     options = {"include_transcript": include_transcript}
     if table is not None:
         path = Path(table)
-        if "://" not in str(table) and not path.is_file():  # a URL is the engine's to read
-            raise ValidationError(f"table {str(path)!r} is not a file", param="table")
+        if "://" not in str(table) and not path.exists():  # a URL is the engine's to read
+            raise ValidationError(f"table {str(path)!r} does not exist", param="table")
     elif refresh:
         how = {**LOAD_DEFAULTS, **chosen, "refresh": refresh, "cache_dir": cache_dir}
         how["progress"] = False
@@ -130,6 +132,8 @@ def scan_calls(
         path = _table_of(store)
         logger.info("scan_calls reads the stored table %s; no request made", path)
     source = str(table) if table is not None else str(path)  # Path() would fold "s3://" to "s3:/"
+    if kind != "spark" and (Path(source).is_dir() or source.endswith("/")):
+        source = source.rstrip("/") + "/*.parquet"  # DuckDB and Polars read a folder by a glob
     return _filtered(native(source), query, since, until, columns, include_transcript)
 
 
@@ -168,9 +172,9 @@ def _opener(kind: str, spark: Any, connection: Any) -> Any:
 
 
 def _table_of(store: Store) -> Path:
-    """The store's table file; ValidationError if nothing is stored for this query yet."""
+    """The store's table folder; ValidationError if nothing is stored for this query yet."""
     state = store.state()
-    if not state or not store.table_path.exists():
+    if not state or not store.table_files():
         raise ValidationError(
             "nothing is stored for this query yet: run load_calls(...) with the same filters "
             "once, or scan_calls(..., refresh=True)",
@@ -183,7 +187,7 @@ def _table_of(store: Store) -> Path:
             StoreWarning,
             stacklevel=3,
         )
-    return store.table_path
+    return store.table_dir
 
 
 def _filtered(

@@ -3,27 +3,45 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
+import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock, Timeout
 
+from ._errors import StoreLockedError
 from ._rows import value_type
 from ._schema import ARROW_TYPE, SCHEMA, TRANSCRIPT_SCHEMA
 
-STATE_VERSION = 2
+logger = logging.getLogger("callcov_analytics")
+
+STATE_VERSION = 3  # 2: one table.parquet, upgraded in place on open
 
 
-TABLE = "table.parquet"
+TABLE = "table.parquet"  # the single table file of version 2
+TABLE_DIR = "table"
 
 
 TOKEN = b"callcov.token"  # Parquet key-value metadata: which compaction wrote the table
 
 
 KNOWN = {name: ARROW_TYPE[dtype] for name, dtype in {**SCHEMA, **TRANSCRIPT_SCHEMA}.items()}
+
+
+def file_stamp(path: Path) -> list[int] | None:
+    """The file's size and modification time (ns), or None if it cannot be seen."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
 
 
 def check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
@@ -48,15 +66,25 @@ def check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
 
 def check_shape(state: Any) -> None:
     """ValueError unless ``state`` is what `save_state` writes."""
-    if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+    if not isinstance(state, dict) or state.get("version") not in (2, STATE_VERSION):
         raise ValueError("unknown version or not an object")
     files = state.get("files")
     if not isinstance(files, dict) or not all(
         isinstance(v, dict) and isinstance(v.get("rows"), int) for v in files.values()
     ):
         raise ValueError("no manifest of files")
-    if any(not isinstance(n, str) or (n != TABLE and not n.startswith("pages/")) for n in files):
+    if any(
+        not isinstance(n, str)
+        or ".." in n
+        or (n != TABLE and not n.startswith(("pages/", f"{TABLE_DIR}/")))
+        for n in files
+    ):
         raise ValueError("a file outside the store")
+    for name, entry in files.items():
+        if name.startswith(f"{TABLE_DIR}/") and not all(
+            isinstance(entry.get(k), list) and len(entry[k]) == 2 for k in ("top", "bottom")
+        ):
+            raise ValueError(f"{name} has no time range")
     for name in ("head", "floor", "refetch"):
         if not isinstance(state.get(name), int | None) or isinstance(state.get(name), bool):
             raise ValueError(f"{name} is not a number")
@@ -69,6 +97,42 @@ def check_shape(state: Any) -> None:
         isinstance(v, int | float) for v in checked.values()
     ):
         raise ValueError("checked is not a map of times")
+
+
+@contextmanager
+def hold_lock(
+    path: Path, timeout: float, on_wait: Callable[[float, str], None] | None
+) -> Iterator[None]:
+    """Hold the file lock of the store at ``path``, waiting at most ``timeout`` for it."""
+    lock = FileLock(str(path / ".lock"))
+    owner_path = path / ".lock.owner"
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        owner = read_owner(owner_path)
+        reason = f"another load ({describe_owner(owner)}) is using the local store"
+        logger.info("%s; waiting up to %.0f s", reason, timeout)
+        if on_wait is not None:
+            on_wait(timeout, reason)
+        try:
+            lock.acquire(timeout=timeout)
+        except Timeout:
+            raise StoreLockedError(
+                f"{reason} {path} and still held it after {timeout:.0f} s. "
+                "Wait for that load to finish (or stop it), then run this one again; "
+                "cache_dir= gives this load a store of its own.",
+                owner=owner,
+            ) from None
+    try:
+        with suppress(OSError):  # who holds it is advice only
+            owner_path.write_text(
+                json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+            )
+        yield
+    finally:
+        with suppress(OSError):
+            owner_path.unlink()
+        lock.release()
 
 
 def seq_of(name: str) -> int:

@@ -30,11 +30,8 @@ import logging
 import math
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
-
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ._client import CallCovClient
 from ._crawl import Crawl
@@ -43,6 +40,7 @@ from ._errors import NotFoundError, QuotaWarning
 from ._fetch_ahead import FetchAhead
 from ._ratelimit import daily_quota_for
 from ._store import Store
+from ._store_rows import Stored
 
 __all__ = ["QuotaWarning", "Sync", "account_probe", "due"]
 
@@ -97,8 +95,11 @@ class Sync:
         self.state: dict[str, Any] = {}
         self._seq = 0
         self._warned = False
-        self._seen: dict[str, str] = {}  # status of every analysis read by this load
-        self._gone: list[str] = []
+        # Status of the analyses this load read that matter to the processing re-check: those
+        # stored as processing and those read as processing (never a dict of every id).
+        self._seen: dict[str, str] = {}
+        self._watch: set[str] = set()
+        self._gone: dict[str, int | None] = {}
 
     def run(self, floor: int | None, *, full: bool = False, recheck: bool = False) -> None:
         """Make the store complete from the top of the list down to ``floor``, then compact.
@@ -120,17 +121,21 @@ class Sync:
         self._save()  # the check times, even when there is nothing to compact
         self.store.compact(self.state, drop=self._gone)
 
-    def _resume(self, floor: int | None, *, full: bool) -> pa.Table | None:
-        """The crawl state to resume and the stored rows' statuses; a fresh state if none."""
+    def _resume(self, floor: int | None, *, full: bool) -> Stored | None:
+        """The crawl state to resume and what the plan needs of the stored rows."""
         if full:
             self.store.clear()
         self.state = self.store.state()
         if not all(_is_crawl(g) for g in self.state.get("gaps", [])):
             self.store.recover("an unfinished crawl in state.json is unreadable")
             self.state = {}
+        if self.state and self.store.pending():  # an interrupted load's pages: fold them first
+            self.store.compact(self.state)
         self._seq = self.store.next_seq()
         # Only what the plan needs; the frame is read once, by the caller, at the end.
-        stored = self.store.read(columns=["status"], filtered=False)
+        stored = self.store.stored()
+        if stored is not None:
+            self._watch = set(stored.processing_ids())
         if stored is None or not self.state:
             self.store.clear()
             stored, self.state = None, {"head": None, "floor": floor, "gaps": []}
@@ -140,7 +145,7 @@ class Sync:
             self.state["gaps"] = []
         return stored
 
-    def _crawl_top(self, top_floor: int | None, head: int | None, stored: pa.Table | None) -> int:
+    def _crawl_top(self, top_floor: int | None, head: int | None, stored: Stored | None) -> int:
         """Crawl the top of the list when it may hold something new; return the rows added."""
         if top_floor == head and not self._something_new(stored):
             return 0
@@ -149,7 +154,7 @@ class Sync:
         self._save()
         return self._crawl_gap(newer_than=head)
 
-    def _refetch_lost(self, stored: pa.Table | None) -> None:
+    def _refetch_lost(self, stored: Stored | None) -> None:
         """A stored page went missing: read the list again down to its oldest row."""
         refetch = self.state.pop("refetch", None)
         if refetch is not None and stored is not None:
@@ -158,7 +163,7 @@ class Sync:
             self._crawl_gap(newer_than=self.state["head"])
 
     def _plan(
-        self, stored: pa.Table, head: int | None, recheck: bool
+        self, stored: Stored, head: int | None, recheck: bool
     ) -> tuple[int | None, list[str]]:
         """How far down the head crawl goes, and which processing analyses to re-check.
 
@@ -167,11 +172,11 @@ class Sync:
         """
         if self.state["gaps"] or head is None:
             return head, []
-        pending = stored.filter(pc.equal(stored["status"].cast(pa.string()), "processing"))
+        pending = stored.processing
         if pending.num_rows == 0:
             return head, []
         t, checked = now(), self.state.get("checked", {})
-        created = _seconds(pending["created"]).to_pylist()
+        created = pending["created"].to_pylist()
         ids = pending["id"].to_pylist()
         wanted = [
             (c, i)
@@ -181,19 +186,16 @@ class Sync:
         if not wanted:
             return head, []
         oldest = min(c for c, _ in wanted)
-        covered = pc.sum(pc.greater_equal(_seconds(stored["created"]), oldest)).as_py()
-        if covered <= max(self.limit - 1, 1):
+        if stored.covered(oldest) <= max(self.limit - 1, 1):
             return min(oldest, head - 1), []  # the one page of the head crawl re-reads them all
         return head, [i for _, i in wanted]
 
-    def _recheck(self, stored: pa.Table, ids: list[str]) -> None:
+    def _recheck(self, stored: Stored, ids: list[str]) -> None:
         """Ask the processing-filtered list which of ``ids`` still run; re-read the others."""
         ids = [i for i in ids if i not in self._seen]
         if not ids:
             return
-        by_id = dict(
-            zip(stored["id"].to_pylist(), _seconds(stored["created"]).to_pylist(), strict=True)
-        )
+        by_id = stored.created_of()
         oldest = min(by_id[i] for i in ids)
         params = {**self.query, "status_filter": "processing"}
         running: set[str] = set()
@@ -214,44 +216,37 @@ class Sync:
             return
         # By id, or by re-reading the list down to the oldest of them: whichever costs less.
         low = min(by_id[i] for i in finished)
-        covered = pc.sum(pc.greater_equal(_seconds(stored["created"]), low)).as_py()
-        if math.ceil(covered / max(self.limit - 1, 1)) < len(finished):
+        if math.ceil(stored.covered(low) / max(self.limit - 1, 1)) < len(finished):
             self.state["gaps"].insert(0, Crawl(self.limit, floor=low).to_dict())
             self._save()
             self._crawl_gap(newer_than=self.state["head"])
         else:
-            self._fetch_by_id(finished)
+            self._fetch_by_id(finished, by_id)
 
-    def _remember_processing(self, stored: pa.Table | None) -> None:
+    def _remember_processing(self, stored: Stored | None) -> None:
         """Note when each analysis still processing was last seen so (for `due`)."""
         t, old = now(), self.state.get("checked", {})
         running: dict[str, float] = {}
         if stored is not None:
-            pending = pc.equal(stored["status"].cast(pa.string()), "processing")
-            for analysis_id in stored.filter(pending)["id"].to_pylist():
+            for analysis_id in stored.processing_ids():
                 if analysis_id not in self._seen and analysis_id not in self._gone:
                     running[analysis_id] = old.get(analysis_id, t)
         running.update({i: t for i, status in self._seen.items() if status == "processing"})
         self.state["checked"] = running
 
-    def _something_new(self, stored: pa.Table | None) -> bool:
+    def _something_new(self, stored: Stored | None) -> bool:
         """Ask for the single newest analysis: is it newer than the newest stored one?"""
-        if stored is None or stored.num_rows == 0:
+        if stored is None or stored.rows == 0:
             return True
         page = self.client.list_page(offset=0, limit=1, params=self.query, **self.columns)
         page.check_keys()
         if not page.ids:
             return False
-        top = (int(_seconds(stored["created"])[0].as_py()), str(stored["id"][0]))
-        return (page.created[0], page.ids[0]) > top
+        return (page.created[0], page.ids[0]) > stored.newest
 
-    def _add_gap_below(self, stored: pa.Table, floor: int | None) -> None:
+    def _add_gap_below(self, stored: Stored, floor: int | None) -> None:
         """The caller wants older rows than stored: crawl on from the oldest stored one."""
-        oldest = (
-            int(pc.min(_seconds(stored["created"])).as_py()),
-            str(stored["id"][stored.num_rows - 1]),
-        )
-        below = Crawl(self.limit, floor=floor, offset=stored.num_rows - 1, cursor=oldest)
+        below = Crawl(self.limit, floor=floor, offset=stored.rows - 1, cursor=stored.oldest)
         self.state["gaps"].append(below.to_dict())
         self.state["floor"] = floor
         self._save()
@@ -269,7 +264,9 @@ class Sync:
             keep = crawl.accept(offset, page.ids, page.created, page.has_more, page.total)
             self.store.append(page.take(keep), self._seq)
             self._seq += 1
-            self._seen.update((page.ids[i], page.statuses[i]) for i in keep)
+            for i in keep:
+                if page.statuses[i] == "processing" or page.ids[i] in self._watch:
+                    self._seen[page.ids[i]] = page.statuses[i]
             # Undercounting is safe (a page re-reads a few known rows); overcounting would
             # make the next gap start past its cursor and cost re-reads, hence strictly newer.
             new += sum(1 for i in keep if newer_than is None or page.created[i] > newer_than)
@@ -301,13 +298,13 @@ class Sync:
         page.check_keys()  # a row without id or created cannot be paged exactly once
         return page
 
-    def _fetch_by_id(self, ids: list[str]) -> None:
+    def _fetch_by_id(self, ids: list[str], created: Mapping[str, int]) -> None:
         """Re-read analyses one by one; those gone from the API leave the store."""
         for analysis_id in ids:
             try:
                 record = self.client.analysis(analysis_id)
             except NotFoundError:
-                self._gone.append(analysis_id)
+                self._gone[analysis_id] = created.get(analysis_id)
                 continue
             body = json.dumps({"object": "list", "data": [record]}).encode()
             page = parse_page(body, **self.columns)
@@ -359,10 +356,3 @@ def _older(wanted: int | None, stored: int | None) -> bool:
     if stored is None:
         return False
     return wanted is None or wanted < stored
-
-
-def _seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
-    """`created` as Unix seconds, whatever Arrow type the frame module stores it as."""
-    if pa.types.is_timestamp(column.type):
-        return column.cast(pa.timestamp("s", tz="UTC")).cast(pa.int64())
-    return column.cast(pa.int64())

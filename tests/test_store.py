@@ -153,7 +153,7 @@ def store_dir() -> Path:
 
 def test_a_damaged_store_warns_and_refetches(big: Sandbox) -> None:
     load(big)
-    table = store_dir() / "table.parquet"
+    (table,) = (store_dir() / "table").glob("*.parquet")
     table.write_bytes(table.read_bytes()[:100])
     big.clear_log()
     with pytest.warns(StoreWarning, match="fetched again"):
@@ -194,7 +194,7 @@ def test_a_retyped_column_warns_and_refetches(big: Sandbox) -> None:
     import pyarrow.parquet as pq
 
     load(big)
-    path = store_dir() / "table.parquet"
+    (path,) = (store_dir() / "table").glob("*.parquet")
     table = pq.read_table(path)
     i = table.schema.get_field_index("duration_ms")
     table = table.set_column(i, "duration_ms", table["duration_ms"].cast(pa.string()))
@@ -258,7 +258,7 @@ def test_a_held_lock_names_its_holder_and_is_never_called_stale(
     assert load(big)["id"].tolist() == big.ids()  # the holder is gone: the lock is free
 
 
-def test_thirty_refreshes_keep_the_store_to_one_table_file(big: Sandbox, tmp_path: Path) -> None:
+def test_thirty_refreshes_keep_the_store_to_its_table_files(big: Sandbox, tmp_path: Path) -> None:
     load(big)
     young = [r["id"] for r in big.insert(2, status="processing")]
     for i in range(30):
@@ -268,12 +268,17 @@ def test_thirty_refreshes_keep_the_store_to_one_table_file(big: Sandbox, tmp_pat
                 big.set_status(analysis_id, "completed")
         df = load(big)
     assert df["id"].tolist() == big.ids()
-    files = [p for p in store_dir().rglob("*") if p.is_file()]
-    assert sorted(p.name for p in files) == [".lock", "dataset.json", "state.json", "table.parquet"]
+    files = [p.relative_to(store_dir()) for p in store_dir().rglob("*") if p.is_file()]
+    assert sorted(str(p) for p in files) == [
+        ".lock",
+        "dataset.json",
+        "state.json",
+        "table/part-00000001.parquet",  # one file: every refresh folded its rows into it
+    ]
     fresh = load(big, cache_dir=tmp_path)  # the same rows stored in one go
     assert fresh["id"].tolist() == df["id"].tolist()
-    (fresh_table,) = tmp_path.rglob("table.parquet")
-    size = (store_dir() / "table.parquet").stat().st_size
+    (fresh_table,) = tmp_path.rglob("table/*.parquet")
+    size = (store_dir() / "table" / "part-00000001.parquet").stat().st_size
     assert size <= 1.05 * fresh_table.stat().st_size
 
 
