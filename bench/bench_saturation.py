@@ -34,7 +34,7 @@ from typing import Any
 
 import callcov_analytics as cca
 from callcov_analytics import sandbox
-from callcov_analytics._client import CallCovClient
+from callcov_analytics._http.client import CallCovClient
 
 RESULTS = Path(__file__).resolve().parent / "results" / "saturation.json"
 PAGE = 100

@@ -19,10 +19,10 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._changes import SearchNote
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._quota import Quota, quota
-from callcov_analytics._ratelimit import QuotaReading
+from callcov_analytics import SearchNote
+from callcov_analytics._http.client import CallCovClient
+from callcov_analytics._http.ratelimit import QuotaReading
+from callcov_analytics._load.quota import Quota, quota
 from callcov_analytics.sandbox import Sandbox
 
 # 2026-12-01 08:02:37 UTC: a pinned moment for the quota line.
@@ -200,7 +200,7 @@ def test_the_day_used_up_says_so() -> None:
 
 def test_the_quota_command_prints_one_line_and_json(api: Sandbox) -> None:
     env = {"CALLCOV_API_KEY": api.key, "CALLCOV_API_URL": api.url, "PATH": ""}
-    run = [sys.executable, "-m", "callcov_analytics._cli", "quota"]
+    run = [sys.executable, "-m", "callcov_analytics._cli.main", "quota"]
     line = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
     assert line.count("\n") == 1 and line.startswith("today") and "this window" in line
     data = subprocess.run([*run, "--json"], env=env, capture_output=True, text=True, check=True)
@@ -213,7 +213,7 @@ def test_the_quota_command_prints_one_line_and_json(api: Sandbox) -> None:
 def cli(api: Sandbox, *args: str, tmp: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
     env.update({"CALLCOV_API_KEY": api.key, "CALLCOV_API_URL": api.url, "CALLCOV_CACHE_DIR": tmp})
-    command = [sys.executable, "-m", "callcov_analytics._cli", *args]
+    command = [sys.executable, "-m", "callcov_analytics._cli.main", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -232,7 +232,7 @@ def test_fetch_with_since_reports_pages_without_the_whole_lists_total(
 
 
 def test_every_command_line_option_says_what_it_does() -> None:
-    from callcov_analytics import _cli as main_cli
+    from callcov_analytics._cli import main as main_cli
     from callcov_analytics.sandbox import cli as sandbox_cli
 
     parsers = [sandbox_cli._parser()]

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._ratelimit import QuotaReading
+from callcov_analytics._http.client import CallCovClient
+from callcov_analytics._http.ratelimit import QuotaReading
 from callcov_analytics.sandbox import Sandbox
 
 

@@ -11,7 +11,6 @@ from collections.abc import Callable
 
 import pytest
 
-from callcov_analytics._client import CallCovClient
 from callcov_analytics._config import Config
 from callcov_analytics._errors import (
     APIConnectionError,
@@ -25,6 +24,7 @@ from callcov_analytics._errors import (
     UnsafeRedirectError,
     ValidationError,
 )
+from callcov_analytics._http.client import CallCovClient
 from callcov_analytics.sandbox import Sandbox
 
 

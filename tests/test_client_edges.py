@@ -10,9 +10,7 @@ from typing import Any
 
 import pytest
 
-from callcov_analytics import _cli as cli
-from callcov_analytics import _http as http_module
-from callcov_analytics._client import CallCovClient
+from callcov_analytics._cli import main as cli
 from callcov_analytics._errors import (
     NotFoundError,
     ResponseDecodeError,
@@ -20,6 +18,8 @@ from callcov_analytics._errors import (
     ServerError,
     ValidationError,
 )
+from callcov_analytics._http import exchange as http_module
+from callcov_analytics._http.client import CallCovClient
 from tests.hostile_server import PREFIX, Answer, HostileServer, Listing, ok
 
 KEYS = {

@@ -20,8 +20,8 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import metrics, segments
-from callcov_analytics._client import CallCovClient
 from callcov_analytics._errors import UnsupportedEngineError, ValidationError
+from callcov_analytics._http.client import CallCovClient
 from callcov_analytics.sandbox import Sandbox, serve
 
 # Sentiment/effort have fixed groups; the scorecard all-time, per week and per month (UTC).

@@ -18,7 +18,7 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import metrics
-from callcov_analytics._client import CallCovClient
+from callcov_analytics._http.client import CallCovClient
 from callcov_analytics.sandbox import Sandbox, serve
 from tests.test_metrics_sandbox import raw_checks
 

@@ -18,7 +18,7 @@ import pytest
 
 from callcov_analytics import load_calls, metrics, plots, sandbox
 from callcov_analytics._errors import ValidationError
-from callcov_analytics._ratelimit import QuotaReading
+from callcov_analytics._http.ratelimit import QuotaReading
 
 matplotlib.use("Agg")
 
@@ -251,7 +251,7 @@ def test_a_figure_draws_itself_for_notebooks_and_survives_pickling() -> None:
     """Any front end shows `_repr_png_` (no %matplotlib); pickle and savefig still work."""
     import pickle
 
-    from callcov_analytics._style import figure
+    from callcov_analytics._figures.style import figure
 
     fig = figure(4, 3)
     fig.add_subplot().plot([1, 2, 3])

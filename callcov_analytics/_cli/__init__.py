@@ -1,0 +1,1 @@
+"""The callcov-analytics command: its parser, exit codes and subcommands."""
