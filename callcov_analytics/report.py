@@ -1,6 +1,6 @@
 """Reports: ``export_report()`` writes a workbook, one CSV or a report folder.
 
-``export_report(df, "report.xlsx")`` writes one workbook for a manager (see `workbook`).
+``export_report(df, "report.xlsx")`` writes one workbook for a manager (see `_report.workbook`).
 ``export_report(df, "calls.csv")`` writes the calls as one CSV a spreadsheet opens by
 double-click (`_report.safe_csv`: UTF-8 with a BOM, real dates, rounded figures, formula-safe);
 ``machine=True`` makes it a CSV for programs (no BOM, ISO 8601 times with offset, full
@@ -101,7 +101,7 @@ def export_report(
 ) -> Path:
     """Write the manager's workbook (``.xlsx``), the calls as one ``.csv``, or a report folder.
 
-    A ``.xlsx`` path gets one workbook (module `workbook`: Summary, Agents, Exceptions, Daily
+    A ``.xlsx`` path gets one workbook (`_report.workbook`: Summary, Agents, Exceptions, Daily
     volume, then Agent detail and Calls for the screen). A ``.csv`` path gets the calls as one
     CSV a spreadsheet opens by double-click. Any other path is a folder: the workbook as
     ``report.xlsx``, five CSVs, optional Parquet and charts, and a manifest (module

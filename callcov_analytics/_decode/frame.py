@@ -72,7 +72,7 @@ def to_frame(
 ) -> pd.DataFrame:
     """Build the analysis DataFrame from analysis dicts, exactly as parse_page would.
 
-    Example: ``to_frame([client.get_analysis(id)])``.
+    Example: ``to_frame([CallCovClient().analysis(analysis_id)])``.
     """
     tables, rows = [], iter(records)
     while batch := [dict(r) for r in islice(rows, _PAGE_ROWS)]:

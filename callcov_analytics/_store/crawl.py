@@ -102,72 +102,90 @@ class Crawl:
         total: int | None = None,
     ) -> list[int]:
         """Take the page read at ``offset``; return the indices of its rows to keep."""
+        self._count_page(offset, total)
+        _check_order(offset, ids, created)
+        if self._starts_below_cursor(offset, ids, created):
+            self._reread()
+            self._after_empty = not ids
+            return []
+        self._step = 0
+        after_empty, self._after_empty = self._after_empty, False
+        keep, reached_floor = self._keep_new_rows(ids, created)
+        if after_empty and self._ends_on_cursor(ids, created, keep):
+            # A short page ending on the cursor, and the page after it was empty: the list
+            # ends here whatever `has_more` said.
+            self.done = True
+            return keep
+        probe = self._progress(offset, ids, created, bool(keep) or reached_floor, has_more)
+        if reached_floor or _end_of_list(offset, len(ids), self.limit, has_more, total):
+            self.done = True
+        else:
+            self._ask_from_cursor(offset, ids, created, probe)
+        return keep
+
+    def _count_page(self, offset: int, total: int | None) -> None:
+        """Check the page is the one asked for; count it and note the list's total."""
         if offset != self.offset or self.done:
             raise ValueError(f"page at offset {offset} was not the one requested ({self.offset})")
         self.pages += 1
         if total is not None:
             self.total = total
-        n = len(ids)
-        _check_order(offset, ids, created)
-        if self.cursor is not None and (n == 0 or (created[0], ids[0]) < self.cursor):
-            if offset == 0:
-                # Everything newer than the cursor is gone and the list now starts below it:
-                # the whole current list is new to us.
-                pass
-            else:
-                self._reread()
-                self._after_empty = n == 0
-                return []
-        self._step = 0
-        after_empty, self._after_empty = self._after_empty, False
+
+    def _starts_below_cursor(self, offset: int, ids: Sequence[str], created: Sequence[int]) -> bool:
+        """The page skipped rows (it starts older than the cursor): read again from earlier.
+
+        At offset 0 everything newer than the cursor is gone and the list now starts below it:
+        the whole current list is new to us, so that page is taken.
+        """
+        if self.cursor is None or offset == 0:
+            return False
+        return not ids or (created[0], ids[0]) < self.cursor
+
+    def _keep_new_rows(self, ids: Sequence[str], created: Sequence[int]) -> tuple[list[int], bool]:
+        """The rows older than the cursor and not past the floor; whether the floor was met."""
         keep: list[int] = []
-        reached_floor = False
         oldest = self.cursor
-        for i in range(n):
+        for i in range(len(ids)):
             key = (created[i], ids[i])
             if self.floor is not None and key[0] < self.floor:
-                reached_floor = True
-                break
+                self._kept(keep, ids, created)
+                return keep, True
             # The cursor only moves down, so a row older than it was never kept before:
             # no set of seen ids is needed, even for millions of rows. (`oldest` also drops a
             # row repeated within the page.)
             if oldest is None or key < oldest:
                 keep.append(i)
                 oldest = key
+        self._kept(keep, ids, created)
+        return keep, False
+
+    def _kept(self, keep: list[int], ids: Sequence[str], created: Sequence[int]) -> None:
+        """Move the cursor to the oldest row kept, and count the rows."""
         if keep:
             last = keep[-1]
             self.cursor = (created[last], ids[last])
         self.rows += len(keep)
-        if (
-            after_empty
-            and ids
+
+    def _ends_on_cursor(self, ids: Sequence[str], created: Sequence[int], keep: list[int]) -> bool:
+        """A short page of nothing new whose last row is the cursor."""
+        return (
+            bool(ids)
             and not keep
-            and n < self.limit
+            and len(ids) < self.limit
             and (created[-1], ids[-1]) == self.cursor
-        ):
-            # A short page ending on the cursor, and the page after it was empty: the list
-            # ends here whatever `has_more` said.
-            self.done = True
-            return keep
-        probe = self._progress(offset, ids, created, bool(keep) or reached_floor, has_more)
-        # A total that does not end where this page ends contradicts a `false`: more rows past
-        # it, or a page that runs past the total (its rows were served from somewhere else).
-        more_by_total = total is not None and total != offset + n
-        if has_more is None:
-            end_of_list = n < self.limit
-        else:  # believe the envelope, unless its own total contradicts a `false`
-            end_of_list = n == 0 or (has_more is False and (n < self.limit or not more_by_total))
-        if reached_floor or end_of_list:
-            self.done = True
-        else:
-            # The cursor's position in the list as this page saw it; ask again from there.
-            position = offset + n - 1
-            if self.cursor is not None:
-                position = offset + _index_of(self.cursor, ids, created, n)
-            self.offset = max(position, offset + 1)
-            if probe:
-                self.offset += (self.offset - offset) * (2**self._repeats - 1)
-        return keep
+        )
+
+    def _ask_from_cursor(
+        self, offset: int, ids: Sequence[str], created: Sequence[int], probe: bool
+    ) -> None:
+        """The next offset: the cursor's position in the list as this page saw it."""
+        n = len(ids)
+        position = offset + n - 1
+        if self.cursor is not None:
+            position = offset + _index_of(self.cursor, ids, created, n)
+        self.offset = max(position, offset + 1)
+        if probe:
+            self.offset += (self.offset - offset) * (2**self._repeats - 1)
 
     def _progress(
         self,
@@ -259,6 +277,17 @@ class Crawl:
         """Move the next offset down by rows known to be inserted above it (resume after days)."""
         if inserted > 0 and not self.done:
             self.offset += inserted
+
+
+def _end_of_list(offset: int, n: int, limit: int, has_more: bool | None, total: int | None) -> bool:
+    """Whether this page ends the list: a short page, or the envelope's word for it."""
+    if has_more is None:
+        return n < limit
+    # Believe the envelope, unless its own total contradicts a `false`: a total that does not
+    # end where this page ends means more rows past it, or a page that runs past the total
+    # (its rows were served from somewhere else).
+    more_by_total = total is not None and total != offset + n
+    return n == 0 or (has_more is False and (n < limit or not more_by_total))
 
 
 def _check_order(offset: int, ids: Sequence[str], created: Sequence[int]) -> None:
