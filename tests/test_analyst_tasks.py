@@ -20,10 +20,10 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import SearchNote
-from callcov_analytics._http.client import CallCovClient
 from callcov_analytics._http.ratelimit import QuotaReading
 from callcov_analytics._load.quota import Quota, quota
 from callcov_analytics.sandbox import Sandbox
+from tests.clients import client_for
 
 # 2026-12-01 08:02:37 UTC: a pinned moment for the quota line.
 NOON_ISH = 1_796_112_157.0
@@ -32,10 +32,6 @@ NOON_ISH = 1_796_112_157.0
 @pytest.fixture
 def api(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     return sandbox_factory(plan="enterprise", n_analyses=600, window_seconds=60)
-
-
-def client_for(api: Sandbox) -> CallCovClient:
-    return CallCovClient(api.key, api.url, sleep=lambda s: None)
 
 
 def load(api: Sandbox, **kwargs: object) -> pd.DataFrame:

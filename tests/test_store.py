@@ -17,13 +17,13 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics._errors import StoreWarning
-from callcov_analytics._http.client import CallCovClient
 from callcov_analytics._store import folder as store
 from callcov_analytics._store.cache import cache_info, clear_cache, default_cache_dir
 from callcov_analytics._store.crawl import page_size
 from callcov_analytics._store.sync import QuotaWarning
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
+from tests.clients import client_for
 from tests.observers import StopAfter
 
 # New rows a page of limit=100 brings: the overlap row rides in one more (`page_size`).
@@ -33,10 +33,6 @@ NEW = page_size(100) - 1
 def full_load(api: Sandbox) -> int:
     """Requests a whole load of the sandbox's rows takes in pages of limit=100."""
     return math.ceil((len(api.ids()) - 1) / NEW)
-
-
-def client_for(api: Sandbox) -> CallCovClient:
-    return CallCovClient(api.key, api.url, sleep=lambda s: None)
 
 
 def list_pages(api: Sandbox) -> list[tuple[str, str]]:
