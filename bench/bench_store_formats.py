@@ -35,8 +35,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import callcov_analytics as cca
-from callcov_analytics import sandbox
-from callcov_analytics._http.client import CallCovClient
+from callcov_analytics import CallCovClient, sandbox
 from callcov_analytics._store.folder import Store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store_formats.json"

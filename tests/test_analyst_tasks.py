@@ -19,9 +19,8 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics import SearchNote
-from callcov_analytics._http.ratelimit import QuotaReading
-from callcov_analytics._load.quota import Quota, quota
+from callcov_analytics import QuotaReading, SearchNote, quota
+from callcov_analytics._load.quota import Quota
 from callcov_analytics.sandbox import Sandbox
 from tests.clients import client_for
 

@@ -14,8 +14,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._config import Config
-from callcov_analytics._http.client import CallCovClient
+from callcov_analytics import CallCovClient, Config
 from callcov_analytics._store.crawl import page_size
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments

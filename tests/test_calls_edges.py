@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._http.ratelimit import QuotaReading
+from callcov_analytics import QuotaReading
 from callcov_analytics.sandbox import Sandbox
 from tests.clients import client_for
 

@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 import pytest
 
-from callcov_analytics._config import Config
-from callcov_analytics._errors import (
+from callcov_analytics import (
     APIConnectionError,
     AuthenticationError,
+    CallCovClient,
+    Config,
     ConfigurationError,
     NotFoundError,
     PermissionDeniedError,
@@ -24,7 +25,6 @@ from callcov_analytics._errors import (
     UnsafeRedirectError,
     ValidationError,
 )
-from callcov_analytics._http.client import CallCovClient
 from callcov_analytics.sandbox import Sandbox
 from tests.clients import client_for
 

@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from callcov_analytics._cli import main as cli
-from callcov_analytics._errors import (
+from callcov_analytics import (
+    CallCovClient,
     NotFoundError,
     ResponseDecodeError,
     ResponseTooLargeError,
     ServerError,
     ValidationError,
 )
+from callcov_analytics._cli import main as cli
 from callcov_analytics._http import exchange as http_module
-from callcov_analytics._http.client import CallCovClient
 from tests.hostile_server import PREFIX, Answer, HostileServer, Listing, ok
 
 KEYS = {

@@ -19,8 +19,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics import metrics, segments
-from callcov_analytics._errors import UnsupportedEngineError, ValidationError
+from callcov_analytics import UnsupportedEngineError, ValidationError, metrics, segments
 from callcov_analytics.sandbox import Sandbox, serve
 from tests.clients import client_for
 

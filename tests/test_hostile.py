@@ -23,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import callcov_analytics as cca
-from callcov_analytics._errors import (
+from callcov_analytics import (
     APIError,
     CallCovError,
     InvalidRecordError,

@@ -16,9 +16,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from callcov_analytics import load_calls, metrics, plots, sandbox
-from callcov_analytics._errors import ValidationError
-from callcov_analytics._http.ratelimit import QuotaReading
+from callcov_analytics import QuotaReading, ValidationError, load_calls, metrics, plots, sandbox
 
 matplotlib.use("Agg")
 

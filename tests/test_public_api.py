@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._decode.schema import SCHEMA
+from callcov_analytics import SCHEMA
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

@@ -20,9 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._config import Config
-from callcov_analytics._errors import APITimeoutError, RateLimitError
-from callcov_analytics._http.client import CallCovClient
+from callcov_analytics import APITimeoutError, CallCovClient, Config, RateLimitError
 from tests.sandbox_fixtures import Sandbox
 
 

@@ -16,11 +16,10 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._errors import StoreWarning
+from callcov_analytics import QuotaWarning, StoreWarning, cache_info, clear_cache
 from callcov_analytics._store import folder as store
-from callcov_analytics._store.cache import cache_info, clear_cache, default_cache_dir
+from callcov_analytics._store.cache import default_cache_dir
 from callcov_analytics._store.crawl import page_size
-from callcov_analytics._store.sync import QuotaWarning
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
 from tests.clients import client_for

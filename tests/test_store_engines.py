@@ -20,8 +20,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._decode.schema import SCHEMA
-from callcov_analytics._http.client import CallCovClient
+from callcov_analytics import SCHEMA, CallCovClient
 from callcov_analytics._store import folder as _store
 from callcov_analytics._store import merge as _store_merge
 from callcov_analytics.sandbox import Sandbox

@@ -15,7 +15,7 @@ import pytest
 import requests
 
 import callcov_analytics as cca
-from callcov_analytics._http.client import CallCovClient
+from callcov_analytics import CallCovClient
 from callcov_analytics._store import sync as sync
 from callcov_analytics.sandbox import Sandbox
 

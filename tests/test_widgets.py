@@ -17,10 +17,15 @@ from typing import Any
 import ipywidgets
 import pytest
 
+from callcov_analytics import (
+    AuthenticationError,
+    MissingDependencyError,
+    QuotaReading,
+    cache_info,
+    load_calls,
+    scan_calls,
+)
 from callcov_analytics import _config as config
-from callcov_analytics import cache_info, load_calls, scan_calls
-from callcov_analytics._errors import AuthenticationError, MissingDependencyError
-from callcov_analytics._http.ratelimit import QuotaReading
 from callcov_analytics.notebook import connect, stop_sandboxes
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.widgets import KeyEntry, QuotaPanel, check_key, key_entry

@@ -21,10 +21,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from callcov_analytics import metrics, sandbox
+from callcov_analytics import ValidationError, load_calls, metrics, sandbox
 from callcov_analytics._decode.frame import empty_frame
-from callcov_analytics._errors import ValidationError
-from callcov_analytics._load.loaders import load_calls
 from callcov_analytics._report.workbook import (
     LABELS,
     PRINTED_EXCEPTIONS,
