@@ -195,7 +195,7 @@ def test_the_day_used_up_says_so() -> None:
 
 def test_the_quota_command_prints_one_line_and_json(api: Sandbox) -> None:
     env = {"CALLCOV_API_KEY": api.key, "CALLCOV_API_URL": api.url, "PATH": ""}
-    run = [sys.executable, "-m", "callcov_analytics._cli.main", "quota"]
+    run = [sys.executable, "-m", "callcov_analytics._cli", "quota"]
     line = subprocess.run(run, env=env, capture_output=True, text=True, check=True).stdout
     assert line.count("\n") == 1 and line.startswith("today") and "this window" in line
     data = subprocess.run([*run, "--json"], env=env, capture_output=True, text=True, check=True)
@@ -208,7 +208,7 @@ def test_the_quota_command_prints_one_line_and_json(api: Sandbox) -> None:
 def cli(api: Sandbox, *args: str, tmp: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
     env.update({"CALLCOV_API_KEY": api.key, "CALLCOV_API_URL": api.url, "CALLCOV_CACHE_DIR": tmp})
-    command = [sys.executable, "-m", "callcov_analytics._cli.main", *args]
+    command = [sys.executable, "-m", "callcov_analytics._cli", *args]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -227,7 +227,7 @@ def test_fetch_with_since_reports_pages_without_the_whole_lists_total(
 
 
 def test_every_command_line_option_says_what_it_does() -> None:
-    from callcov_analytics._cli import main as main_cli
+    from callcov_analytics._cli import parser as main_cli
     from callcov_analytics.sandbox import cli as sandbox_cli
 
     parsers = [sandbox_cli._parser()]

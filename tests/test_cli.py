@@ -45,7 +45,7 @@ def run(
     if url is not None:
         base["CALLCOV_API_URL"] = url
     return subprocess.run(
-        [sys.executable, "-m", "callcov_analytics._cli.main", *args],
+        [sys.executable, "-m", "callcov_analytics._cli", *args],
         capture_output=True,
         text=True,
         env=base,
@@ -240,7 +240,7 @@ def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path: Path) -> None:
             CALLCOV_API_URL=slow.url,
             CALLCOV_CACHE_DIR=os.environ["CALLCOV_CACHE_DIR"],
         )
-        command = [sys.executable, "-m", "callcov_analytics._cli.main", "fetch", "--out", "c.csv"]
+        command = [sys.executable, "-m", "callcov_analytics._cli", "fetch", "--out", "c.csv"]
         proc = subprocess.Popen(command, env=base, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
         assert proc.stderr is not None
         seen = []

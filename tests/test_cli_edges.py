@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from callcov_analytics._cli import commands as commands
-from callcov_analytics._cli import main as cli
+from callcov_analytics._cli import parser as cli
 from callcov_analytics.report import FILE_SUFFIXES
 from callcov_analytics.sandbox import Sandbox
 

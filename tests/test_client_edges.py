@@ -18,7 +18,7 @@ from callcov_analytics import (
     ServerError,
     ValidationError,
 )
-from callcov_analytics._cli import main as cli
+from callcov_analytics._cli import parser as cli
 from callcov_analytics._http import exchange as http_module
 from tests.hostile_server import PREFIX, Answer, HostileServer, Listing, ok
 

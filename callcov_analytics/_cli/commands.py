@@ -1,4 +1,4 @@
-"""What each subcommand of ``callcov-analytics`` does (the parser and exit codes: `_cli.main`).
+"""What each subcommand of ``callcov-analytics`` does (the parser and exit codes: `parser`).
 
 Each command imports what it needs when it runs, so ``--help`` stays light.
 """

@@ -322,7 +322,3 @@ def _run(command: Callable[[], int], *, debug: bool) -> int:
                 EXIT_FAILURE, f"internal error: {type(exc).__name__}: {_one_line(exc)}{hint}"
             )
         raise
-
-
-if __name__ == "__main__":
-    sys.exit(main())
