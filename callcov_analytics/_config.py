@@ -101,6 +101,25 @@ def session_key() -> Secret | None:
 
 
 @dataclass(frozen=True)
+class Account:
+    """Whose data a store holds, without the key: the API, the key's fingerprint and hint."""
+
+    base_url: str
+    fingerprint: str  # names the account's folder; the key cannot be read back from it
+    hint: str  # the key's last characters, shown to say which key a store was filled with
+
+    @property
+    def host(self) -> str:
+        """The API's host and port as a folder name's first part."""
+        return self.base_url.split("://", 1)[-1].split("/", 1)[0].replace(":", "_")
+
+    @property
+    def folder(self) -> str:
+        """``<api host>-<key fingerprint>``: the account's folder in the cache."""
+        return f"{self.host}-{self.fingerprint}"
+
+
+@dataclass(frozen=True)
 class Config:
     """Resolved connection settings. ``repr`` never shows the key."""
 
@@ -147,6 +166,11 @@ class Config:
         sandbox's), else None for the user cache. The one rule for every entry point."""
         folder = cache_dir or self.cache_dir
         return Path(folder) if folder else None
+
+    @property
+    def account(self) -> Account:
+        """The store's view of this key: who it is, never the key itself."""
+        return Account(self.base_url, self.api_key.fingerprint, self.api_key.hint)
 
     @property
     def origin(self) -> str:

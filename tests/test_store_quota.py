@@ -198,7 +198,7 @@ def test_sync_counts_rows_new_refreshed_and_from_the_store(big: Sandbox, tmp_pat
     client = CallCovClient(big.key, big.url, sleep=lambda s: None)
 
     def run() -> dict[str, int]:
-        store = open_store(big.url, client.config.api_key, {}, {}, since=None, root=tmp_path)
+        store = open_store(client.config.account, {}, {}, since=None, root=tmp_path)
         with store.locked():
             Sync(client, store, limit=100).run(None)
         return store.counts

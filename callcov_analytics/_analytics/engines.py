@@ -8,7 +8,7 @@ hands back the same kind (Ibis needs its own connection and returns Ibis tables)
 pandas path runs pandas' own vectorised operations, so the pandas route stays as fast as
 hand-written pandas (``bench/bench_engines.py`` measures it).
 
-pandas results keep this package's exact dtypes (`columns.typed`); other engines get the
+pandas results keep this package's exact dtypes (`_decode.columns.typed`); other engines get the
 matching engine types (Int64 -> BIGINT/i64, Float64 -> DOUBLE/f64, boolean, string).
 """
 

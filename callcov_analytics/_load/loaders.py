@@ -233,8 +233,7 @@ def _open_store(
     if not options["cache"]:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
     return open_store(
-        view.config.base_url,
-        view.config.api_key,
+        view.config.account,
         query,
         columns,
         since=since,

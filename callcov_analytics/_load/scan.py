@@ -128,7 +128,7 @@ def scan_calls(
     else:
         config = client.config if client is not None else Config.resolve(api_key, base_url)
         root = config.store_root(cache_dir)
-        store = open_store(config.base_url, config.api_key, query, options, since=since, root=root)
+        store = open_store(config.account, query, options, since=since, root=root)
         path = _table_of(store)
         logger.info("scan_calls reads the stored table %s; no request made", path)
     source = str(table) if table is not None else str(path)  # Path() would fold "s3://" to "s3:/"

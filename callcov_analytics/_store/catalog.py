@@ -29,7 +29,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from .._secrets import Secret
+from .._config import Account
 from .cache import default_cache_dir
 from .files import TABLE, TABLE_DIR
 from .folder import Store
@@ -38,8 +38,7 @@ logger = logging.getLogger("callcov_analytics")
 
 
 def open_store(
-    base_url: str,
-    key: Secret,
+    who: Account,
     query: Mapping[str, str],
     columns: Mapping[str, bool],
     *,
@@ -50,7 +49,7 @@ def open_store(
     """The dataset that answers this load (see the module docstring).
 
     Args:
-        base_url, key: the API and key the load uses (the key only names the folder).
+        who: the API and key the load uses (`Config.account`: the key's fingerprint only).
         query: the API filters; columns: parse_page's options (transcript, segments).
         since: the oldest ``created`` wanted (None: the whole history).
         same_account: ``probe(analysis_id)`` is True when the key sees that analysis; given,
@@ -58,22 +57,23 @@ def open_store(
 
     Example::
 
-        store = open_store(url, key, {"status_filter": "completed"}, {}, since=None)
+        store = open_store(config.account, {"status_filter": "completed"}, {}, since=None)
     """
     root = root or default_cache_dir()
-    host = base_url.split("://", 1)[-1].split("/", 1)[0].replace(":", "_")
-    account = root / f"{host}-{key.fingerprint}"
+    base_url = who.base_url
+    host = who.host
+    account = root / who.folder
     columns = {name: on for name, on in columns.items() if on}
     if same_account is not None and not account.exists():
         _adopt(root, host, account, same_account)
-    meta = {"base_url": base_url, "key_hint": key.hint, "query": dict(query), "columns": columns}
+    meta = {"base_url": base_url, "key_hint": who.hint, "query": dict(query), "columns": columns}
     own = Store(account / _digest(base_url, query, columns), meta)
     if (own.path / "state.json").exists():
         return own
     for path, other in _datasets(account):
         if other.get("base_url") == base_url and _covers(path, other, query, columns, since):
             logger.info("answering %s from the stored superset %s", dict(query), path)
-            return Store(path, {**other, "key_hint": key.hint}, where=query)
+            return Store(path, {**other, "key_hint": who.hint}, where=query)
     return own
 
 
