@@ -61,7 +61,7 @@ GB = 1e9
 
 def table_schema() -> pa.Schema:
     """The store table's schema: load_calls' empty frame as Arrow, times in microseconds."""
-    from callcov_analytics._frame import empty_frame
+    from callcov_analytics._decode.frame import empty_frame
 
     schema = pa.Table.from_pandas(empty_frame(), preserve_index=False).schema
     for name in ("created", "completed_at"):
@@ -158,7 +158,7 @@ def _scorecard(engine: str, table: str) -> dict[str, Any]:
     if engine in QUEUE_CHILDREN:
         return _queue(engine, table)
     if engine == "duckdb":
-        from callcov_analytics._scan import scan_calls
+        from callcov_analytics._load.scan import scan_calls
 
         card = metrics.agent_scorecard(scan_calls(table=table), period="M", detail=True).df()
     elif engine == "pandas":
@@ -190,7 +190,7 @@ QUEUE_CHILDREN = ("pandas-queue", "duckdb-queue", "pandas-volume", "duckdb-volum
 def _queue(engine: str, table: str) -> dict[str, Any]:
     """`compliance_exceptions` or `volume` (per day) on pandas or DuckDB: seconds and rows."""
     from callcov_analytics import metrics
-    from callcov_analytics._scan import scan_calls
+    from callcov_analytics._load.scan import scan_calls
 
     start = time.perf_counter()
     frame = pd.read_parquet(table) if engine.startswith("pandas") else scan_calls(table=table)

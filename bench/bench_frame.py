@@ -192,7 +192,7 @@ class _Declines:
     """A fast path that declines every page."""
 
     def read(self, body: bytes) -> Any:
-        from callcov_analytics._page_json import SlowPath
+        from callcov_analytics._decode.page_json import SlowPath
 
         raise SlowPath
 
@@ -201,9 +201,9 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     """Build the frame one way, in this (fresh) process; return the measurements."""
     import pandas as pd
 
-    from callcov_analytics._decode import parse_page
-    from callcov_analytics._frame import frame_from_tables
-    from callcov_analytics._schema import SCHEMA_SPEC
+    from callcov_analytics._decode.frame import frame_from_tables
+    from callcov_analytics._decode.parse import parse_page
+    from callcov_analytics._decode.schema import SCHEMA_SPEC
 
     files = sorted(directory.glob("page_*.json"))
     phases: dict[str, float] = {}
@@ -223,9 +223,9 @@ def run_route(route: str, directory: Path) -> dict[str, Any]:
     cpu_before = usage.ru_utime + usage.ru_stime
     start = time.perf_counter()
     if route == "generic":  # every page with a field the schema lacks: Arrow reads them all
-        import callcov_analytics._decode
+        import callcov_analytics._decode.parse
 
-        callcov_analytics._decode.struct_reader = lambda *_: _Declines()  # type: ignore[assignment]
+        callcov_analytics._decode.parse.struct_reader = lambda *_: _Declines()  # type: ignore[assignment]
     if route in ("ours", "generic"):
         tables = []
         for body in pages():

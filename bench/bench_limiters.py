@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # tests.limiter_apps: the servers live beside the test suite
 
 import callcov_analytics as cca  # noqa: E402
-from callcov_analytics._client import CallCovClient  # noqa: E402
+from callcov_analytics._http.client import CallCovClient  # noqa: E402
 from tests import limiter_apps  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results" / "limiters.json"

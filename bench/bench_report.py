@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from callcov_analytics import sandbox
-from callcov_analytics._loaders import load_calls
+from callcov_analytics import load_calls, sandbox
 from callcov_analytics.report import export_report
 
 RESULTS = Path(__file__).resolve().parent / "results" / "report.json"

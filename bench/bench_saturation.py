@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import callcov_analytics as cca
-from callcov_analytics import sandbox
-from callcov_analytics._client import CallCovClient
+from callcov_analytics import CallCovClient, sandbox
 
 RESULTS = Path(__file__).resolve().parent / "results" / "saturation.json"
 PAGE = 100

@@ -116,7 +116,7 @@ def quota_cases(anchor: int) -> dict[str, int]:
     """Requests of each repeat, filtered and rotated-key load after a first full load."""
     import random
 
-    from callcov_analytics import _sync as sync
+    from callcov_analytics._store import sync as sync
 
     clock = [float(anchor)]
     real_now = sync.now

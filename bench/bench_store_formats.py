@@ -35,9 +35,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import callcov_analytics as cca
-from callcov_analytics import sandbox
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._store import Store
+from callcov_analytics import CallCovClient, sandbox
+from callcov_analytics._store.folder import Store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store_formats.json"
 N, PAGE = 10_000, 500

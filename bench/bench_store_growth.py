@@ -116,8 +116,8 @@ def grow(root: str, n: int) -> None:
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    from callcov_analytics._catalog import _datasets
-    from callcov_analytics._store import Store
+    from callcov_analytics._store.catalog import _datasets
+    from callcov_analytics._store.folder import Store
 
     ((path, meta),) = _datasets(next(Path(root).glob("*")))
     store = Store(path, meta)

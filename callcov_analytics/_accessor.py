@@ -1,9 +1,9 @@
 """The ``df.callcov`` accessor: the package's analyses as methods, under the functions' names.
 
 Each method is the function of the same name applied to this frame: ``df.callcov.agent_scorecard()``
-is ``metrics.agent_scorecard(df)``. Registered when the package first builds a frame (the
-modules that do, `frame` and `segments`, import this one), so every frame it gives you has it;
-``import callcov_analytics`` alone stays free of pandas.
+is ``metrics.agent_scorecard(df)``. Registered by the entry points that hand out frames
+(`load_calls`, `load_segments`, `to_frame`: see the package's ``__getattr__``), so every frame
+the package gives you has it; ``import callcov_analytics`` alone stays free of pandas.
 """
 
 from __future__ import annotations
@@ -110,7 +110,7 @@ class CallCovAccessor:
 
         Example: ``df.callcov.schema_summary()`` (a first look at a new frame).
         """
-        from ._frame import schema_summary
+        from ._decode.frame import schema_summary
 
         return schema_summary(self._frame)
 

@@ -22,6 +22,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
@@ -100,6 +101,25 @@ def session_key() -> Secret | None:
 
 
 @dataclass(frozen=True)
+class Account:
+    """Whose data a store holds, without the key: the API, the key's fingerprint and hint."""
+
+    base_url: str
+    fingerprint: str  # names the account's folder; the key cannot be read back from it
+    hint: str  # the key's last characters, shown to say which key a store was filled with
+
+    @property
+    def host(self) -> str:
+        """The API's host and port as a folder name's first part."""
+        return self.base_url.split("://", 1)[-1].split("/", 1)[0].replace(":", "_")
+
+    @property
+    def folder(self) -> str:
+        """``<api host>-<key fingerprint>``: the account's folder in the cache."""
+        return f"{self.host}-{self.fingerprint}"
+
+
+@dataclass(frozen=True)
 class Config:
     """Resolved connection settings. ``repr`` never shows the key."""
 
@@ -141,6 +161,17 @@ class Config:
             ca_bundle=check_ca_bundle(ca_bundle) if ca_bundle else None,
         )
 
+    def store_root(self, cache_dir: str | Path | None = None) -> Path | None:
+        """Where this load's store lives: the caller's folder, else the session's (the
+        sandbox's), else None for the user cache. The one rule for every entry point."""
+        folder = cache_dir or self.cache_dir
+        return Path(folder) if folder else None
+
+    @property
+    def account(self) -> Account:
+        """The store's view of this key: who it is, never the key itself."""
+        return Account(self.base_url, self.api_key.fingerprint, self.api_key.hint)
+
     @property
     def origin(self) -> str:
         """scheme://host:port of the API: the only place the key is ever sent."""
@@ -152,23 +183,50 @@ class Config:
         return None if self.proxy is None else origin_of(self.proxy.reveal())
 
 
+class KeySource(NamedTuple):
+    """Where the key was found (``where``), the key, the URL that goes with it, and the cache
+    folder the session gives it (the sandbox's)."""
+
+    where: str  # "argument", "session key", "environment", ".env file" or "sandbox"
+    api_key: Secret
+    base_url: str
+    cache_dir: str | None
+
+
+def key_source(
+    api_key: str | Secret | None = None,
+    base_url: str | None = None,
+    dotenv: Mapping[str, str | None] | None = None,
+) -> KeySource | None:
+    """The key by precedence (see the module docstring), or None when none is configured."""
+    dotenv = _dotenv() if dotenv is None else dotenv
+    env_url = os.environ.get(URL_ENV) or dotenv.get(URL_ENV)
+    if api_key is not None:
+        url = base_url or env_url or DEFAULT_BASE_URL
+        return KeySource("argument", _as_secret(api_key), url, None)
+    if SESSION.entered is not None:
+        url = base_url or SESSION.entered.base_url or env_url or DEFAULT_BASE_URL
+        return KeySource("session key", SESSION.entered.api_key, url, SESSION.entered.cache_dir)
+    for where, value in (
+        ("environment", os.environ.get(KEY_ENV)),
+        (".env file", dotenv.get(KEY_ENV)),
+    ):
+        key = _as_secret_or_none(value)
+        if key is not None:
+            return KeySource(where, key, base_url or env_url or DEFAULT_BASE_URL, None)
+    sandbox = SESSION.sandbox
+    if sandbox is not None and sandbox.base_url and base_url in (None, sandbox.base_url):
+        return KeySource("sandbox", sandbox.api_key, sandbox.base_url, sandbox.cache_dir)
+    return None
+
+
 def _key_and_url(
     api_key: str | Secret | None, base_url: str | None, dotenv: Mapping[str, str | None]
 ) -> tuple[Secret, str, str | None]:
-    """The key by precedence (see the module docstring), the URL that goes with it, and the
-    cache folder the session gives it (the sandbox's)."""
-    env_url = os.environ.get(URL_ENV) or dotenv.get(URL_ENV)
-    if api_key is not None:
-        return _as_secret(api_key), base_url or env_url or DEFAULT_BASE_URL, None
-    if SESSION.entered is not None:
-        url = base_url or SESSION.entered.base_url or env_url or DEFAULT_BASE_URL
-        return SESSION.entered.api_key, url, SESSION.entered.cache_dir
-    key = _as_secret_or_none(os.environ.get(KEY_ENV)) or _as_secret_or_none(dotenv.get(KEY_ENV))
-    if key is not None:
-        return key, base_url or env_url or DEFAULT_BASE_URL, None
-    sandbox = SESSION.sandbox
-    if sandbox is not None and sandbox.base_url and base_url in (None, sandbox.base_url):
-        return sandbox.api_key, sandbox.base_url, sandbox.cache_dir
+    """The configured key, its URL and the session's cache folder; or how to configure one."""
+    found = key_source(api_key, base_url, dotenv)
+    if found is not None:
+        return found.api_key, found.base_url, found.cache_dir
     raise ConfigurationError(
         "No CallCov API key. Pass api_key=..., set the CALLCOV_API_KEY environment "
         "variable (or put it in a .env file), or use callcov_analytics.widgets.key_entry() "

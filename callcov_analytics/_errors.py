@@ -29,7 +29,12 @@
 
     LoadInterrupted (a KeyboardInterrupt, not an Exception)   Ctrl-C during a load; .partial
 
-Which of them are retried is the client's retry predicate (`_http.is_retryable`), not this
+    CallCovWarning (a UserWarning)
+    ├── QuotaWarning                             the day's quota cannot cover the load
+    ├── StoreWarning                             the store recovered from a damaged file
+    └── SearchNote                               a search= that matched no id
+
+Which of them are retried is the client's retry predicate (`_http.exchange.is_retryable`), not this
 tree: "no answer" and "an answer we cannot use" are different facts even where both are
 retried. Every error that can end a load carries ``.partial``: a DataFrame of the rows fetched
 before it (or None when the failure came before any row). Messages never contain the API key.
@@ -70,6 +75,7 @@ __all__ = [
     "RateLimitError",
     "ResponseDecodeError",
     "ResponseTooLargeError",
+    "SearchNote",
     "ServerError",
     "ServerMisbehaviourError",
     "StorageError",
@@ -166,6 +172,10 @@ class CallCovWarning(UserWarning):
 
 class StoreWarning(CallCovWarning):
     """The local store had a problem it recovered from (a damaged or missing file, say)."""
+
+
+class SearchNote(CallCovWarning):
+    """load_calls(search=...) found nothing: the API's search looks at ids, not transcripts."""
 
 
 class QuotaWarning(CallCovWarning):
@@ -447,3 +457,8 @@ def make_status_error(
     if status_code == 401:  # whichever request met it, the news is the key, not the path
         return cls(f"The API rejected the key: {summary}{suffix}{rid}", **kwargs)
     return cls(f"{where}: {summary}{suffix}{rid}", **kwargs)
+
+
+# Tracebacks and reprs name the public path (as httpx and openai do): callcov_analytics.X.
+for _name in __all__:
+    globals()[_name].__module__ = "callcov_analytics"

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from ._errors import ValidationError, optional_module
-from ._style import CHECK_STYLE
+from ._figures.style import CHECK_STYLE
 from .metrics import CHECKS
 from .plots import date_range
 

@@ -28,13 +28,12 @@ from typing import Any
 import narwhals as nw
 import pandas as pd
 
-from callcov_analytics._coaching import COACHING_COLUMNS as COACHING_COLUMNS
-from callcov_analytics._columns import typed
-from callcov_analytics._engines import F, Frame, finish, to_pandas, wrap
-from callcov_analytics._exceptions import EXCEPTION_COLUMNS as EXCEPTION_COLUMNS
-from callcov_analytics._exceptions import SEVERITY as SEVERITY
-from callcov_analytics._exceptions import compliance_exceptions
-from callcov_analytics._outcomes import (
+from callcov_analytics._analytics.coaching import COACHING_COLUMNS as COACHING_COLUMNS
+from callcov_analytics._analytics.engines import F, Frame, finish, to_pandas, wrap
+from callcov_analytics._analytics.exceptions import EXCEPTION_COLUMNS as EXCEPTION_COLUMNS
+from callcov_analytics._analytics.exceptions import SEVERITY as SEVERITY
+from callcov_analytics._analytics.exceptions import compliance_exceptions
+from callcov_analytics._analytics.outcomes import (
     ANALYSED,
     CHECKS,
     EFFORT_SCORES,
@@ -50,9 +49,10 @@ from callcov_analytics._outcomes import (
     wilson_interval,
     with_outcomes,
 )
-from callcov_analytics._periods import in_zone, to_periods, with_period, zone_of
-from callcov_analytics._scorecard import SCORECARD_COLUMNS as SCORECARD_COLUMNS
-from callcov_analytics._scorecard import agent_scorecard
+from callcov_analytics._analytics.periods import in_zone, to_periods, with_period, zone_of
+from callcov_analytics._analytics.scorecard import SCORECARD_COLUMNS as SCORECARD_COLUMNS
+from callcov_analytics._analytics.scorecard import agent_scorecard
+from callcov_analytics._decode.columns import typed
 
 __all__ = [
     "CHECKS",
@@ -101,7 +101,7 @@ def sentiment_shift(df: F, by: str | list[str] = "agent_id") -> F:
 
     Columns: the ``by`` columns, calls, calls_without_results (calls whose shift is unknown),
     shift_n (calls with both ends known), improved, same, worsened, improved_share,
-    same_share, worsened_share (shares of shift_n). Any engine (see `_engines`).
+    same_share, worsened_share (shares of shift_n). Any engine (see `_analytics.engines`).
 
     Example:
         >>> sentiment_shift(load_calls(), by="agent_id")  # doctest: +SKIP
@@ -123,7 +123,7 @@ def effort_distribution(df: F, by: str | list[str] = "agent_id") -> F:
 
     Columns: the ``by`` columns, calls, calls_without_results, effort_n (analysed calls with a
     score in 0..5; other values count as unknown), effort_0 … effort_5 (counts), effort_mean.
-    Any engine (see `_engines`).
+    Any engine (see `_analytics.engines`).
 
     Example:
         >>> effort_distribution(load_calls(), by="agent_id")  # doctest: +SKIP

@@ -27,16 +27,13 @@ import html
 import os
 import tempfile
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
-
 from . import sandbox as sandbox_server
-from ._cache import CACHE_ENV
-from ._config import DEFAULT_BASE_URL, KEY_ENV, SESSION, URL_ENV, Config, is_loopback
+from ._config import DEFAULT_BASE_URL, KEY_ENV, SESSION, URL_ENV, Config, is_loopback, key_source
 from ._secrets import Secret
+from ._store.cache import CACHE_ENV
 from .widgets import KeyCheck, KeyEntry, key_entry
 
 __all__ = ["Connection", "connect", "stop_sandboxes"]
@@ -126,14 +123,9 @@ _FROM = {
 
 
 def _configured_source() -> str | None:
-    if SESSION.entered is not None:
-        return "session key"  # a chosen sandbox was forgotten before this is asked
-    if os.environ.get(KEY_ENV, "").strip():
-        return "environment"
-    env_file = Path.cwd() / ".env"
-    if env_file.is_file() and (dotenv_values(env_file).get(KEY_ENV) or "").strip():
-        return ".env file"
-    return None
+    """Where a configured key comes from; None when only a sandbox could answer."""
+    found = key_source()  # a chosen sandbox was forgotten before this is asked
+    return None if found is None or found.where == "sandbox" else found.where
 
 
 def connect(

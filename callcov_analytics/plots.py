@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from ._errors import ValidationError
-from ._quota_plot import plot_quota, quota_summary
-from ._style import (
+from ._figures.quota_plot import plot_quota, quota_summary
+from ._figures.style import (
     CHECK_STYLE,
     OKABE_ITO,
     SENTIMENT_STYLE,

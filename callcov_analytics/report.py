@@ -1,8 +1,8 @@
 """Reports: ``export_report()`` writes a workbook, one CSV or a report folder.
 
-``export_report(df, "report.xlsx")`` writes one workbook for a manager (see `workbook`).
+``export_report(df, "report.xlsx")`` writes one workbook for a manager (see `_report.workbook`).
 ``export_report(df, "calls.csv")`` writes the calls as one CSV a spreadsheet opens by
-double-click (module `_csv`: UTF-8 with a BOM, real dates, rounded figures, formula-safe);
+double-click (`_report.safe_csv`: UTF-8 with a BOM, real dates, rounded figures, formula-safe);
 ``machine=True`` makes it a CSV for programs (no BOM, ISO 8601 times with offset, full
 precision). ``export_report(df, "report")`` writes a folder, the same workbook plus CSVs::
 
@@ -38,13 +38,20 @@ from typing import Any
 import pandas as pd
 
 from . import metrics
-from ._atomic import atomic_open, fresh_path, storage_errors
-from ._csv import FORMULA_TRIGGERS, MANIFEST, neutralize, read_report_csv, write_csv, write_csv_file
 from ._dates import check_tz
 from ._errors import ValidationError
-from ._manifest import checksum, describe, figures_for, manifest
-from ._summary import summary_facts
-from ._workbook import agent_summary, write_workbook
+from ._report.manifest import checksum, describe, figures_for, manifest
+from ._report.safe_csv import (
+    FORMULA_TRIGGERS,
+    MANIFEST,
+    neutralize,
+    read_report_csv,
+    write_csv,
+    write_csv_file,
+)
+from ._report.summary import summary_facts
+from ._report.workbook import agent_summary, write_workbook
+from ._store.atomic import atomic_open, fresh_path, storage_errors
 
 __all__ = [
     "FORMULA_TRIGGERS",
@@ -94,7 +101,7 @@ def export_report(
 ) -> Path:
     """Write the manager's workbook (``.xlsx``), the calls as one ``.csv``, or a report folder.
 
-    A ``.xlsx`` path gets one workbook (module `workbook`: Summary, Agents, Exceptions, Daily
+    A ``.xlsx`` path gets one workbook (`_report.workbook`: Summary, Agents, Exceptions, Daily
     volume, then Agent detail and Calls for the screen). A ``.csv`` path gets the calls as one
     CSV a spreadsheet opens by double-click. Any other path is a folder: the workbook as
     ``report.xlsx``, five CSVs, optional Parquet and charts, and a manifest (module

@@ -22,8 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from callcov_analytics import _accessor  # noqa: F401  registers df.callcov on these frames
-from callcov_analytics._columns import typed
+from callcov_analytics._analytics.links import audio_links
+from callcov_analytics._decode.columns import typed
 from callcov_analytics._errors import ValidationError
 
 __all__ = [
@@ -194,7 +194,7 @@ def talk_metrics(segments: pd.DataFrame) -> pd.DataFrame:
     Example:
         >>> talk_metrics(segments(records))  # doctest: +SKIP
     """
-    from ._engines import pandas_only  # Narwhals only when analysing, not when loading
+    from ._analytics.engines import pandas_only  # Narwhals only when analysing, not when loading
 
     segments = pandas_only(
         segments, "talk_metrics", "runs and silences follow each call's segments in order"
@@ -324,15 +324,6 @@ def search_transcripts(
     out = df.iloc[positions][["id", "agent_id", "created"]].assign(matches=found, snippet=snippets)
     out = out.sort_values(["created", "id"], ascending=False, na_position="last", kind="stable")
     return typed(out, SEARCH_COLUMNS)
-
-
-def audio_links(audio_url: pd.Series, second: pd.Series) -> pd.Series:
-    """The recording at each second (a W3C media fragment ``#t=``); the bare URL where the
-    second is unknown, NA where the URL is."""
-    seconds = second.astype("Float64")
-    fragment = seconds.fillna(0).astype(float).map("#t={:.0f}".format).astype("string")
-    links: pd.Series = audio_url.astype("string") + fragment.where(seconds.notna(), "")
-    return links
 
 
 def _with_links(frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from callcov_analytics._ratelimit import QuotaReading
+from callcov_analytics import QuotaReading
 
 
 class StopAfter:

@@ -19,11 +19,10 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._changes import SearchNote
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._quota import Quota, quota
-from callcov_analytics._ratelimit import QuotaReading
+from callcov_analytics import QuotaReading, SearchNote, quota
+from callcov_analytics._load.quota import Quota
 from callcov_analytics.sandbox import Sandbox
+from tests.clients import client_for
 
 # 2026-12-01 08:02:37 UTC: a pinned moment for the quota line.
 NOON_ISH = 1_796_112_157.0
@@ -32,10 +31,6 @@ NOON_ISH = 1_796_112_157.0
 @pytest.fixture
 def api(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
     return sandbox_factory(plan="enterprise", n_analyses=600, window_seconds=60)
-
-
-def client_for(api: Sandbox) -> CallCovClient:
-    return CallCovClient(api.key, api.url, sleep=lambda s: None)
 
 
 def load(api: Sandbox, **kwargs: object) -> pd.DataFrame:
@@ -232,7 +227,7 @@ def test_fetch_with_since_reports_pages_without_the_whole_lists_total(
 
 
 def test_every_command_line_option_says_what_it_does() -> None:
-    from callcov_analytics import _cli as main_cli
+    from callcov_analytics._cli import parser as main_cli
     from callcov_analytics.sandbox import cli as sandbox_cli
 
     parsers = [sandbox_cli._parser()]

@@ -14,22 +14,14 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._config import Config
-from callcov_analytics._crawl import page_size
+from callcov_analytics import CallCovClient, Config
+from callcov_analytics._store.crawl import page_size
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
+from tests.clients import client_for
 
 # New rows a page of limit=100 brings: the overlap row rides in one more (`page_size`).
 NEW = page_size(100) - 1
-
-
-def fast_client(api: Sandbox, key: str | None = None) -> CallCovClient:
-    """A client whose backoff sleeps are recorded, not slept (for servers that never throttle)."""
-    waits: list[float] = []
-    client = CallCovClient(key or api.key, api.url, sleep=waits.append)
-    client.waits = waits  # type: ignore[attr-defined]
-    return client
 
 
 def list_requests(api: Sandbox) -> list:
@@ -90,7 +82,7 @@ def test_fault_matrix_returns_ground_truth(sandbox_factory: Callable[..., Sandbo
     api.faults.html_error_rate = 0.1
     api.faults.reset_rate = 0.1
     api.faults.truncate_rate = 0.1
-    client = fast_client(api)
+    client = client_for(api)
     df = cca.load_calls(client=client, limit=50, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
     assert any(e.fault for e in api.log), "the faults should have fired"
@@ -135,7 +127,7 @@ def test_churn_during_the_crawl_returns_each_stable_row_once(
     api.mark()
     api.faults.churn_inserts = 3
     api.faults.churn_deletes = 4
-    df = cca.load_calls(client=fast_client(api), limit=60, cache=False, progress=False)
+    df = cca.load_calls(client=client_for(api), limit=60, cache=False, progress=False)
     ids = df["id"].tolist()
     assert len(ids) == len(set(ids))
     assert api.stable_ids() <= set(ids) <= api.ever_ids()
@@ -147,7 +139,7 @@ def test_since_stops_paging_early_and_until_cuts(sandbox_factory: Callable[..., 
     since = pd.Timestamp(records[299]["created"], unit="s", tz="UTC")
     until = pd.Timestamp(records[50]["created"], unit="s", tz="UTC")
     df = cca.load_calls(
-        client=fast_client(api), since=since, until=until, limit=100, cache=False, progress=False
+        client=client_for(api), since=since, until=until, limit=100, cache=False, progress=False
     )
     expected = [r["id"] for r in records if since.timestamp() <= r["created"] <= until.timestamp()]
     assert df["id"].tolist() == expected
@@ -155,14 +147,14 @@ def test_since_stops_paging_early_and_until_cuts(sandbox_factory: Callable[..., 
 
 
 def test_filters_are_sent_to_the_api(sandbox: Sandbox) -> None:
-    df = cca.load_calls(client=fast_client(sandbox), status="failed", cache=False, progress=False)
+    df = cca.load_calls(client=client_for(sandbox), status="failed", cache=False, progress=False)
     assert set(df["status"]) <= {"failed"}
     assert list_requests(sandbox)[0].query["status_filter"] == "failed"
     assert len(df) == sum(r["status"] == "failed" for r in sandbox.records())
 
 
 def test_transcript_only_when_asked(sandbox: Sandbox) -> None:
-    client = fast_client(sandbox)
+    client = client_for(sandbox)
     plain = cca.load_calls(client=client, cache=False, progress=False)
     with_text = cca.load_calls(client=client, include_transcript=True, cache=False, progress=False)
     assert "transcript_text" not in plain.columns
@@ -198,7 +190,7 @@ def test_quota_exhausted_mid_crawl_keeps_the_rows(
     # Starter's pace never needs fetching ahead, so exactly three pages get through.
     api = sandbox_factory(plan="starter", n_analyses=500, daily_limit=3, window_seconds=60)
     with pytest.raises(cca.QuotaExhaustedError) as info:
-        cca.load_calls(client=fast_client(api), limit=100, cache=False, progress=False)
+        cca.load_calls(client=client_for(api), limit=100, cache=False, progress=False)
     partial = info.value.partial
     assert partial is not None and len(partial) == 3 * NEW + 1
     assert partial["id"].tolist() == api.ids()[: len(partial)]
@@ -206,7 +198,7 @@ def test_quota_exhausted_mid_crawl_keeps_the_rows(
 
 
 def test_empty_result_keeps_columns_and_dtypes(sandbox: Sandbox) -> None:
-    df = cca.load_calls(client=fast_client(sandbox), agent_id="nobody", cache=False, progress=False)
+    df = cca.load_calls(client=client_for(sandbox), agent_id="nobody", cache=False, progress=False)
     assert len(df) == 0
     assert {c: str(t) for c, t in df.dtypes.items()} == {
         c: str(pd.Series(dtype=t).dtype) for c, t in cca.SCHEMA.items()
@@ -236,7 +228,7 @@ def test_latency_bound_plan_fetches_ahead_and_fills_every_window(
 
 @pytest.mark.parametrize("load", [cca.load_calls, cca.load_segments])
 def test_a_store_that_cannot_open_leaves_the_client_as_it_was(sandbox: Sandbox, load: Any) -> None:
-    client = fast_client(sandbox)
+    client = client_for(sandbox)
     mine = object()
     client.observer = mine  # type: ignore[assignment]
     with pytest.raises(cca.StorageError):
@@ -249,7 +241,7 @@ def test_load_segments_keeps_what_it_read_when_the_quota_runs_out(
 ) -> None:
     api = sandbox_factory(plan="starter", n_analyses=500, daily_limit=3, window_seconds=60)
     with pytest.raises(cca.QuotaExhaustedError) as info:
-        cca.load_segments(client=fast_client(api), limit=100)
+        cca.load_segments(client=client_for(api), limit=100)
     partial = info.value.partial
     first = {r["id"]: r for r in api.records()[: 3 * NEW + 1]}  # three pages got through
     expected = sum(len((r.get("transcript") or {}).get("segments") or []) for r in first.values())
@@ -260,26 +252,26 @@ def test_load_segments_keeps_what_it_read_when_the_quota_runs_out(
 
 def test_load_segments_equals_segments_of_the_records(sandbox: Sandbox) -> None:
     # Every record, the sandbox's hostile ones included; through the store and the fast path.
-    loaded = cca.load_segments(client=fast_client(sandbox), limit=100, agent_speaker="B")
+    loaded = cca.load_segments(client=client_for(sandbox), limit=100, agent_speaker="B")
     expected = segments(sandbox.records(), agent_speaker="B")
     pd.testing.assert_frame_equal(loaded, expected)
 
 
 def test_load_segments_stores_its_pages_and_asks_only_for_what_is_new(sandbox: Sandbox) -> None:
-    first = cca.load_segments(client=fast_client(sandbox), limit=100)
+    first = cca.load_segments(client=client_for(sandbox), limit=100)
     sandbox.clear_log()
-    again = cca.load_segments(client=fast_client(sandbox), limit=100)
+    again = cca.load_segments(client=client_for(sandbox), limit=100)
     assert len(sandbox.log) == 1  # the newest analysis: nothing new
     pd.testing.assert_frame_equal(again, first)
     # A new completed analysis costs one page; the calls' own store is a separate dataset.
     new = sandbox.insert(1, status="completed")[0]
     sandbox.clear_log()
-    third = cca.load_segments(client=fast_client(sandbox), limit=100)
+    third = cca.load_segments(client=client_for(sandbox), limit=100)
     assert len(sandbox.log) <= 2 and len(third) > len(first)
     assert set(third["id"]) - set(first["id"]) == {new["id"]}
-    assert cca.load_segments(client=fast_client(sandbox), refresh=False).equals(third)
+    assert cca.load_segments(client=client_for(sandbox), refresh=False).equals(third)
     assert len(cca.cache_info()) == 1
-    cca.load_calls(client=fast_client(sandbox), limit=100, progress=False)
+    cca.load_calls(client=client_for(sandbox), limit=100, progress=False)
     assert len(cca.cache_info()) == 2
 
 
@@ -288,7 +280,7 @@ def test_load_segments_since_and_until(sandbox: Sandbox) -> None:
     since, until = records[150]["created"], records[50]["created"]
     window = [r for r in records if since <= r["created"] <= until]
     loaded = cca.load_segments(
-        client=fast_client(sandbox),
+        client=client_for(sandbox),
         since=pd.Timestamp(since, unit="s", tz="UTC"),
         until=pd.Timestamp(until, unit="s", tz="UTC"),
     )
@@ -296,7 +288,7 @@ def test_load_segments_since_and_until(sandbox: Sandbox) -> None:
 
 
 def test_load_segments_reads_every_transcript_once(sandbox: Sandbox) -> None:
-    segs = cca.load_segments(client=fast_client(sandbox), limit=100, status="completed")
+    segs = cca.load_segments(client=client_for(sandbox), limit=100, status="completed")
     records = [r for r in sandbox.records() if r["status"] == "completed"]
     expected = sum(len((r.get("transcript") or {}).get("segments") or []) for r in records)
     assert len(segs) == expected > 0

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._ratelimit import QuotaReading
+from callcov_analytics import QuotaReading
 from callcov_analytics.sandbox import Sandbox
+from tests.clients import client_for
 
 
 class Recorder:
@@ -33,10 +33,6 @@ class Recorder:
             self.gate.wait(30)  # both loads are under way before either goes on
         if self.stop_after is not None and pages >= self.stop_after:
             raise KeyboardInterrupt
-
-
-def client_for(api: Sandbox) -> CallCovClient:
-    return CallCovClient(api.key, api.url, sleep=lambda seconds: None)
 
 
 def list_requests(api: Sandbox) -> int:

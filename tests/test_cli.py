@@ -13,8 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from callcov_analytics import sandbox
-from callcov_analytics._schema import SCHEMA
+from callcov_analytics import SCHEMA, sandbox
 from callcov_analytics.report import read_report_csv
 from callcov_analytics.sandbox import Sandbox
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from callcov_analytics import _cli as cli
-from callcov_analytics import _commands as commands
+from callcov_analytics._cli import commands as commands
+from callcov_analytics._cli import parser as cli
 from callcov_analytics.report import FILE_SUFFIXES
 from callcov_analytics.sandbox import Sandbox
 

@@ -11,11 +11,11 @@ from collections.abc import Callable
 
 import pytest
 
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._config import Config
-from callcov_analytics._errors import (
+from callcov_analytics import (
     APIConnectionError,
     AuthenticationError,
+    CallCovClient,
+    Config,
     ConfigurationError,
     NotFoundError,
     PermissionDeniedError,
@@ -26,17 +26,11 @@ from callcov_analytics._errors import (
     ValidationError,
 )
 from callcov_analytics.sandbox import Sandbox
-
-
-def make_client(api: Sandbox, key: str | None = None, **kwargs: object) -> CallCovClient:
-    waits: list[float] = []
-    client = CallCovClient(key or api.key, api.url, sleep=waits.append, **kwargs)  # type: ignore[arg-type]
-    client.waits = waits  # type: ignore[attr-defined]
-    return client
+from tests.clients import client_for
 
 
 def test_health_and_usage(sandbox: Sandbox) -> None:
-    with make_client(sandbox) as client:
+    with client_for(sandbox) as client:
         assert client.health()["status"] == "ok"
         assert "metrics" in client.usage()
     (entry,) = [e for e in sandbox.log if e.path.endswith("/health")]
@@ -45,7 +39,7 @@ def test_health_and_usage(sandbox: Sandbox) -> None:
 
 def test_wrong_key_is_never_retried(sandbox: Sandbox) -> None:
     with (
-        make_client(sandbox, key="sk_test_" + "0" * 48) as client,
+        client_for(sandbox, key="sk_test_" + "0" * 48) as client,
         pytest.raises(AuthenticationError, match="CALLCOV_API_KEY") as info,
     ):
         client.list_page(offset=0, limit=10)
@@ -55,7 +49,7 @@ def test_wrong_key_is_never_retried(sandbox: Sandbox) -> None:
 
 def test_forbidden_key(sandbox: Sandbox) -> None:
     with (
-        make_client(sandbox, key=sandbox.keys["forbidden"]) as client,
+        client_for(sandbox, key=sandbox.keys["forbidden"]) as client,
         pytest.raises(PermissionDeniedError),
     ):
         client.list_page(offset=0, limit=10)
@@ -63,7 +57,7 @@ def test_forbidden_key(sandbox: Sandbox) -> None:
 
 
 def test_422_names_the_parameter_and_is_not_retried(sandbox: Sandbox) -> None:
-    with make_client(sandbox) as client, pytest.raises(UnprocessableEntityError) as info:
+    with client_for(sandbox) as client, pytest.raises(UnprocessableEntityError) as info:
         client.get("/analysis/", {"limit": 0})
     assert isinstance(info.value, ValidationError)
     assert info.value.param == "limit" and "limit" in str(info.value)
@@ -71,13 +65,13 @@ def test_422_names_the_parameter_and_is_not_retried(sandbox: Sandbox) -> None:
 
 
 def test_unknown_analysis_is_not_found(sandbox: Sandbox) -> None:
-    with make_client(sandbox) as client, pytest.raises(NotFoundError):
+    with client_for(sandbox) as client, pytest.raises(NotFoundError):
         client.analysis("00000000-0000-0000-0000-000000000000")
 
 
 def test_calls_404_falls_back_to_analysis_once(sandbox: Sandbox) -> None:
     sandbox.faults.calls_404 = True
-    with make_client(sandbox) as client:
+    with client_for(sandbox) as client:
         first = client.list_page(offset=0, limit=10)
         second = client.list_page(offset=9, limit=10)
     assert len(first.ids) == 10 and second.ids[0] == first.ids[-1]
@@ -92,7 +86,7 @@ def test_calls_404_falls_back_to_analysis_once(sandbox: Sandbox) -> None:
 def test_transient_faults_are_retried(sandbox: Sandbox, kind: str) -> None:
     kind, _, status = kind.partition(":")
     sandbox.faults.next(kind, times=2, status=int(status) if status else None)
-    with make_client(sandbox) as client:
+    with client_for(sandbox) as client:
         page = client.list_page(offset=0, limit=5)
         assert len(page.ids) == 5
         assert len(client.waits) == 2  # two backoff sleeps, never real ones
@@ -122,7 +116,7 @@ def test_a_late_answer_on_a_busy_machine_is_waited_for_not_paid_twice(
     cores = os.cpu_count() or 1
     monkeypatch.setattr(os, "getloadavg", lambda: (load * cores, load * cores, load * cores))
     api = sandbox_factory()
-    with make_client(api) as client:
+    with client_for(api) as client:
         for offset in (0, 5, 10):
             client.list_page(offset=offset, limit=5)
         api.faults.stall_seconds = 1.5
@@ -134,7 +128,7 @@ def test_a_late_answer_on_a_busy_machine_is_waited_for_not_paid_twice(
 
 def test_persistent_server_errors_give_up_with_server_error(sandbox: Sandbox) -> None:
     sandbox.faults.server_error_rate = 1.0
-    with make_client(sandbox) as client, pytest.raises(ServerError) as info:
+    with client_for(sandbox) as client, pytest.raises(ServerError) as info:
         client.list_page(offset=0, limit=5)
     assert info.value.status_code == 500
     assert len(sandbox.log) == client.config.max_retries + 1
@@ -158,7 +152,7 @@ def test_daily_quota_raises_at_once_with_the_reset_time(
     sandbox_factory: Callable[..., Sandbox],
 ) -> None:
     api = sandbox_factory(daily_limit=2)
-    with make_client(api) as client:
+    with client_for(api) as client:
         client.list_page(offset=0, limit=5)
         client.list_page(offset=4, limit=5)
         with pytest.raises(QuotaExhaustedError, match="UTC") as info:
@@ -172,7 +166,7 @@ def test_redirect_to_another_origin_never_carries_the_key(
     sandbox: Sandbox, other_origin: Sandbox
 ) -> None:
     sandbox.faults.redirect_to = other_origin.origin
-    with make_client(sandbox) as client, pytest.raises(UnsafeRedirectError, match=r"127\.0\.0\.2"):
+    with client_for(sandbox) as client, pytest.raises(UnsafeRedirectError, match=r"127\.0\.0\.2"):
         client.list_page(offset=0, limit=5)
     assert other_origin.log == []
 
@@ -191,12 +185,12 @@ def test_key_never_appears_in_logs_reprs_errors_or_tracebacks(
     sandbox.faults.next("reset", times=1)
     texts: list[str] = []
     with caplog.at_level(logging.DEBUG):
-        with make_client(sandbox) as client:
+        with client_for(sandbox) as client:
             texts += [repr(client), str(client.config), repr(client.config.api_key)]
             client.list_page(offset=0, limit=5)
         for bad in ("sk_test_" + "9" * 48, sandbox.keys["forbidden"]):
             try:
-                with make_client(sandbox, key=bad) as other:
+                with client_for(sandbox, key=bad) as other:
                     other.list_page(offset=0, limit=5)
             except Exception as exc:
                 texts += [str(exc), repr(exc), "".join(traceback.format_exception(exc))]

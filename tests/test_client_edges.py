@@ -10,16 +10,16 @@ from typing import Any
 
 import pytest
 
-from callcov_analytics import _cli as cli
-from callcov_analytics import _http as http_module
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._errors import (
+from callcov_analytics import (
+    CallCovClient,
     NotFoundError,
     ResponseDecodeError,
     ResponseTooLargeError,
     ServerError,
     ValidationError,
 )
+from callcov_analytics._cli import parser as cli
+from callcov_analytics._http import exchange as http_module
 from tests.hostile_server import PREFIX, Answer, HostileServer, Listing, ok
 
 KEYS = {

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from callcov_analytics._config import Config, check_base_url, origin_of, set_session_key
-from callcov_analytics._errors import ConfigurationError
+from callcov_analytics import Config, ConfigurationError, set_session_key
+from callcov_analytics._config import check_base_url, origin_of
 
 
 def fake_key() -> str:

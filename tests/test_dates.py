@@ -7,10 +7,8 @@ from datetime import UTC, date, datetime
 import pandas as pd
 import pytest
 
-from callcov_analytics import metrics, sandbox
+from callcov_analytics import ValidationError, load_calls, metrics, sandbox
 from callcov_analytics._dates import to_utc, validate_range
-from callcov_analytics._errors import ValidationError
-from callcov_analytics._loaders import load_calls
 
 # A summer afternoon: London is UTC+1, so its days and UTC's differ by an hour.
 NOW = datetime(2026, 7, 15, 14, 30, 5, tzinfo=UTC)

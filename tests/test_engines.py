@@ -19,10 +19,9 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics import metrics, segments
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._errors import UnsupportedEngineError, ValidationError
+from callcov_analytics import UnsupportedEngineError, ValidationError, metrics, segments
 from callcov_analytics.sandbox import Sandbox, serve
+from tests.clients import client_for
 
 # Sentiment/effort have fixed groups; the scorecard all-time, per week and per month (UTC).
 CASES: dict[str, Callable[[Any], Any]] = {
@@ -43,13 +42,9 @@ def stored(
     root = tmp_path_factory.mktemp("engines-store")
     with serve("enterprise", n_analyses=900, window_seconds=60) as api:
         api.insert(5, status="processing")  # results unknown: counted apart on every engine
-        df = cca.load_calls(client=client_of(api), cache_dir=root, progress=False)
+        df = cca.load_calls(client=client_for(api), cache_dir=root, progress=False)
         assert df["id"].tolist() == api.ids()
         yield api, root, df
-
-
-def client_of(api: Sandbox) -> CallCovClient:
-    return CallCovClient(api.key, api.url, sleep=lambda s: None)
 
 
 def as_pandas(out: Any, like: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +92,7 @@ def test_duckdb_and_polars_agree_with_pandas(
     stored: tuple[Sandbox, Path, pd.DataFrame], engine: str, name: str
 ) -> None:
     api, root, df = stored
-    lazy = cca.scan_calls(client=client_of(api), cache_dir=root, engine=engine)  # type: ignore[arg-type]
+    lazy = cca.scan_calls(client=client_for(api), cache_dir=root, engine=engine)  # type: ignore[arg-type]
     agree(name, CASES[name](lazy), df)
 
 
@@ -120,7 +115,7 @@ def test_spark_agrees_with_pandas(
     stored: tuple[Sandbox, Path, pd.DataFrame], spark: Any, name: str
 ) -> None:
     api, root, df = stored
-    frame = cca.scan_calls(client=client_of(api), cache_dir=root, spark=spark)
+    frame = cca.scan_calls(client=client_for(api), cache_dir=root, spark=spark)
     agree(name, CASES[name](frame), df)
 
 
@@ -131,9 +126,9 @@ def test_results_stay_lazy_and_of_the_input_kind(
     import polars as pl
 
     api, root, _ = stored
-    rel = cca.scan_calls(client=client_of(api), cache_dir=root)
+    rel = cca.scan_calls(client=client_for(api), cache_dir=root)
     assert isinstance(metrics.agent_scorecard(rel), duckdb.DuckDBPyRelation)
-    lazy = cca.scan_calls(client=client_of(api), cache_dir=root, engine="polars")
+    lazy = cca.scan_calls(client=client_for(api), cache_dir=root, engine="polars")
     assert isinstance(metrics.sentiment_shift(lazy), pl.LazyFrame)
 
 
@@ -141,7 +136,7 @@ def test_pandas_only_functions_refuse_other_engines_with_what_to_do(
     stored: tuple[Sandbox, Path, pd.DataFrame],
 ) -> None:
     api, root, _ = stored
-    rel = cca.scan_calls(client=client_of(api), cache_dir=root)
+    rel = cca.scan_calls(client=client_for(api), cache_dir=root)
     with pytest.raises(UnsupportedEngineError, match=r"pandas only.*\.df\(\)"):
         segments.talk_metrics(rel)
     with pytest.raises(ValidationError, match="takes a pandas or Polars"):
@@ -167,9 +162,9 @@ def test_scan_calls_filters_as_the_server_does_with_zero_requests(
 ) -> None:
     api, root, _ = stored
     # The server's own answer: a load that keeps nothing, so the sandbox filters.
-    want = cca.load_calls(client=client_of(api), cache=False, progress=False, **filters)
+    want = cca.load_calls(client=client_for(api), cache=False, progress=False, **filters)
     api.clear_log()
-    client = client_of(api)
+    client = client_for(api)
     rel = cca.scan_calls(client=client, cache_dir=root, columns=["id", "status"], **filters)
     rows = rel.order("id").fetchall()
     assert [r[0] for r in rows] == sorted(want["id"])
@@ -185,13 +180,13 @@ def test_scan_calls_refresh_brings_the_store_up_to_date(
 ) -> None:
     api = sandbox_factory(plan="enterprise", n_analyses=120, window_seconds=60)
     with pytest.raises(ValidationError, match="nothing is stored"):
-        cca.scan_calls(client=client_of(api), cache_dir=tmp_path)
-    rel = cca.scan_calls(client=client_of(api), cache_dir=tmp_path, refresh=True)
+        cca.scan_calls(client=client_for(api), cache_dir=tmp_path)
+    rel = cca.scan_calls(client=client_for(api), cache_dir=tmp_path, refresh=True)
     assert rel.count("*").fetchall() == [(120,)]
     new = [r["id"] for r in api.insert(3, status="completed")]
-    stale = cca.scan_calls(client=client_of(api), cache_dir=tmp_path)  # no request: as stored
+    stale = cca.scan_calls(client=client_for(api), cache_dir=tmp_path)  # no request: as stored
     assert stale.count("*").fetchall() == [(120,)]
-    fresh = cca.scan_calls(client=client_of(api), cache_dir=tmp_path, refresh=True)
+    fresh = cca.scan_calls(client=client_for(api), cache_dir=tmp_path, refresh=True)
     ids = {r[0] for r in fresh.select("id").fetchall()}
     assert ids == set(api.ids()) and set(new) <= ids
 

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from callcov_analytics import _decode as decode_module
-from callcov_analytics._decode import ParsedPage, parse_page
-from callcov_analytics._errors import InvalidRecordError, ResponseDecodeError
-from callcov_analytics._frame import empty_frame, frame_from_tables, to_frame
-from callcov_analytics._page_arrow import split as split_page
-from callcov_analytics._page_json import SlowPath
-from callcov_analytics._page_struct import struct_reader
-from callcov_analytics._schema import CATEGORIES, SCHEMA
+from callcov_analytics import SCHEMA, InvalidRecordError, ResponseDecodeError, to_frame
+from callcov_analytics._decode import parse as decode_module
+from callcov_analytics._decode.frame import empty_frame, frame_from_tables
+from callcov_analytics._decode.page_arrow import split as split_page
+from callcov_analytics._decode.page_json import SlowPath
+from callcov_analytics._decode.page_struct import struct_reader
+from callcov_analytics._decode.parse import ParsedPage, parse_page
+from callcov_analytics._decode.schema import CATEGORIES
 
 CREATED = 1_760_000_000  # 2025-10-09 09:33:20 UTC
 

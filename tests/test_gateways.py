@@ -22,8 +22,7 @@ import pytest
 import trustme
 
 import callcov_analytics as cca
-from callcov_analytics import CallCovClient, Config
-from callcov_analytics._errors import ProxyAuthenticationError, TLSVerificationError
+from callcov_analytics import CallCovClient, Config, ProxyAuthenticationError, TLSVerificationError
 from callcov_analytics.sandbox import Sandbox
 from tests import gateways
 from tests.gateways import Gateway, Hit

@@ -23,9 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import callcov_analytics as cca
-from callcov_analytics import _http as http_module
-from callcov_analytics._crawl import MAX_REPEATS
-from callcov_analytics._errors import (
+from callcov_analytics import (
     APIError,
     CallCovError,
     InvalidRecordError,
@@ -35,6 +33,8 @@ from callcov_analytics._errors import (
     ResponseTooLargeError,
     ValidationError,
 )
+from callcov_analytics._http import exchange as http_module
+from callcov_analytics._store.crawl import MAX_REPEATS
 from tests.hostile_server import EPOCH, HostileServer, Listing, ok, record
 
 pytestmark = pytest.mark.timeout(60)

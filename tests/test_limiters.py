@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._client import CallCovClient
+from callcov_analytics import CallCovClient
 from tests import limiter_apps
 
 N, PAGE = 250, 50  # 6 requests: two windows of 3 (1 s windows, each ending 1-2 s late)

@@ -11,9 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import callcov_analytics._accessor  # noqa: F401  # registers df.callcov
-from callcov_analytics import metrics
-from callcov_analytics._errors import ValidationError
-from callcov_analytics._schema import SCHEMA
+from callcov_analytics import SCHEMA, ValidationError, metrics
 
 Z = 1.96
 PASS: dict[str, Any] = {

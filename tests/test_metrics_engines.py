@@ -18,8 +18,8 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import metrics
-from callcov_analytics._client import CallCovClient
 from callcov_analytics.sandbox import Sandbox, serve
+from tests.clients import client_for
 from tests.test_metrics_sandbox import raw_checks
 
 # Each metric as an analyst calls it; all of them run on every engine.
@@ -46,12 +46,8 @@ def stored(
     root = tmp_path_factory.mktemp("metrics-engines")
     with serve("enterprise", n_analyses=700, window_seconds=60) as api:
         api.insert(4, status="processing")
-        df = cca.load_calls(client=client_of(api), cache_dir=root, progress=False)
+        df = cca.load_calls(client=client_for(api), cache_dir=root, progress=False)
         yield api, root, df
-
-
-def client_of(api: Sandbox) -> CallCovClient:
-    return CallCovClient(api.key, api.url, sleep=lambda s: None)
 
 
 def as_pandas(out: Any, like: pd.DataFrame) -> pd.DataFrame:
@@ -73,8 +69,8 @@ def frame_on(engine: str, stored: tuple[Sandbox, Path, pd.DataFrame], spark: Any
     if engine == "pandas":
         return df
     if engine == "spark":
-        return cca.scan_calls(client=client_of(api), cache_dir=root, spark=spark)
-    return cca.scan_calls(client=client_of(api), cache_dir=root, engine=engine)  # type: ignore[arg-type]
+        return cca.scan_calls(client=client_for(api), cache_dir=root, spark=spark)
+    return cca.scan_calls(client=client_for(api), cache_dir=root, engine=engine)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("engine", ["polars", "duckdb", "spark"])

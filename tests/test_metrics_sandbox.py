@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._client import CallCovClient
+from callcov_analytics import CallCovClient
 from callcov_analytics.metrics import CHECKS, agent_scorecard
 from callcov_analytics.sandbox import Sandbox
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from callcov_analytics._crawl import MAX_REPEATS, MAX_STALLED, Crawl
-from callcov_analytics._errors import ListOrderError, PagingStalledError
+from callcov_analytics import ListOrderError, PagingStalledError
+from callcov_analytics._store.crawl import MAX_REPEATS, MAX_STALLED, Crawl
 
 Page = tuple[list[str], list[int]]
 

@@ -16,9 +16,7 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from callcov_analytics import load_calls, metrics, plots, sandbox
-from callcov_analytics._errors import ValidationError
-from callcov_analytics._ratelimit import QuotaReading
+from callcov_analytics import QuotaReading, ValidationError, load_calls, metrics, plots, sandbox
 
 matplotlib.use("Agg")
 
@@ -251,7 +249,7 @@ def test_a_figure_draws_itself_for_notebooks_and_survives_pickling() -> None:
     """Any front end shows `_repr_png_` (no %matplotlib); pickle and savefig still work."""
     import pickle
 
-    from callcov_analytics._style import figure
+    from callcov_analytics._figures.style import figure
 
     fig = figure(4, 3)
     fig.add_subplot().plot([1, 2, 3])

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from callcov_analytics import load_calls
-from callcov_analytics._observers import ProgressBar
+from callcov_analytics._http.observers import ProgressBar
 from callcov_analytics.sandbox import serve
 
 

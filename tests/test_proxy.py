@@ -23,12 +23,14 @@ from pathlib import Path
 import pytest
 import trustme
 
-from callcov_analytics import CallCovClient, Config, load_calls
-from callcov_analytics._errors import (
+from callcov_analytics import (
     APIConnectionError,
+    CallCovClient,
+    Config,
     ConfigurationError,
     ProxyAuthenticationError,
     TLSVerificationError,
+    load_calls,
 )
 from callcov_analytics.sandbox import Sandbox
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._schema import SCHEMA
+from callcov_analytics import SCHEMA
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 
@@ -32,6 +32,7 @@ PUBLIC_NAMES = {
     "PagingStalledError", "APIStatusError", "AuthenticationError", "PermissionDeniedError",
     "NotFoundError", "UnprocessableEntityError", "RateLimitError", "QuotaExhaustedError",
     "ServerError", "CallCovWarning", "QuotaWarning", "StoreWarning",
+    "SearchNote", "Observer", "QuotaReading",
 }  # fmt: skip
 # Submodules users import by name; every other module is private (a leading underscore).
 PUBLIC_MODULES = {"charts", "metrics", "notebook", "plots", "report", "sandbox", "segments",
@@ -61,11 +62,17 @@ def test_every_public_name_is_exported_and_documented(name: str) -> None:
 
 
 def test_the_layout_in_the_docs_names_every_module_and_only_those() -> None:
-    cells = re.findall(r"^\| (`[^|]+`) \|", DESIGN, flags=re.M)
-    documented = {m for cell in cells for m in re.findall(r"`([a-z_/]+)`", cell)}
+    """Each folder and root module has its paragraph; a folder's names each of its modules."""
+    layout = DESIGN.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    documented = set(re.findall(r"\*\*`([a-z_/]+)`\*\*", layout))
     modules = {p.stem for p in PACKAGE.glob("*.py")} - {"__init__", "_version"}
-    modules |= {f"{p.parent.name}/" for p in PACKAGE.glob("*/__init__.py")}
-    assert documented == modules
+    folders = {p.parent for p in PACKAGE.glob("*/__init__.py")}
+    assert documented == modules | {f"{folder.name}/" for folder in folders}
+    for folder in folders - {PACKAGE / "sandbox", PACKAGE / "widgets"}:
+        paragraph = layout.split(f"**`{folder.name}/`**", 1)[1].split("\n\n", 1)[0]
+        named = set(re.findall(r"`([a-z_]+)`", paragraph))
+        inside = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__"}
+        assert inside <= named, folder.name
 
 
 def test_the_column_table_matches_the_schema() -> None:
@@ -105,8 +112,8 @@ def test_every_frame_the_package_builds_has_the_accessor() -> None:
 
 def test_accessor_methods_are_the_functions_of_the_same_name() -> None:
     from callcov_analytics import _accessor as accessor
-    from callcov_analytics import _frame as frame
     from callcov_analytics import metrics, segments
+    from callcov_analytics._decode import frame as frame
 
     methods = [m for m in vars(accessor.CallCovAccessor) if not m.startswith("_")]
     for name in methods:
@@ -132,3 +139,12 @@ def test_the_readme_shows_load_calls_with_its_real_keywords() -> None:
     block = README.split("cca.load_calls(\n", 1)[1].split("\n)", 1)[0]
     shown = set(re.findall(r"(\w+)=", block))
     assert shown == set(inspect.signature(cca.load_calls).parameters)
+
+
+def test_errors_and_warnings_show_the_public_path() -> None:
+    assert repr(cca.RateLimitError) == "<class 'callcov_analytics.RateLimitError'>"
+    assert issubclass(cca.SearchNote, cca.CallCovWarning)
+
+
+def test_tab_completion_finds_the_lazily_loaded_names() -> None:
+    assert {"load_calls", "scan_calls", "Observer", "QuotaReading"} <= set(dir(cca))

@@ -20,9 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._config import Config
-from callcov_analytics._errors import APITimeoutError, RateLimitError
+from callcov_analytics import APITimeoutError, CallCovClient, Config, RateLimitError
 from tests.sandbox_fixtures import Sandbox
 
 
@@ -107,7 +105,7 @@ def test_a_second_load_right_after_the_first_shares_the_keys_budget(
         )
         assert df["id"].tolist() == api.ids()
     assert [e.status for e in api.log] == [200] * len(api.log)  # the second waited, no 429
-    from callcov_analytics._ratelimit import BUDGETS
+    from callcov_analytics._http.ratelimit import BUDGETS
 
     assert api.key not in repr(BUDGETS.__dict__)  # held by fingerprint, never by the key
 

@@ -1,4 +1,4 @@
-"""Tests for callcov_analytics._ratelimit: parsers, server clock, request budget, tenacity wait."""
+"""Tests for callcov_analytics._http.ratelimit: parsers, server clock, budget, tenacity wait."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 
-from callcov_analytics._ratelimit import (
+from callcov_analytics._http.ratelimit import (
     POLL_INTERVAL,
     RateLimiter,
     ServerClock,
@@ -657,7 +657,7 @@ def test_wait_rate_limit_default_fallback_is_bounded_jittered_exponential() -> N
 def test_every_header_naming_reads_the_same_numbers(
     headers: dict[str, str], expected: tuple[object, ...]
 ) -> None:
-    from callcov_analytics._limit_headers import read_fields
+    from callcov_analytics._http.limit_headers import read_fields
 
     f = read_fields(headers, server_now=T0)
     assert (f.limit, f.remaining, f.reset, f.window) == expected

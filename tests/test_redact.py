@@ -9,7 +9,7 @@ import secrets
 
 import pytest
 
-from callcov_analytics._client import CallCovClient
+from callcov_analytics import CallCovClient
 from callcov_analytics._secrets import Secret, guard_logging, hold_secret, redact_text, sanitize_url
 
 

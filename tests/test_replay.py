@@ -30,8 +30,7 @@ import vcr
 import yaml
 
 import callcov_analytics as cca
-from callcov_analytics import sandbox
-from callcov_analytics._client import CallCovClient
+from callcov_analytics import CallCovClient, sandbox
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 KEY_SHAPE = re.compile(r"sk_(?:live|test)_[A-Za-z0-9]{8,}")

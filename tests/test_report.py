@@ -26,11 +26,17 @@ import pandas as pd
 import pytest
 
 import callcov_analytics
-from callcov_analytics import metrics, report, sandbox
-from callcov_analytics._errors import StorageError, ValidationError
-from callcov_analytics._frame import empty_frame, to_frame
-from callcov_analytics._loaders import load_calls
-from callcov_analytics._workbook import agent_summary
+from callcov_analytics import (
+    StorageError,
+    ValidationError,
+    load_calls,
+    metrics,
+    report,
+    sandbox,
+    to_frame,
+)
+from callcov_analytics._decode.frame import empty_frame
+from callcov_analytics._report.workbook import agent_summary
 from callcov_analytics.report import (
     export_report,
     neutralize,

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from callcov_analytics import ValidationError
 from callcov_analytics import segments as seg
-from callcov_analytics._decode import parse_page
-from callcov_analytics._errors import ValidationError
+from callcov_analytics._decode.parse import parse_page
 from tests.test_metrics import make_frame
 
 

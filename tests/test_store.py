@@ -16,14 +16,13 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics import _store as store
-from callcov_analytics._cache import cache_info, clear_cache, default_cache_dir
-from callcov_analytics._client import CallCovClient
-from callcov_analytics._crawl import page_size
-from callcov_analytics._errors import StoreWarning
-from callcov_analytics._sync import QuotaWarning
+from callcov_analytics import QuotaWarning, StoreWarning, cache_info, clear_cache
+from callcov_analytics._store import folder as store
+from callcov_analytics._store.cache import default_cache_dir
+from callcov_analytics._store.crawl import page_size
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
+from tests.clients import client_for
 from tests.observers import StopAfter
 
 # New rows a page of limit=100 brings: the overlap row rides in one more (`page_size`).
@@ -33,10 +32,6 @@ NEW = page_size(100) - 1
 def full_load(api: Sandbox) -> int:
     """Requests a whole load of the sandbox's rows takes in pages of limit=100."""
     return math.ceil((len(api.ids()) - 1) / NEW)
-
-
-def client_for(api: Sandbox) -> CallCovClient:
-    return CallCovClient(api.key, api.url, sleep=lambda s: None)
 
 
 def list_pages(api: Sandbox) -> list[tuple[str, str]]:
@@ -237,7 +232,7 @@ def test_a_held_lock_names_its_holder_and_is_never_called_stale(
             sys.executable,
             "-c",
             "import json, sys; from pathlib import Path; "
-            "from callcov_analytics._store import Store; "
+            "from callcov_analytics._store.folder import Store; "
             f"s = Store(Path({str(folder)!r}), json.loads({json.dumps(meta)!r})); "
             "ctx = s.locked(); ctx.__enter__(); print('held', flush=True); sys.stdin.read()",
         ],
@@ -313,7 +308,7 @@ def test_unwritable_cache_is_a_storage_error_with_the_rows(big: Sandbox, tmp_pat
 def test_latest_version_wins_and_order_is_restored_without_copying_a_clean_crawl() -> None:
     import pyarrow as pa
 
-    from callcov_analytics._rows import latest_first as _latest_first
+    from callcov_analytics._store.rows import latest_first as _latest_first
 
     def table(rows: list[tuple[int, str, int, str]]) -> pa.Table:
         created, ids, seq, status = zip(*rows, strict=True)

@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 
 import callcov_analytics as cca
-from callcov_analytics import _store, _store_merge
-from callcov_analytics._client import CallCovClient
+from callcov_analytics import CallCovClient
+from callcov_analytics._store import folder as _store
+from callcov_analytics._store import merge as _store_merge
 from callcov_analytics.sandbox import Sandbox
 
 FILE_ROWS = 100

@@ -15,8 +15,8 @@ import pytest
 import requests
 
 import callcov_analytics as cca
-from callcov_analytics import _sync as sync
-from callcov_analytics._client import CallCovClient
+from callcov_analytics import CallCovClient
+from callcov_analytics._store import sync as sync
 from callcov_analytics.sandbox import Sandbox
 
 
@@ -192,13 +192,13 @@ def test_recheck_forces_every_processing_analysis(aged: Sandbox) -> None:
 
 
 def test_sync_counts_rows_new_refreshed_and_from_the_store(big: Sandbox, tmp_path: Path) -> None:
-    from callcov_analytics._catalog import open_store
-    from callcov_analytics._sync import Sync
+    from callcov_analytics._store.catalog import open_store
+    from callcov_analytics._store.sync import Sync
 
     client = CallCovClient(big.key, big.url, sleep=lambda s: None)
 
     def run() -> dict[str, int]:
-        store = open_store(big.url, client.config.api_key, {}, {}, since=None, root=tmp_path)
+        store = open_store(client.config.account, {}, {}, since=None, root=tmp_path)
         with store.locked():
             Sync(client, store, limit=100).run(None)
         return store.counts

@@ -17,10 +17,15 @@ from typing import Any
 import ipywidgets
 import pytest
 
+from callcov_analytics import (
+    AuthenticationError,
+    MissingDependencyError,
+    QuotaReading,
+    cache_info,
+    load_calls,
+    scan_calls,
+)
 from callcov_analytics import _config as config
-from callcov_analytics import cache_info, load_calls
-from callcov_analytics._errors import AuthenticationError, MissingDependencyError
-from callcov_analytics._ratelimit import QuotaReading
 from callcov_analytics.notebook import connect, stop_sandboxes
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.widgets import KeyEntry, QuotaPanel, check_key, key_entry
@@ -200,6 +205,16 @@ def test_a_sandbox_store_goes_with_the_sandbox(monkeypatch: pytest.MonkeyPatch) 
     assert cache_info(store)["rows"].sum() == 150  # the loaded pages were stored there
     stop_sandboxes()
     assert not store.exists() and config.SESSION.sandbox is None
+
+
+def test_scan_calls_finds_what_load_calls_stored_after_connect(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CALLCOV_CACHE_DIR")
+    connect(window_seconds=2, n_analyses=150, arrivals_per_minute=0)
+    loaded = load_calls(progress=False)
+    stored = scan_calls(refresh=False).df()  # no request: the sandbox's store, as load_calls'
+    assert sorted(stored["id"]) == sorted(loaded["id"]) and len(loaded) == 150
 
 
 def test_a_cache_dir_the_user_chose_is_kept(

@@ -21,11 +21,9 @@ import openpyxl
 import pandas as pd
 import pytest
 
-from callcov_analytics import metrics, sandbox
-from callcov_analytics._errors import ValidationError
-from callcov_analytics._frame import empty_frame
-from callcov_analytics._loaders import load_calls
-from callcov_analytics._workbook import (
+from callcov_analytics import ValidationError, load_calls, metrics, sandbox
+from callcov_analytics._decode.frame import empty_frame
+from callcov_analytics._report.workbook import (
     LABELS,
     PRINTED_EXCEPTIONS,
     SCREEN_SHEETS,

@@ -7,7 +7,6 @@ import html
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .._client import CallCovClient
 from .._config import SESSION, Config
 from .._errors import (
     APIConnectionError,
@@ -19,6 +18,7 @@ from .._errors import (
     RateLimitError,
     TLSVerificationError,
 )
+from .._http.client import CallCovClient
 from .._secrets import Secret, redact_text
 from ._ipy import has_ipywidgets as _has_ipywidgets
 from ._ipy import ipywidgets as _ipywidgets

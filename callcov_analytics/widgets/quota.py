@@ -9,9 +9,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from .._quota import duration as _duration
-from .._quota import next_utc_midnight
-from .._ratelimit import QuotaReading, daily_quota_for
+from .._http.ratelimit import QuotaReading, daily_quota_for
+from .._load.quota import duration as _duration
+from .._load.quota import next_utc_midnight
 from ._ipy import ipywidgets as _ipywidgets
 
 if TYPE_CHECKING:
@@ -121,7 +121,7 @@ class QuotaPanel:
 
     def load(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         """``load_calls(*args, observer=self, progress=False, **kwargs)``, then mark it done."""
-        from .._loaders import load_calls
+        from .._load.loaders import load_calls
 
         kwargs.setdefault("progress", False)
         try:

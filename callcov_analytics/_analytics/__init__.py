@@ -1,0 +1,1 @@
+"""Analytics on any engine: outcomes, periods, scorecard, coaching, exceptions, the accessor."""

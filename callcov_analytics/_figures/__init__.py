@@ -1,0 +1,1 @@
+"""The figures' look and the quota plot."""

@@ -1,0 +1,1 @@
+"""The HTTP exchange and its pacing: the client, rate-limit and gateway limits, the budget."""
