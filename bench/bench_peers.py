@@ -29,7 +29,8 @@ every page after the first the server inserts 2 analyses and deletes 2 at random
 
 Not installed by the project (benches do not run in CI); first:
 ``.venv/bin/pip install dlt requests-ratelimiter`` (tenacity is already a dependency). Usage:
-``python bench/bench_peers.py [--only free] [--window 5]``. Results in bench/results/peers.json.
+``python bench/bench_peers.py [--only free] [--tools load_calls dlt] [--window 5]``. Results in
+bench/results/peers.json.
 """
 
 from __future__ import annotations
@@ -193,6 +194,7 @@ def run_one(scenario: str, tool: str, window: float) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", nargs="+", choices=list(SCENARIOS))
+    parser.add_argument("--tools", nargs="+", choices=TOOLS, default=list(TOOLS))
     parser.add_argument("--window", type=float, default=5.0, help="window seconds (API: 60)")
     parser.add_argument("--child", choices=TOOLS, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
@@ -205,14 +207,14 @@ def main() -> None:
     print(f"windows scaled from 60 s to {args.window:g} s; request limits are the plans'")
     results: dict[str, Any] = {"window_s": args.window, "scenarios": {}}
     for scenario in args.only or SCENARIOS:
-        rows = {tool: run_one(scenario, tool, args.window) for tool in TOOLS}
+        rows = {tool: run_one(scenario, tool, args.window) for tool in args.tools}
         results["scenarios"][scenario] = rows
         print(f"\n{scenario}: {SCENARIOS[scenario]}")
         print(
             f"{'tool':12} {'wall s':>7} {'/floor':>6} {'req':>4} {'429':>4} "
             f"{'missing':>7} {'dup':>5} {'RSS MB':>7}  vs load_calls"
         )
-        ours = rows["load_calls"]["wall_s"]
+        ours = rows["load_calls"]["wall_s"] if "load_calls" in rows else math.nan
         for tool, r in rows.items():
             print(
                 f"{tool:12} {r['wall_s']:>7.2f} {r['wall_over_floor']:>6.2f} {r['requests']:>4} "
