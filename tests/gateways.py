@@ -195,12 +195,16 @@ Allow 127.0.0.1
 class Squid(Gateway):
     """squid in its own folder, removed when it stops (see `squid`)."""
 
+    def shut_down(self) -> None:
+        """Stop squid but keep its folder: a CONNECT tunnel is logged only once it closes."""
+        super().stop()
+
     def stop(self) -> None:
         super().stop()
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def squid(user: str, password: str) -> Gateway:
+def squid(user: str, password: str) -> Squid:
     """squid as a forward proxy asking for Basic credentials (checked by basic_ncsa_auth).
 
     Started as root, squid drops to the ``proxy`` user, which cannot enter pytest's private

@@ -286,7 +286,8 @@ def test_squid_with_basic_auth(
     # sees the key. squid answers wrong credentials with 407.
     password = "pw-" + secrets.token_urlsafe(12)
     api = https_sandbox(ca, sandbox_factory)
-    proxy = started(gateways.squid("analyst", password))
+    proxy = gateways.squid("analyst", password)
+    started(proxy)
     bundle = tmp_path / "root.pem"
     ca.cert_pem.write_to_path(str(bundle))
     wrong = proxy.url.replace("://", f"://analyst:not-{password}@")
@@ -308,6 +309,7 @@ def test_squid_with_basic_auth(
     with CallCovClient(config=config) as client:
         df = cca.load_calls(client=client, limit=PAGE, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
+    proxy.shut_down()  # the tunnel is closed: its line is in the log
     assert {h.status for h in proxy.hits() if h.status and h.at > asked[0].at} == {200}
     assert password not in proxy.logs() and password not in caplog.text
     assert api.key not in proxy.logs()
