@@ -1,21 +1,24 @@
 """Real gateways and forward proxies on 127.0.0.1 (Debian's nginx, HAProxy, tinyproxy, squid).
 
 Each runs in the foreground as a child of the test process, on a free port, with its config,
-pid file, logs and temporary folders in the test's tmp_path, so nothing needs root and nothing
-collides with the services Debian's postinst may have started on their default ports. Their
-request logs are read back as `Hit`s: (time, status, request line).
+pid file, logs and temporary folders in the test's tmp_path (squid: a folder of its own), so
+nothing collides with the services Debian's postinst may have started on their default ports.
+Their request logs are read back as `Hit`s: (time, status, request line).
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 SBIN = ("/usr/sbin", "/sbin", "/usr/bin")
+SQUID_AUTH = ("/usr/lib/squid/basic_ncsa_auth", "/usr/lib/squid3/basic_ncsa_auth")
 
 
 def find(command: str) -> str | None:
@@ -187,3 +190,62 @@ Allow 127.0.0.1
     )
     argv = [find("tinyproxy") or "tinyproxy", "-d", "-c", str(conf)]
     return Gateway(argv, port, folder, folder / "tinyproxy.log")
+
+
+class Squid(Gateway):
+    """squid in its own folder, removed when it stops (see `squid`)."""
+
+    def shut_down(self) -> None:
+        """Stop squid but keep its folder: a CONNECT tunnel is logged only once it closes."""
+        super().stop()
+
+    def stop(self) -> None:
+        super().stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def squid(user: str, password: str) -> Squid:
+    """squid as a forward proxy asking for Basic credentials (checked by basic_ncsa_auth).
+
+    Started as root, squid drops to the ``proxy`` user, which cannot enter pytest's private
+    temporary folders: it gets a folder of its own under the system's temp folder, owned by
+    that user and removed when it stops. The password file holds an APR1 (MD5) hash made by
+    ``openssl passwd``, one of the schemes basic_ncsa_auth reads.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="callcov-squid-"))
+    folder.chmod(0o755)
+    port = free_port()
+    hashed = subprocess.run(
+        ["openssl", "passwd", "-apr1", "-stdin"],
+        input=password,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (folder / "passwd").write_text(f"{user}:{hashed}\n")
+    helper = next((p for p in SQUID_AUTH if Path(p).exists()), SQUID_AUTH[0])
+    (folder / "squid.conf").write_text(
+        f"""
+http_port 127.0.0.1:{port}
+pid_filename {folder}/squid.pid
+cache_log {folder}/cache.log
+cache_store_log none
+coredump_dir {folder}
+cache deny all
+pinger_enable off
+shutdown_lifetime 1 seconds
+auth_param basic program {helper} {folder}/passwd
+auth_param basic realm callcov-test
+acl authed proxy_auth REQUIRED
+http_access allow localhost authed
+http_access deny all
+logformat hits %ts.%03tu %>Hs "%rm %ru"
+access_log stdio:{folder}/hits.log hits
+access_log stdio:{folder}/access.log squid
+"""
+    )
+    if os.geteuid() == 0:
+        for path in [folder, *folder.iterdir()]:
+            shutil.chown(path, "proxy", "proxy")
+    argv = [find("squid") or "squid", "-N", "-f", str(folder / "squid.conf")]
+    return Squid(argv, port, folder, folder / "hits.log")

@@ -1,4 +1,4 @@
-"""The sandbox behind the gateways and proxies companies run: nginx, HAProxy, tinyproxy.
+"""The sandbox behind the gateways and proxies companies run: nginx, HAProxy, tinyproxy, squid.
 
 Real Debian programs on 127.0.0.1 (see tests/gateways.py). A gateway's own limits answer 429 or
 503 without the upstream's rate-limit headers: every load must still be exact, the requests
@@ -271,3 +271,44 @@ def test_a_tls_client_at_a_plain_http_port_is_told_the_protocol_does_not_match(
     with pytest.raises(TLSVerificationError, match="does not speak a TLS version") as caught:
         CallCovClient(sandbox.key, url, sleep=lambda _: None).health()
     assert "CALLCOV_API_URL" in str(caught.value)
+
+
+@pytest.mark.skipif(not gateways.find("squid"), reason="squid is installed by `make test`")
+def test_squid_with_basic_auth(
+    tmp_path: Path,
+    ca: trustme.CA,
+    sandbox_factory: Callable[..., Sandbox],
+    started: Callable[[Gateway], Gateway],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The client sends through the proxy only a CONNECT tunnel to an https API: the proxy never
+    # sees the key. squid answers wrong credentials with 407.
+    password = "pw-" + secrets.token_urlsafe(12)
+    api = https_sandbox(ca, sandbox_factory)
+    proxy = gateways.squid("analyst", password)
+    started(proxy)
+    bundle = tmp_path / "root.pem"
+    ca.cert_pem.write_to_path(str(bundle))
+    wrong = proxy.url.replace("://", f"://analyst:not-{password}@")
+    config = Config.resolve(api.key, api.url, proxy=wrong, ca_bundle=bundle)
+    sleeps: list[float] = []
+    with (
+        caplog.at_level(logging.DEBUG, logger="callcov_analytics"),
+        pytest.raises(ProxyAuthenticationError, match="CALLCOV_PROXY") as caught,
+    ):
+        CallCovClient(config=config, sleep=sleeps.append).health()
+    assert "407" in str(caught.value)
+    asked = [h for h in proxy.hits() if h.status]  # status 0: the start-up probe's connect
+    assert len(asked) == 1 and sleeps == []  # one attempt: no account lockout
+    shown = str(caught.value) + "".join(traceback.format_exception(caught.value)) + caplog.text
+    assert password not in shown and api.key not in shown and api.log == []
+    # The right credentials: the whole load through squid, exact.
+    right = proxy.url.replace("://", f"://analyst:{password}@")
+    config = Config.resolve(api.key, api.url, proxy=right, ca_bundle=bundle)
+    with CallCovClient(config=config) as client:
+        df = cca.load_calls(client=client, limit=PAGE, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
+    proxy.shut_down()  # the tunnel is closed: its line is in the log
+    assert {h.status for h in proxy.hits() if h.status and h.at > asked[0].at} == {200}
+    assert password not in proxy.logs() and password not in caplog.text
+    assert api.key not in proxy.logs()

@@ -12,6 +12,9 @@ from .._http.client import CallCovClient
 from .crawl import Crawl
 
 MAX_WORKERS = 8  # connections at most; the rate-limit budget, not this, sets the pace
+# After the list shifted under the crawl, pages read one at a time before fetching ahead again:
+# under steady churn most pages fetched ahead land off the crawl's path and are paid for nothing.
+CALM_PAGES = 4
 
 
 class FetchAhead:
@@ -20,7 +23,8 @@ class FetchAhead:
     Only a crawl to the end of the list with a known ``total`` fetches ahead: there the offsets
     to come are known. The requests share the client's rate-limit budget, so fetching ahead
     never sends more than the window allows. When the list shifts under the crawl (a re-read,
-    inserts), pages fetched ahead at the old offsets are dropped.
+    inserts), pages fetched ahead at the old offsets are dropped, and the next CALM_PAGES pages
+    are read one at a time: a list that keeps shifting would make most of them wasted requests.
 
     Threading contract: workers run only ``client.list_page``. What they share is thread-safe
     by design: the rate-limit budget and the latency record (locked), the observer (the client
@@ -37,6 +41,8 @@ class FetchAhead:
         self.fetch, self.client, self.limit, self.crawl = fetch, client, limit, crawl
         self.pending: dict[int, Future[ParsedPage]] = {}
         self.pool: ThreadPoolExecutor | None = None
+        self.expected: int | None = None  # the next offset if the list holds still
+        self.calm = CALM_PAGES  # pages in a row that continued where the previous one ended
 
     def __enter__(self) -> FetchAhead:
         return self
@@ -49,11 +55,13 @@ class FetchAhead:
             self.pool = None
 
     def __iter__(self) -> Iterator[tuple[int, ParsedPage]]:
+        step = max(self.limit - 1, 1)
         while (offset := self.crawl.next_offset()) is not None:
-            planned = self._planned(offset)
+            self.calm = 0 if self.expected not in (None, offset) else self.calm + 1
+            self.expected = offset + step
+            planned = self._planned(offset) if self.calm >= CALM_PAGES else [offset]
             # Only pages off the crawl's path are dropped (the list shifted): one still ahead on
             # it is kept when fewer are planned now (the latency fell), or it would be paid twice.
-            step = max(self.limit - 1, 1)
             for stale in [o for o in self.pending if o < offset or (o - offset) % step]:
                 self.pending.pop(stale).cancel()
             if len(planned) > 1:
