@@ -294,34 +294,3 @@ def test_load_segments_reads_every_transcript_once(sandbox: Sandbox) -> None:
     assert len(segs) == expected > 0
     assert set(segs["id"]) <= {r["id"] for r in records}
     assert set(segs["role"].dropna()) <= {"agent", "customer"}
-
-
-class _Pages:
-    """Records how many pages the crawl had taken at its last page."""
-
-    pages = 0
-
-    def on_response(self, reading: object) -> None:
-        """Responses are not counted here."""
-
-    def on_wait(self, seconds: float, reason: str) -> None:
-        """Waits are not counted here."""
-
-    def on_page(self, pages: int, rows: int, total: int | None) -> None:
-        self.pages = pages
-
-
-def test_a_list_that_keeps_shifting_is_not_fetched_ahead_for_nothing(
-    sandbox_factory: Callable[..., Sandbox],
-) -> None:
-    # One connection is too slow for this plan, so a still list is fetched ahead; here every
-    # page finds new rows on top, so a page fetched ahead would land off the crawl's path.
-    api = sandbox_factory(plan="business", window_seconds=3, limit=30, latency=0.1, n_analyses=900)
-    api.mark()
-    api.faults.churn_inserts = 3
-    counted = _Pages()
-    client = CallCovClient(api.key, api.url, observer=counted)  # type: ignore[arg-type]
-    df = cca.load_calls(client=client, limit=100, cache=False, progress=False)
-    ids = df["id"].tolist()
-    assert len(ids) == len(set(ids)) and api.stable_ids() <= set(ids) <= api.ever_ids()
-    assert len(list_requests(api)) == counted.pages  # every page paid for was a page taken
