@@ -137,18 +137,19 @@ def test_agents_ten_columns_intervals_greyed_and_lit(book: Path, df: pd.DataFram
 def test_exceptions_second_in_call_and_only_safe_links(book: Path, df: pd.DataFrame) -> None:
     ws = openpyxl.load_workbook(book)["Exceptions"]
     header, rows = _table(ws, top=2)
-    assert header == [f"Call time ({TZ})", "Agent", "Contact", "Check", "Why it failed",
-                      "Second in the call", "Call id", "Audio"]  # fmt: skip
+    assert header == ["Severity", f"Call time ({TZ})", "Agent", "Contact", "Check",
+                      "Why it failed", "Second in the call", "Call id", "Audio"]  # fmt: skip
     expected = metrics.compliance_exceptions(df)
     assert len(rows) == len(expected)
     audio = dict(zip(df["id"], df["audio_url"], strict=True))
     links = 0
     for r, (row, want) in enumerate(zip(rows, expected.itertuples(), strict=True), start=3):
+        assert row[0] == want.severity == metrics.SEVERITY[want.check]
         local = want.created.tz_convert(TZ).tz_localize(None).to_pydatetime()
-        assert row[0] == local.replace(microsecond=0) or row[0] == local
-        assert row[1:5] == [want.agent_id, want.contact_id, LABELS[want.check], want.detail]
-        assert _same(row[5], want.at_s) and row[6] == want.id
-        link = ws.cell(r, 8).hyperlink
+        assert row[1] == local.replace(microsecond=0) or row[1] == local
+        assert row[2:6] == [want.agent_id, want.contact_id, LABELS[want.check], want.detail]
+        assert _same(row[6], want.at_s) and row[7] == want.id
+        link = ws.cell(r, 9).hyperlink
         url = audio[want.id]
         if safe_url(url):
             links += 1
@@ -156,10 +157,10 @@ def test_exceptions_second_in_call_and_only_safe_links(book: Path, df: pd.DataFr
             # the anchor (Excel's "location") starts the player at the second in question
             assert link.location == (None if pd.isna(want.at_s) else f"t={int(want.at_s)}")
         else:
-            assert link is None and row[7] == url  # shown as text, never clickable
+            assert link is None and row[8] == url  # shown as text, never clickable
     assert links and links < len(rows)
     first = 3 + next(i for i, v in enumerate(expected["at_s"]) if not pd.isna(v))
-    assert ws.cell(first, 6).number_format == '#,##0" s"'
+    assert ws.cell(first, 7).number_format == '#,##0" s"'
 
 
 def test_daily_volume_is_bucketed_in_the_zone(book: Path, df: pd.DataFrame) -> None:

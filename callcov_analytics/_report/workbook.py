@@ -230,10 +230,10 @@ def _exceptions(book: Book, exceptions: pd.DataFrame, df: pd.DataFrame) -> None:
         dict(zip(df["id"], df["audio_url"], strict=True)) if "audio_url" in df else {}
     )
     frame = exceptions.assign(check=exceptions["check"].map(LABELS).astype("string"))
-    headers = {"created": "Call time", "agent_id": "Agent", "contact_id": "Contact",
-               "check": "Check", "detail": "Why it failed", "at_s": "Second in the call",
-               "id": "Call id"}  # fmt: skip
-    order = ["created", "agent_id", "contact_id", "check", "detail", "at_s", "id"]
+    headers = {"severity": "Severity", "created": "Call time", "agent_id": "Agent",
+               "contact_id": "Contact", "check": "Check", "detail": "Why it failed",
+               "at_s": "Second in the call", "id": "Call id"}  # fmt: skip
+    order = ["severity", "created", "agent_id", "contact_id", "check", "detail", "at_s", "id"]
     n = len(exceptions)
     title = (
         f"Exceptions: the review queue, {n:,} failed checks on {exceptions['id'].nunique():,} "
