@@ -13,6 +13,7 @@ import logging
 import secrets
 import ssl
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -298,7 +299,12 @@ def test_squid_with_basic_auth(
     ):
         CallCovClient(config=config, sleep=sleeps.append).health()
     assert "407" in str(caught.value)
-    asked = [h for h in proxy.hits() if h.status]  # status 0: the start-up probe's connect
+    # squid logs a transaction once its connection has closed, a moment after the client
+    # raised: wait (bounded) for the line; the client sent nothing after raising. Status 0 is
+    # the start-up probe's connect.
+    deadline = time.monotonic() + 10
+    while not (asked := [h for h in proxy.hits() if h.status]) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(asked) == 1 and sleeps == []  # one attempt: no account lockout
     shown = str(caught.value) + "".join(traceback.format_exception(caught.value)) + caplog.text
     assert password not in shown and api.key not in shown and api.log == []
