@@ -198,6 +198,30 @@ def https_sandbox(
     return sandbox_factory("starter", tls=context, n_analyses=120)
 
 
+def refused_login(
+    api: Sandbox, proxy_url: str, bundle: Path, caplog: pytest.LogCaptureFixture
+) -> tuple[ProxyAuthenticationError, list[float], str]:
+    """The error a refused proxy login raises, the sleeps before it, and all the user sees."""
+    config = Config.resolve(api.key, api.url, proxy=proxy_url, ca_bundle=bundle)
+    sleeps: list[float] = []
+    with (
+        caplog.at_level(logging.DEBUG, logger="callcov_analytics"),
+        pytest.raises(ProxyAuthenticationError, match="CALLCOV_PROXY") as caught,
+    ):
+        CallCovClient(config=config, sleep=sleeps.append).health()
+    shown = str(caught.value) + "".join(traceback.format_exception(caught.value)) + caplog.text
+    return caught.value, sleeps, shown
+
+
+def assert_loads_through(api: Sandbox, proxy: Gateway, password: str, bundle: Path) -> None:
+    """With the right login, the whole load goes through the proxy's tunnel, exact."""
+    right = proxy.url.replace("://", f"://analyst:{password}@")
+    config = Config.resolve(api.key, api.url, proxy=right, ca_bundle=bundle)
+    with CallCovClient(config=config) as client:
+        df = cca.load_calls(client=client, limit=PAGE, cache=False, progress=False)
+    assert df["id"].tolist() == api.ids()
+
+
 @pytest.mark.parametrize("credentials", ["wrong", "none"])
 def test_tinyproxy_refusing_the_login_is_asked_once(
     tmp_path: Path,
@@ -215,24 +239,12 @@ def test_tinyproxy_refusing_the_login_is_asked_once(
     ca.cert_pem.write_to_path(str(bundle))
     login = "analyst:" + ("not-" + password if credentials == "wrong" else password) + "@"
     url = proxy.url.replace("://", "://" + (login if credentials == "wrong" else ""))
-    config = Config.resolve(api.key, api.url, proxy=url, ca_bundle=bundle)
-    sleeps: list[float] = []
-    with (
-        caplog.at_level(logging.DEBUG, logger="callcov_analytics"),
-        pytest.raises(ProxyAuthenticationError, match="CALLCOV_PROXY") as caught,
-    ):
-        CallCovClient(config=config, sleep=sleeps.append).health()
-    assert str(401 if credentials == "wrong" else 407) in str(caught.value)
+    error, sleeps, shown = refused_login(api, url, bundle, caplog)
+    assert str(401 if credentials == "wrong" else 407) in str(error)
     connects = [line for line in proxy.logs().splitlines() if "CONNECT 127.0.0.1" in line]
     assert len(connects) == 1 and sleeps == []  # one attempt: no account lockout
-    shown = str(caught.value) + "".join(traceback.format_exception(caught.value)) + caplog.text
     assert password not in shown and api.key not in shown and api.log == []
-    # The right credentials: the load goes through the tunnel, exact.
-    right = proxy.url.replace("://", f"://analyst:{password}@")
-    config = Config.resolve(api.key, api.url, proxy=right, ca_bundle=bundle)
-    with CallCovClient(config=config) as client:
-        df = cca.load_calls(client=client, limit=PAGE, cache=False, progress=False)
-    assert df["id"].tolist() == api.ids()
+    assert_loads_through(api, proxy, password, bundle)
     assert api.key not in proxy.logs() and password not in caplog.text
 
 
@@ -291,14 +303,8 @@ def test_squid_with_basic_auth(
     bundle = tmp_path / "root.pem"
     ca.cert_pem.write_to_path(str(bundle))
     wrong = proxy.url.replace("://", f"://analyst:not-{password}@")
-    config = Config.resolve(api.key, api.url, proxy=wrong, ca_bundle=bundle)
-    sleeps: list[float] = []
-    with (
-        caplog.at_level(logging.DEBUG, logger="callcov_analytics"),
-        pytest.raises(ProxyAuthenticationError, match="CALLCOV_PROXY") as caught,
-    ):
-        CallCovClient(config=config, sleep=sleeps.append).health()
-    assert "407" in str(caught.value)
+    error, sleeps, shown = refused_login(api, wrong, bundle, caplog)
+    assert "407" in str(error)
     # squid logs a transaction once its connection has closed, a moment after the client
     # raised: wait (bounded) for the line; the client sent nothing after raising. Status 0 is
     # the start-up probe's connect.
@@ -306,14 +312,8 @@ def test_squid_with_basic_auth(
     while not (asked := [h for h in proxy.hits() if h.status]) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(asked) == 1 and sleeps == []  # one attempt: no account lockout
-    shown = str(caught.value) + "".join(traceback.format_exception(caught.value)) + caplog.text
     assert password not in shown and api.key not in shown and api.log == []
-    # The right credentials: the whole load through squid, exact.
-    right = proxy.url.replace("://", f"://analyst:{password}@")
-    config = Config.resolve(api.key, api.url, proxy=right, ca_bundle=bundle)
-    with CallCovClient(config=config) as client:
-        df = cca.load_calls(client=client, limit=PAGE, cache=False, progress=False)
-    assert df["id"].tolist() == api.ids()
+    assert_loads_through(api, proxy, password, bundle)
     proxy.shut_down()  # the tunnel is closed: its line is in the log
     assert {h.status for h in proxy.hits() if h.status and h.at > asked[0].at} == {200}
     assert password not in proxy.logs() and password not in caplog.text

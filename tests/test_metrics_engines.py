@@ -20,6 +20,7 @@ import callcov_analytics as cca
 from callcov_analytics import metrics
 from callcov_analytics.sandbox import Sandbox, serve
 from tests.clients import client_for
+from tests.test_engines import as_pandas
 from tests.test_metrics_sandbox import raw_checks
 
 # Each metric as an analyst calls it; all of them run on every engine.
@@ -48,20 +49,6 @@ def stored(
         api.insert(4, status="processing")
         df = cca.load_calls(client=client_for(api), cache_dir=root, progress=False)
         yield api, root, df
-
-
-def as_pandas(out: Any, like: pd.DataFrame) -> pd.DataFrame:
-    """Any engine's result as pandas with ``like``'s dtypes (Spark's times are naive UTC)."""
-    if hasattr(out, "toArrow"):
-        out = out.toArrow().to_pandas()
-        if "period" in out.columns and out["period"].dt.tz is None:
-            out["period"] = out["period"].dt.tz_localize("UTC")
-    elif hasattr(out, "collect"):
-        out = out.collect()
-    elif hasattr(out, "df"):
-        out = out.df()
-    frame = out if isinstance(out, pd.DataFrame) else out.to_pandas()
-    return frame.astype(dict(zip(like.columns, like.dtypes, strict=True)))
 
 
 def frame_on(engine: str, stored: tuple[Sandbox, Path, pd.DataFrame], spark: Any) -> Any:
