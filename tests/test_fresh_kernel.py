@@ -16,10 +16,10 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 
 from callcov_analytics.sandbox import Sandbox, serve
+from tests.test_notebooks import execute
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -51,16 +51,8 @@ def fresh_kernel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sa
 
 
 def run(sources: list[str], cwd: Path) -> nbformat.NotebookNode:
-    nb = new_notebook(cells=[new_code_cell(s) for s in sources])
-    client = NotebookClient(
-        nb,
-        kernel_name="python3",
-        timeout=180,
-        allow_errors=True,
-        resources={"metadata": {"path": str(cwd)}},
-    )
-    client.execute()
-    return nb
+    """A fresh kernel of this venv runs ``sources`` as cells, errors kept in the outputs."""
+    return execute(new_notebook(cells=[new_code_cell(c) for c in sources]), cwd, allow_errors=True)
 
 
 def test_the_readme_plots_show_as_pictures_without_a_magic(
