@@ -16,6 +16,7 @@ import pytest
 from callcov_analytics import SCHEMA, sandbox
 from callcov_analytics.report import read_report_csv
 from callcov_analytics.sandbox import Sandbox
+from tests.processes import ctrl_c_reaches_the_child
 
 N = 300
 
@@ -241,7 +242,14 @@ def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path: Path) -> None:
             CALLCOV_CACHE_DIR=os.environ["CALLCOV_CACHE_DIR"],
         )
         command = [sys.executable, "-m", "callcov_analytics._cli", "fetch", "--out", "c.csv"]
-        proc = subprocess.Popen(command, env=base, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            command,
+            env=base,
+            cwd=tmp_path,
+            stderr=subprocess.PIPE,
+            text=True,
+            preexec_fn=ctrl_c_reaches_the_child,
+        )
         assert proc.stderr is not None
         seen = []
         for line in proc.stderr:  # the first page, then a wait for the next window

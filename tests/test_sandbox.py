@@ -26,6 +26,7 @@ from callcov_analytics.sandbox import (
     make_app,
     serve,
 )
+from tests.processes import ctrl_c_reaches_the_child
 from tests.sandbox_fixtures import FAKE_EPOCH, FakeClock
 
 Factory = Callable[..., Sandbox]
@@ -597,6 +598,7 @@ def test_cli_serves_until_interrupted() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=ctrl_c_reaches_the_child,
     )
     try:
         assert proc.stdout is not None
