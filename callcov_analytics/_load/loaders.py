@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar, Unpack
+from typing import TypeVar, Unpack
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .._dates import check_tz, validate_range
 from .._decode.frame import empty_frame, frame_from_tables
 from .._errors import CallCovError, LoadInterrupted, ValidationError
 from .._http.client import CallCovClient
@@ -27,15 +26,8 @@ from .._store.folder import Store
 from .._store.sync import Sync, account_probe
 from ..segments import segments, table_segments
 from .changes import describe_changes, has_rows, note_empty_search
-from .options import (
-    LOAD_DEFAULTS,
-    LoadOptions,
-    Refresh,
-    resolve,
-    spelled_out,
-    validate_query,
-    validate_refresh,
-)
+from .options import LOAD_DEFAULTS, LoadOptions, Refresh, spelled_out
+from .settings import LoadSettings, settle
 
 T = TypeVar("T")
 # Reads a load's result from its store: (store, the load's client, the load's readings).
@@ -85,17 +77,12 @@ def load_calls(
         df = load_calls(status="completed", since="2026-11-01")
         df.groupby("agent_id").identity_verified.mean()
     """
-    opts = resolve(options, LOAD_DEFAULTS)
-    tz = check_tz(opts["tz"])
-    return _entry(
-        "load_calls",
-        api_key,
-        base_url,
-        opts,
-        {"include_transcript": include_transcript},
-        lambda store, view, readings, query, since, until: _read_frame(
-            store, view, readings, query, since, until, include_transcript, tz
-        ),
+    settings = settle(
+        "load_calls", api_key, base_url, options, columns={"include_transcript": include_transcript}
+    )
+    return load(
+        settings,
+        lambda store, view, readings: _read_frame(store, view, readings, settings),
     )
 
 
@@ -121,124 +108,76 @@ def load_segments(
         talk = talk_metrics(load_segments(agent_id="agent_007", since="2026-11-01"))
         load_segments(since="2026-11-01").callcov.transcript_context("refund", around=2)
     """
-    return _entry(
-        "load_segments",
-        api_key,
-        base_url,
-        resolve(options, LOAD_DEFAULTS),
-        {"include_segments": True},
-        lambda store, _view, _readings, _query, since, until: _read_segments(
-            store, since, until, agent_speaker
+    settings = settle(
+        "load_segments", api_key, base_url, options, columns={"include_segments": True}
+    )
+    return load(
+        settings,
+        lambda store, _view, _readings: _read_segments(
+            store, settings.since, settings.until, agent_speaker
         ),
     )
 
 
-def _entry(
-    name: str,
-    api_key: str | Secret | None,
-    base_url: str | None,
-    options: Mapping[str, Any],
-    columns: Mapping[str, bool],
-    read: Callable[
-        [Store, CallCovClient, list[QuotaReading], Mapping[str, str], int | None, int | None],
-        pd.DataFrame,
-    ],
-) -> pd.DataFrame:
-    """What load_calls and load_segments share: check every option, then `load`.
+def load(settings: LoadSettings, read: _Read[T]) -> T:
+    """Bring the store up to date (as ``settings.refresh`` says), then `read` it.
 
-    ``read(store, client, readings, query, since, until)`` turns the store into the result.
+    On an error or Ctrl-C, `read` of what is stored so far goes on the exception's
+    ``.partial``. When `read` gives a DataFrame, what the load added or changed goes in its
+    ``attrs`` (`scan_calls` reads the store itself and skips that).
     """
-    query = validate_query(options, options["limit"])
-    since, until = validate_range(options["since"], options["until"], tz=options["tz"])
-    return load(
-        options["client"] or CallCovClient(api_key, base_url),
-        options,
-        owns_client=options["client"] is None,
-        query=query,
-        since=since,
-        columns=columns,
-        read=lambda store, view, readings: read(store, view, readings, query, since, until),
-        entry=name,
-    )
-
-
-def load(
-    client: CallCovClient,
-    options: Mapping[str, Any],
-    *,
-    owns_client: bool,
-    query: Mapping[str, str],
-    since: int | None,
-    columns: Mapping[str, bool],
-    read: _Read[T],
-    entry: str,
-) -> T:
-    """Bring the store up to date for ``query`` (as ``options["refresh"]`` says), then `read` it.
-
-    ``options`` are `LoadOptions` with their defaults; ``columns`` are parse_page's options
-    for what stored pages hold beyond SCHEMA (each set of them is a dataset of its own). On an
-    error or Ctrl-C, `read` of what is stored so far goes on the exception's ``.partial``
-    (``entry`` names the call to repeat). When `read` gives a DataFrame, what the load added
-    or changed goes in its ``attrs`` (`scan_calls` reads the store itself and skips that).
-    """
-    validate_refresh(refresh := options["refresh"])
+    refresh, since = settings.refresh, settings.since
+    client = settings.open_client()
     readings = Readings()
-    bar = progress_bar(options["progress"])
-    fanout = Fanout([o for o in (client.observer, options["observer"], bar, readings) if o])
+    bar = progress_bar(settings.progress)
+    fanout = Fanout([o for o in (client.observer, settings.observer, bar, readings) if o])
     # The load's own view of the client: its observers and readings are this load's alone.
     view = client.for_load(fanout)
     try:
         with ExitStack() as stack:
-            store = _open_store(view, stack, options, query, columns, since)
+            store = _open_store(view, stack, settings)
             stack.enter_context(store.locked(fanout.on_wait))
             stored = has_rows(store)
             # Else every id is new: no list of them is kept (a first fill of millions).
             store.track_new = stored and refresh != "full"
             fanout.totals = _reads_whole_list(refresh, since, stored)
             try:
-                _bring_up_to_date(view, store, refresh, since, options["limit"])
+                _bring_up_to_date(view, store, refresh, since, settings.limit)
             except (CallCovError, KeyboardInterrupt) as exc:
                 partial = _partial(read, store, view, readings.items)
                 if isinstance(exc, CallCovError):
                     exc.partial = partial
                     raise
-                raise _interrupted(partial, entry) from None
+                raise _interrupted(partial, settings.entry) from None
             result = read(store, view, readings.items)
             if not isinstance(result, pd.DataFrame):
                 return result
         everything = refresh == "full" or not stored
         describe_changes(result, store.changes, len(readings.items), full=everything)
-        if not len(result) and "search" in query:
-            note_empty_search(result, query["search"])
+        if not len(result) and "search" in settings.query:
+            note_empty_search(result, settings.query["search"])
         if bar is not None:
             bar.finish(result.attrs["summary"])
         return result
     finally:  # also when the store could not even be opened
         if bar is not None:
             bar.close()
-        if owns_client:
+        if settings.client is None:  # the load's own
             client.close()
 
 
-def _open_store(
-    view: CallCovClient,
-    stack: ExitStack,
-    options: Mapping[str, Any],
-    query: Mapping[str, str],
-    columns: Mapping[str, bool],
-    since: int | None,
-) -> Store:
-    """The store for this query: in cache_dir, the configured folder, or a temporary one."""
-    root = view.config.store_root(options["cache_dir"])
-    if not options["cache"]:
+def _open_store(view: CallCovClient, stack: ExitStack, settings: LoadSettings) -> Store:
+    """The store for this load: in its root, or a temporary folder when it keeps nothing."""
+    root = settings.root
+    if not settings.cache:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
     return open_store(
         view.config.account,
-        query,
-        columns,
-        since=since,
+        settings.query,
+        settings.columns,
+        since=settings.since,
         root=root,
-        same_account=account_probe(view) if options["cache"] else None,
+        same_account=account_probe(view) if settings.cache else None,
     )
 
 
@@ -308,16 +247,11 @@ def _read_segments(
 
 
 def _read_frame(
-    store: Store,
-    client: CallCovClient,
-    readings: list[QuotaReading],
-    query: Mapping[str, str],
-    since: int | None,
-    until: int | None,
-    include_transcript: bool,
-    tz: str,
+    store: Store, client: CallCovClient, readings: list[QuotaReading], settings: LoadSettings
 ) -> pd.DataFrame:
     """The stored rows as the typed frame, cut to since/until, with the load's facts in attrs."""
+    since, until = settings.since, settings.until
+    include_transcript = settings.columns.get("include_transcript", False)
     # Only the table files holding those days; categories stay dictionaries for the frame.
     table = store.read(since=since, until=until, categories=True)
     if table is None:
@@ -334,8 +268,8 @@ def _read_frame(
     frame = frame.reset_index(drop=True)
     frame.attrs.update(
         {
-            "query": {**query, "since": since, "until": until},
-            "tz": tz,
+            "query": {**settings.query, "since": since, "until": until},
+            "tz": settings.tz,
             "loaded_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "base_url": client.config.base_url,
             "key_hint": client.config.api_key.hint,

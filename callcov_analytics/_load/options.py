@@ -63,17 +63,16 @@ LOAD_DEFAULTS: dict[str, Any] = {
 }
 
 
-def resolve(given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
-    """``given`` over ``defaults``; a keyword that is not an option is a ValidationError."""
+def check_names(given: Mapping[str, Any], allowed: Mapping[str, Any]) -> None:
+    """A keyword in ``given`` that is not one of ``allowed`` is a ValidationError."""
     for name in given:
-        if name not in defaults:
-            close = difflib.get_close_matches(name, list(defaults), n=1)
+        if name not in allowed:
+            close = difflib.get_close_matches(name, list(allowed), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise ValidationError(
                 f"Unknown argument {name!r}{hint} Filters: {', '.join(Filters.__annotations__)}.",
                 param=name,
             )
-    return {**defaults, **given}
 
 
 def spelled_out(options: type, defaults: Mapping[str, Any]) -> Callable[[F], F]:

@@ -22,25 +22,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, Unpack
 
-from .._config import Config
-from .._dates import validate_range
 from .._errors import CallCovError, MissingDependencyError, StoreWarning, ValidationError
 from .._http.client import CallCovClient
 from .._secrets import Secret
 from .._store.catalog import open_store
 from .._store.folder import Store
 from .loaders import load
-from .options import (
-    FILTER_DEFAULTS,
-    LOAD_DEFAULTS,
-    MAX_LIMIT,
-    Filters,
-    Refresh,
-    resolve,
-    spelled_out,
-    validate_query,
-    validate_refresh,
-)
+from .options import FILTER_DEFAULTS, Filters, Refresh, spelled_out
+from .settings import LoadSettings, settle
 
 __all__ = ["ENGINES", "scan_calls"]
 
@@ -94,31 +83,25 @@ def scan_calls(
         rel = cca.scan_calls(since="2026-01-01")               # DuckDB, nothing read yet
         metrics.agent_scorecard(rel, period="M").df()          # computed by DuckDB
     """
-    chosen = resolve(filters, FILTER_DEFAULTS)
     kind = _engine(engine, spark)
-    query = validate_query(chosen, MAX_LIMIT)
-    since, until = validate_range(chosen["since"], chosen["until"], tz=chosen["tz"])
-    validate_refresh(refresh)
+    settings = settle(
+        "scan_calls",
+        api_key,
+        base_url,
+        filters,
+        allowed=FILTER_DEFAULTS,
+        fixed={"refresh": refresh, "cache_dir": cache_dir, "client": client, "progress": False},
+        columns={"include_transcript": include_transcript},
+        account=table is None,
+    )
     native = _opener(kind, spark, connection)  # a missing engine fails before any request
-    options = {"include_transcript": include_transcript}
     if table is not None:
         path = Path(table)
         if "://" not in str(table) and not path.exists():  # a URL is the engine's to read
             raise ValidationError(f"table {str(path)!r} does not exist", param="table")
     elif refresh:
-        how = {**LOAD_DEFAULTS, **chosen, "refresh": refresh, "cache_dir": cache_dir}
-        how["progress"] = False
         try:
-            store: Store = load(
-                client or CallCovClient(api_key, base_url),
-                how,
-                owns_client=client is None,
-                query=query,
-                since=since,
-                columns=options,
-                read=lambda store, _client, _readings: store,
-                entry="scan_calls",
-            )
+            store: Store = load(settings, lambda store, _client, _readings: store)
         except CallCovError as exc:
             # The rows fetched so far are in the store (a repeat continues from them); the
             # frame load_calls would put here is exactly what scan_calls exists to avoid.
@@ -126,15 +109,20 @@ def scan_calls(
             raise
         path = _table_of(store)
     else:
-        config = client.config if client is not None else Config.resolve(api_key, base_url)
-        root = config.store_root(cache_dir)
-        store = open_store(config.account, query, options, since=since, root=root)
+        assert settings.config is not None  # settled with an account
+        store = open_store(
+            settings.config.account,
+            settings.query,
+            settings.columns,
+            since=settings.since,
+            root=settings.root,
+        )
         path = _table_of(store)
         logger.info("scan_calls reads the stored table %s; no request made", path)
     source = str(table) if table is not None else str(path)  # Path() would fold "s3://" to "s3:/"
     if kind != "spark" and (Path(source).is_dir() or source.endswith("/")):
         source = source.rstrip("/") + "/*.parquet"  # DuckDB and Polars read a folder by a glob
-    return _filtered(native(source), query, since, until, columns, include_transcript)
+    return _filtered(native(source), settings, columns)
 
 
 def _engine(engine: str | None, spark: Any) -> str:
@@ -190,20 +178,13 @@ def _table_of(store: Store) -> Path:
     return store.table_dir
 
 
-def _filtered(
-    native: Any,
-    query: dict[str, str],
-    since: int | None,
-    until: int | None,
-    columns: Sequence[str] | None,
-    include_transcript: bool,
-) -> Any:
+def _filtered(native: Any, settings: LoadSettings, columns: Sequence[str] | None) -> Any:
     """``native`` cut to the rows the API's filters and since/until give, and to ``columns``."""
     import narwhals as nw
 
     frame = nw.from_native(native)
     keep: list[Any] = []
-    for name, value in query.items():
+    for name, value in settings.query.items():
         if name == "search":  # case-insensitive substring of agent or contact id, as the API
             term = value.lower()
             hits = [
@@ -214,10 +195,10 @@ def _filtered(
         else:
             column = "status" if name == "status_filter" else name
             keep.append((nw.col(column) == value).fill_null(False))
-    if since is not None:
-        keep.append(nw.col("created") >= datetime.fromtimestamp(since, UTC))
-    if until is not None:
-        keep.append(nw.col("created") <= datetime.fromtimestamp(until, UTC))
+    if settings.since is not None:
+        keep.append(nw.col("created") >= datetime.fromtimestamp(settings.since, UTC))
+    if settings.until is not None:
+        keep.append(nw.col("created") <= datetime.fromtimestamp(settings.until, UTC))
     if keep:
         frame = frame.filter(*keep)
     names = frame.collect_schema().names()
@@ -226,7 +207,9 @@ def _filtered(
         if unknown:
             raise ValidationError(f"no stored columns {unknown}", param="columns")
         frame = frame.select(list(columns))
-    elif not include_transcript and "transcript_text" in names:  # a superset's transcripts
+    elif (
+        not settings.columns["include_transcript"] and "transcript_text" in names
+    ):  # a superset's transcripts
         frame = frame.drop("transcript_text")
     # No select otherwise: Spark reads a dotted name ("call.queue") as a struct field.
     return nw.to_native(frame)
