@@ -22,7 +22,7 @@ __all__ = ["describe_changes", "has_rows", "note_empty_search"]
 def has_rows(store: Store) -> bool:
     """Does the store hold anything? (Opens the manifest, repairing damage, as a load does.)"""
     try:
-        return bool(store.state()) and (store.rows() > 0 or store.pending() > 0)
+        return store.state() is not None and (store.rows() > 0 or store.pending() > 0)
     except (OSError, CallCovError, ValueError):
         return False
 

@@ -197,7 +197,7 @@ def _bring_up_to_date(
         Sync(view, store, limit=page_size(limit)).run(
             since, full=refresh == "full", recheck=refresh == "recheck"
         )
-    elif not store.state():
+    elif store.state() is None:
         raise ValidationError(
             "refresh=False, but nothing is stored for this query yet; "
             "run it once with refresh=True.",

@@ -161,8 +161,7 @@ def _opener(kind: str, spark: Any, connection: Any) -> Any:
 
 def _table_of(store: Store) -> Path:
     """The store's table folder; ValidationError if nothing is stored for this query yet."""
-    state = store.state()
-    if not state or not store.table_files():
+    if store.state() is None or not store.table_files():
         raise ValidationError(
             "nothing is stored for this query yet: run load_calls(...) with the same filters "
             "once, or scan_calls(..., refresh=True)",

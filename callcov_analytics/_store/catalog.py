@@ -33,6 +33,7 @@ from .._config import Account
 from .cache import default_cache_dir
 from .files import TABLE, TABLE_DIR
 from .folder import Store
+from .state import OlderLayout, SavedState
 
 logger = logging.getLogger("callcov_analytics")
 
@@ -110,13 +111,12 @@ def _covers(
     if "include_segments" in meta["columns"] and "include_segments" not in columns:
         return False  # the segments' dataset answers load_segments only (it is heavy)
     try:
-        state = json.loads((path / "state.json").read_text())
-    except (OSError, ValueError):
+        state = SavedState.from_json((path / "state.json").read_text()).state
+    except (OSError, ValueError, OlderLayout):
         return False
-    if not isinstance(state, dict) or state.get("gaps") or state.get("head") is None:
+    if state.gaps or state.head is None:
         return False  # interrupted or never complete: it may lack rows
-    floor = state.get("floor")
-    return floor is None or (since is not None and isinstance(floor, int) and floor <= since)
+    return state.floor is None or (since is not None and state.floor <= since)
 
 
 def _adopt(root: Path, host: str, account: Path, same_account: Callable[[str], bool]) -> None:

@@ -1,4 +1,4 @@
-"""The store's files checked against what it wrote: the state, each file, the lock's owner."""
+"""The store's files checked against what it wrote: each file, the lock's owner."""
 
 from __future__ import annotations
 
@@ -21,9 +21,6 @@ from .._errors import StoreLockedError
 from .rows import value_type
 
 logger = logging.getLogger("callcov_analytics")
-
-STATE_VERSION = 3  # 2: one table.parquet, upgraded in place on open
-
 
 TABLE = "table.parquet"  # the single table file of version 2
 TABLE_DIR = "table"
@@ -62,41 +59,6 @@ def check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
         if want is not None and value_type(field.type) not in (want, pa.null()):
             return f"has column {field.name} as {field.type}, not {want}"
     return None
-
-
-def check_shape(state: Any) -> None:
-    """ValueError unless ``state`` is what `save_state` writes."""
-    if not isinstance(state, dict) or state.get("version") not in (2, STATE_VERSION):
-        raise ValueError("unknown version or not an object")
-    files = state.get("files")
-    if not isinstance(files, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("rows"), int) for v in files.values()
-    ):
-        raise ValueError("no manifest of files")
-    if any(
-        not isinstance(n, str)
-        or ".." in n
-        or (n != TABLE and not n.startswith(("pages/", f"{TABLE_DIR}/")))
-        for n in files
-    ):
-        raise ValueError("a file outside the store")
-    for name, entry in files.items():
-        if name.startswith(f"{TABLE_DIR}/") and not all(
-            isinstance(entry.get(k), list) and len(entry[k]) == 2 for k in ("top", "bottom")
-        ):
-            raise ValueError(f"{name} has no time range")
-    for name in ("head", "floor", "refetch"):
-        if not isinstance(state.get(name), int | None) or isinstance(state.get(name), bool):
-            raise ValueError(f"{name} is not a number")
-    if not isinstance(state.get("gaps"), list) or not all(
-        isinstance(g, dict) for g in state["gaps"]
-    ):
-        raise ValueError("gaps is not a list of crawls")
-    checked = state.get("checked", {})
-    if not isinstance(checked, dict) or not all(
-        isinstance(v, int | float) for v in checked.values()
-    ):
-        raise ValueError("checked is not a map of times")
 
 
 @contextmanager

@@ -44,19 +44,10 @@ from .._decode.frame import concat_tables
 from .._errors import StoreWarning
 from .atomic import atomic_open, storage_errors
 from .cache import CACHE_ENV
-from .files import (
-    STATE_VERSION,
-    TABLE,
-    TABLE_DIR,
-    TOKEN,
-    check_file,
-    check_shape,
-    file_stamp,
-    hold_lock,
-    seq_of,
-)
+from .files import TABLE, TABLE_DIR, TOKEN, check_file, file_stamp, hold_lock, seq_of
 from .merge import BATCH_ROWS, Merge, upgrade
 from .rows import FILTER_COLUMNS, filter_rows, latest_first
+from .state import OlderLayout, SavedState, StoreState
 from .table import (
     FILE_ROWS,
     Stored,
@@ -125,8 +116,8 @@ class Store:
 
     # -- state ------------------------------------------------------------------------------
 
-    def state(self) -> dict[str, Any]:
-        """The saved crawl state, checked against the files; {} for an empty store.
+    def state(self) -> StoreState | None:
+        """The saved crawl state, checked against the files; None for an empty store.
 
         Any damage warns (`StoreWarning`). A damaged page file is dropped and the state's
         ``refetch`` says how far down the list to read again for its rows; any other damage
@@ -137,22 +128,21 @@ class Store:
         if not path.exists():
             if self._on_disk():
                 self._recover("its files are there but state.json is missing")
-            return {}
+            return None
         try:
-            state = json.loads(path.read_text())
-            if isinstance(state, dict) and state.get("version") == 1:
-                # A store from before the table (rows/month=...): not damage, an upgrade.
-                logger.info("store %s is of an older layout; fetching it anew", self.path)
-                self.clear()
-                return {}
-            check_shape(state)
+            saved = SavedState.from_json(path.read_text())
+        except OlderLayout:
+            # A store from before the table (rows/month=...): not damage, an upgrade.
+            logger.info("store %s is of an older layout; fetching it anew", self.path)
+            self.clear()
+            return None
         except (OSError, ValueError) as exc:
             self._recover(f"state file unusable ({exc})")
-            return {}
-        self._files = state.pop("files")
-        if "compacting" in state:
-            compacting = state.pop("compacting")
-            if state.get("version") == 2:  # the earlier version's: one table for all pages
+            return None
+        state, self._files = saved.state, saved.files
+        if saved.compacting is not None:
+            compacting = saved.compacting
+            if saved.version == 2:  # the earlier version's: one table for all pages
                 compacting = {TABLE: {**compacting, "pages": True}}
             self._finish(compacting)
             self.save_state(state)
@@ -160,16 +150,15 @@ class Store:
         if TABLE in self._files:
             if TABLE in problems:
                 self._recover(problems[TABLE])
-                return {}
+                return None
             upgrade(self, state)
         lost = list(problems)
         if any(self._files[n].get("oldest") is None for n in lost):
             self._recover("; ".join(problems.values()))
-            return {}
+            return None
         if lost:
             floor = min(int(self._files.pop(name)["oldest"]) for name in lost)
-            refetch = state.get("refetch")
-            state["refetch"] = floor if refetch is None else min(int(refetch), floor)
+            state.refetch = floor if state.refetch is None else min(state.refetch, floor)
             warnings.warn(
                 f"CallCov store {self.path}: {'; '.join(problems.values())}; those rows "
                 "will be fetched again.",
@@ -179,12 +168,11 @@ class Store:
             for name in lost:
                 (self.path / name).unlink(missing_ok=True)
             self.save_state(state)
-        return dict(state)
+        return state
 
-    def save_state(self, state: Mapping[str, Any]) -> None:
-        """Write the crawl state, with the manifest of files, atomically."""
-        doc = {**state, "files": self._files, "version": STATE_VERSION}
-        self._atomic_write(self.path / "state.json", json.dumps(doc, indent=1).encode())
+    def save_state(self, state: StoreState, compacting: Mapping[str, Any] | None = None) -> None:
+        """Write the crawl state, with the manifest of files (and a write it announces)."""
+        self._atomic_write(self.path / "state.json", state.to_json(self._files, compacting))
 
     def _verify(self) -> dict[str, str]:
         """What is wrong with each damaged file against the manifest; strays are removed.
@@ -284,9 +272,7 @@ class Store:
         """How many checkpointed pages wait to be folded into the table."""
         return len(self._pages())
 
-    def compact(
-        self, state: Mapping[str, Any], drop: Mapping[str, int | None] | None = None
-    ) -> None:
+    def compact(self, state: StoreState, drop: Mapping[str, int | None] | None = None) -> None:
         """Fold the checkpointed pages (and ``drop``: ids gone from the API) into the table.
 
         Bounded memory: pages are folded a batch at a time, and each batch rewrites only the
@@ -297,7 +283,7 @@ class Store:
         if not pages and not drop:
             self.counts = {"new": 0, "refreshed": 0, "stored": self.rows()}
             return
-        merge = Merge(self, dict(state))
+        merge = Merge(self, state)
         batch: list[str] = []
         for name in pages:
             batch.append(name)
@@ -321,7 +307,7 @@ class Store:
         for key, ids in (("new", merge.new_ids), ("updated", merge.updated_ids)):
             self.changes[key] = pa.concat_arrays([self.changes[key], *ids])
 
-    def write_file(self, name: str, table: pa.Table, state: Mapping[str, Any]) -> None:
+    def write_file(self, name: str, table: pa.Table, state: StoreState) -> None:
         """Write one table file in place, announced in the state first (see `_finish`)."""
         token = secrets.token_hex(8)
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), TOKEN: token})
@@ -338,12 +324,12 @@ class Store:
             "oldest": bottom[0],
             "processing": busy,
         }
-        self.save_state({**state, "compacting": {name: entry}})
+        self.save_state(state, compacting={name: entry})
         self._write_parquet(self.path / name, table, row_group_size=FILE_ROWS)
         stamp = file_stamp(self.path / name)
         self._files[name] = {**entry, "stamp": stamp} if stamp is not None else entry
 
-    def remove_file(self, name: str, state: Mapping[str, Any]) -> None:
+    def remove_file(self, name: str, state: StoreState) -> None:
         """Forget a table file whose rows all left the store, then delete it."""
         self._files.pop(name, None)
         self.save_state(state)

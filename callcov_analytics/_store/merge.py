@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -25,6 +24,7 @@ import pyarrow.parquet as pq
 from .._decode.frame import concat_tables
 from .files import TABLE
 from .rows import decoded, latest_first
+from .state import StoreState
 from .table import FILE_ROWS, TableFiles, conform, differs, seconds, target_schema
 
 logger = logging.getLogger("callcov_analytics")
@@ -35,7 +35,7 @@ BATCH_ROWS = 65_536  # checkpointed rows folded at a time
 class Merge:
     """One compaction: counts what it added, re-read and changed."""
 
-    def __init__(self, store: TableFiles, state: dict[str, Any]) -> None:
+    def __init__(self, store: TableFiles, state: StoreState) -> None:
         self.store = store
         self.state = state
         self.typed = not store.columns.get("include_segments")
@@ -149,7 +149,7 @@ class Merge:
         )
 
 
-def upgrade(store: TableFiles, state: Mapping[str, Any]) -> None:
+def upgrade(store: TableFiles, state: StoreState) -> None:
     """Split the one ``table.parquet`` of an older version into table files, no re-fetch."""
     for name in store.table_files():  # an upgrade interrupted before: start it over
         (store.path / name).unlink(missing_ok=True)

@@ -1,12 +1,10 @@
 """Bring a store up to date with the API, spending as few requests as possible.
 
-What the store knows is described by its state::
-
-    {"head": 1764201600,      # `created` of the newest stored row; everything from the top of
-                              # the list down to here was complete when last read
-     "floor": 1761955200,     # how far back the rows are wanted (None: the whole history)
-     "gaps": [<Crawl>, ...],  # unfinished crawls, top to bottom (an interrupted load)
-     "checked": {id: t, ...}} # when each analysis stored as processing was last seen so
+What the store knows is its `StoreState` (kept in state.json, see `_store.state`): ``head``,
+the `created` of the newest stored row (everything from the top of the list down to it was
+complete when last read); ``floor``, how far back rows are wanted (None: the whole history);
+``gaps``, the unfinished crawls, top to bottom (an interrupted load); ``checked``, when each
+analysis stored as processing was last seen so.
 
 A load is then always the same few steps:
 
@@ -31,7 +29,6 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from .._decode.parse import ParsedPage, parse_page
 from .._errors import NotFoundError, QuotaWarning
@@ -40,6 +37,7 @@ from .._http.ratelimit import daily_quota_for
 from .crawl import Crawl
 from .fetch_ahead import FetchAhead
 from .folder import Store
+from .state import StoreState
 from .table import Stored
 
 __all__ = ["QuotaWarning", "Sync", "account_probe", "due"]
@@ -92,7 +90,7 @@ class Sync:
             "include_transcript": store.columns.get("include_transcript", False),
             "include_segments": store.columns.get("include_segments", False),
         }
-        self.state: dict[str, Any] = {}
+        self.state = StoreState()
         self._seq = 0
         self._warned = False
         # Status of the analyses this load read that matter to the processing re-check: those
@@ -107,12 +105,12 @@ class Sync:
         ``recheck`` re-checks every stored processing analysis, whatever its age.
         """
         stored = self._resume(floor, full=full)
-        head = self.state["head"]
+        head = self.state.head
         top_floor, by_list = (floor, []) if stored is None else self._plan(stored, head, recheck)
-        if stored is not None and _older(floor, self.state["floor"]):
+        if stored is not None and _older(floor, self.state.floor):
             self._add_gap_below(stored, floor)
         new_rows = self._crawl_top(top_floor, head, stored)
-        while self.state["gaps"]:
+        while self.state.gaps:
             self._crawl_gap(shift=new_rows)
         self._refetch_lost(stored)
         if stored is not None:
@@ -125,24 +123,20 @@ class Sync:
         """The crawl state to resume and what the plan needs of the stored rows."""
         if full:
             self.store.clear()
-        self.state = self.store.state()
-        if not all(_is_crawl(g) for g in self.state.get("gaps", [])):
-            self.store.recover("an unfinished crawl in state.json is unreadable")
-            self.state = {}
-        if self.state and self.store.pending():  # an interrupted load's pages: fold them first
-            self.store.compact(self.state)
+        saved = self.store.state()
+        if saved is not None and self.store.pending():  # an interrupted load's pages first
+            self.store.compact(saved)
         self._seq = self.store.next_seq()
         # Only what the plan needs; the frame is read once, by the caller, at the end.
         stored = self.store.stored()
         if stored is not None:
             self._watch = set(stored.processing_ids())
-        if stored is None or not self.state:
+        if stored is None or saved is None:
             self.store.clear()
-            stored, self.state = None, {"head": None, "floor": floor, "gaps": []}
-        if (
-            self.state["head"] is None
-        ):  # nothing was ever stored from the top: one crawl does it all
-            self.state["gaps"] = []
+            stored, saved = None, StoreState(floor=floor)
+        if saved.head is None:  # nothing was ever stored from the top: one crawl does it all
+            saved.gaps = []
+        self.state = saved
         return stored
 
     def _crawl_top(self, top_floor: int | None, head: int | None, stored: Stored | None) -> int:
@@ -150,17 +144,17 @@ class Sync:
         if top_floor == head and not self._something_new(stored):
             return 0
         # The head crawl goes first, as a gap of its own: interrupted, it resumes like any.
-        self.state["gaps"].insert(0, Crawl(self.limit, floor=top_floor).to_dict())
+        self.state.gaps.insert(0, Crawl(self.limit, floor=top_floor))
         self._save()
         return self._crawl_gap(newer_than=head)
 
     def _refetch_lost(self, stored: Stored | None) -> None:
         """A stored page went missing: read the list again down to its oldest row."""
-        refetch = self.state.pop("refetch", None)
+        refetch, self.state.refetch = self.state.refetch, None
         if refetch is not None and stored is not None:
-            self.state["gaps"].insert(0, Crawl(self.limit, floor=refetch).to_dict())
+            self.state.gaps.insert(0, Crawl(self.limit, floor=refetch))
             self._save()
-            self._crawl_gap(newer_than=self.state["head"])
+            self._crawl_gap(newer_than=self.state.head)
 
     def _plan(
         self, stored: Stored, head: int | None, recheck: bool
@@ -170,12 +164,12 @@ class Sync:
         Only a complete store re-checks processing analyses: a resumed load just finishes
         the crawl it was doing (those rows are fresh), and the next load re-checks them.
         """
-        if self.state["gaps"] or head is None:
+        if self.state.gaps or head is None:
             return head, []
         pending = stored.processing
         if pending.num_rows == 0:
             return head, []
-        t, checked = now(), self.state.get("checked", {})
+        t, checked = now(), self.state.checked
         created = pending["created"].to_pylist()
         ids = pending["id"].to_pylist()
         wanted = [
@@ -217,22 +211,22 @@ class Sync:
         # By id, or by re-reading the list down to the oldest of them: whichever costs less.
         low = min(by_id[i] for i in finished)
         if math.ceil(stored.covered(low) / max(self.limit - 1, 1)) < len(finished):
-            self.state["gaps"].insert(0, Crawl(self.limit, floor=low).to_dict())
+            self.state.gaps.insert(0, Crawl(self.limit, floor=low))
             self._save()
-            self._crawl_gap(newer_than=self.state["head"])
+            self._crawl_gap(newer_than=self.state.head)
         else:
             self._fetch_by_id(finished, by_id)
 
     def _remember_processing(self, stored: Stored | None) -> None:
         """Note when each analysis still processing was last seen so (for `due`)."""
-        t, old = now(), self.state.get("checked", {})
+        t, old = now(), self.state.checked
         running: dict[str, float] = {}
         if stored is not None:
             for analysis_id in stored.processing_ids():
                 if analysis_id not in self._seen and analysis_id not in self._gone:
                     running[analysis_id] = old.get(analysis_id, t)
         running.update({i: t for i, status in self._seen.items() if status == "processing"})
-        self.state["checked"] = running
+        self.state.checked = running
 
     def _something_new(self, stored: Stored | None) -> bool:
         """Ask for the single newest analysis: is it newer than the newest stored one?"""
@@ -247,15 +241,15 @@ class Sync:
     def _add_gap_below(self, stored: Stored, floor: int | None) -> None:
         """The caller wants older rows than stored: crawl on from the oldest stored one."""
         below = Crawl(self.limit, floor=floor, offset=stored.rows - 1, cursor=stored.oldest)
-        self.state["gaps"].append(below.to_dict())
-        self.state["floor"] = floor
+        self.state.gaps.append(below)
+        self.state.floor = floor
         self._save()
 
     # -- steps --------------------------------------------------------------------------------
 
     def _crawl_gap(self, *, shift: int = 0, newer_than: int | None = None) -> int:
         """Run the first gap to its end, checkpointing every page; count rows newer than given."""
-        crawl = Crawl.from_dict(self.state["gaps"][0])
+        crawl = self.state.gaps[0]
         crawl.shift(shift)
         new = 0
 
@@ -271,8 +265,7 @@ class Sync:
             # make the next gap start past its cursor and cost re-reads, hence strictly newer.
             new += sum(1 for i in keep if newer_than is None or page.created[i] > newer_than)
             if offset == 0 and page.ids:
-                self.state["head"] = max(self.state["head"] or 0, page.created[0])
-            self.state["gaps"][0] = crawl.to_dict()
+                self.state.head = max(self.state.head or 0, page.created[0])
             self._save()
 
         with FetchAhead(self._fetch, self.client, self.limit, crawl) as pages:
@@ -287,7 +280,7 @@ class Sync:
                 for offset, page in pages.settled():
                     take(offset, page)
                 raise
-        self.state["gaps"].pop(0)
+        self.state.gaps.pop(0)
         self._save()
         return new
 
@@ -341,14 +334,6 @@ class Sync:
 
     def _save(self) -> None:
         self.store.save_state(self.state)
-
-
-def _is_crawl(gap: object) -> bool:
-    try:
-        Crawl.from_dict(gap)  # type: ignore[arg-type]  # checking is the point
-    except (KeyError, TypeError, ValueError, AttributeError):
-        return False
-    return True
 
 
 def _older(wanted: int | None, stored: int | None) -> bool:
