@@ -45,6 +45,14 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
+def _add_api_url(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api-url",
+        metavar="URL",
+        help="API base URL (default: CALLCOV_API_URL or the CallCov API)",
+    )
+
+
 def _parser() -> _Parser:
     debug = _Parser(add_help=False)
     # SUPPRESS: a subcommand's default must not overwrite a --debug given before it.
@@ -78,11 +86,7 @@ def _parser() -> _Parser:
         help="time zone of dates, days and 'today', e.g. Europe/London (default UTC)",
     )
     query.add_argument("--transcripts", action="store_true", help="add the transcript_text column")
-    query.add_argument(
-        "--api-url",
-        metavar="URL",
-        help="API base URL (default: CALLCOV_API_URL or the CallCov API)",
-    )
+    _add_api_url(query)
     key_note = (
         "The key is read from CALLCOV_API_KEY or a .env file, never from an argument "
         "(arguments show in `ps` and shell history). Behind a corporate proxy, set "
@@ -196,11 +200,7 @@ def _parser() -> _Parser:
         "month's requests and the rate-limit window in one line.",
     )
     quota.add_argument("--json", action="store_true", help="print the figures as JSON instead")
-    quota.add_argument(
-        "--api-url",
-        metavar="URL",
-        help="API base URL (default: CALLCOV_API_URL or the CallCov API)",
-    )
+    _add_api_url(quota)
     quota.set_defaults(run=run_quota)
 
     notebook = commands.add_parser(
