@@ -41,8 +41,8 @@ def file_stamp(path: Path) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns]
 
 
-def check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
-    """What is wrong with one stored file against its manifest entry, or None."""
+def check_file(path: Path, rows: int, token: str | None) -> str | None:
+    """What is wrong with one stored file against its manifest entry's rows and token, or None."""
     try:
         meta = pq.ParquetFile(path).metadata
         schema = meta.schema.to_arrow_schema()
@@ -50,9 +50,9 @@ def check_file(path: Path, entry: Mapping[str, Any]) -> str | None:
         return "is missing"
     except (OSError, pa.ArrowException) as exc:
         return f"is unreadable ({exc})"
-    if meta.num_rows != entry["rows"]:
-        return f"has {meta.num_rows} rows, the manifest {entry['rows']}"
-    if entry.get("token") and (schema.metadata or {}).get(TOKEN) != entry["token"].encode():
+    if meta.num_rows != rows:
+        return f"has {meta.num_rows} rows, the manifest {rows}"
+    if token and (schema.metadata or {}).get(TOKEN) != token.encode():
         return "was replaced by another program"
     for field in schema:
         want = KNOWN.get(field.name)

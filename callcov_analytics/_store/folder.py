@@ -33,6 +33,7 @@ import shutil
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,7 @@ from .cache import CACHE_ENV
 from .files import TABLE, TABLE_DIR, TOKEN, check_file, file_stamp, hold_lock, seq_of
 from .merge import BATCH_ROWS, Merge, upgrade
 from .rows import FILTER_COLUMNS, filter_rows, latest_first
-from .state import OlderLayout, SavedState, StoreState
+from .state import FileEntry, OlderLayout, SavedState, StoreState
 from .table import (
     FILE_ROWS,
     Stored,
@@ -99,7 +100,7 @@ class Store:
             "new": pa.array([], pa.string()),
             "updated": pa.array([], pa.string()),
         }
-        self._files: dict[str, dict[str, Any]] = {}
+        self._files: dict[str, FileEntry] = {}
 
     def __repr__(self) -> str:
         return f"Store({str(self.path)!r})"
@@ -140,11 +141,8 @@ class Store:
             self._recover(f"state file unusable ({exc})")
             return None
         state, self._files = saved.state, saved.files
-        if saved.compacting is not None:
-            compacting = saved.compacting
-            if saved.version == 2:  # the earlier version's: one table for all pages
-                compacting = {TABLE: {**compacting, "pages": True}}
-            self._finish(compacting)
+        if saved.compacting:
+            self._finish(saved.compacting)
             self.save_state(state)
         problems = self._verify()
         if TABLE in self._files:
@@ -153,11 +151,14 @@ class Store:
                 return None
             upgrade(self, state)
         lost = list(problems)
-        if any(self._files[n].get("oldest") is None for n in lost):
+        floors = [self._files[n].oldest for n in lost]
+        if None in floors:
             self._recover("; ".join(problems.values()))
             return None
         if lost:
-            floor = min(int(self._files.pop(name)["oldest"]) for name in lost)
+            floor = min(f for f in floors if f is not None)
+            for name in lost:
+                del self._files[name]
             state.refetch = floor if state.refetch is None else min(state.refetch, floor)
             warnings.warn(
                 f"CallCov store {self.path}: {'; '.join(problems.values())}; those rows "
@@ -170,7 +171,9 @@ class Store:
             self.save_state(state)
         return state
 
-    def save_state(self, state: StoreState, compacting: Mapping[str, Any] | None = None) -> None:
+    def save_state(
+        self, state: StoreState, compacting: Mapping[str, FileEntry] | None = None
+    ) -> None:
         """Write the crawl state, with the manifest of files (and a write it announces)."""
         self._atomic_write(self.path / "state.json", state.to_json(self._files, compacting))
 
@@ -183,13 +186,13 @@ class Store:
         problems = {}
         for name, entry in self._files.items():
             seen = file_stamp(self.path / name)
-            if seen is not None and entry.get("stamp") == seen:
+            if seen is not None and entry.stamp == seen:
                 continue
-            problem = check_file(self.path / name, entry)
+            problem = check_file(self.path / name, entry.rows, entry.token)
             if problem:
                 problems[name] = f"{name} {problem}"
             elif seen is not None and name.startswith(f"{TABLE_DIR}/"):
-                entry["stamp"] = seen  # saved with the next state
+                entry.stamp = seen  # saved with the next state
         known = set(self._files)
         for folder in (self.pages_path, self.table_dir):
             for stray in folder.glob("*"):
@@ -208,7 +211,7 @@ class Store:
         self._write_parquet(self.path / name, table)
         oldest = pc.min(table["created"])  # how far down to read again if the file is lost
         seconds = None if not oldest.is_valid else oldest.value // 10**9
-        self._files[name] = {"rows": table.num_rows, "oldest": seconds}
+        self._files[name] = FileEntry(rows=table.num_rows, oldest=seconds)
 
     def read(
         self,
@@ -316,18 +319,13 @@ class Store:
         if "status" in table.column_names:
             status = table["status"].cast(pa.string())
             busy = int(pc.sum(pc.equal(status, "processing")).as_py() or 0)
-        entry = {
-            "rows": table.num_rows,
-            "token": token,
-            "top": top,
-            "bottom": bottom,
-            "oldest": bottom[0],
-            "processing": busy,
-        }
+        entry = FileEntry(
+            rows=table.num_rows, oldest=bottom[0], top=top, bottom=bottom, token=token,
+            processing=busy,
+        )  # fmt: skip
         self.save_state(state, compacting={name: entry})
         self._write_parquet(self.path / name, table, row_group_size=FILE_ROWS)
-        stamp = file_stamp(self.path / name)
-        self._files[name] = {**entry, "stamp": stamp} if stamp is not None else entry
+        self._files[name] = replace(entry, stamp=file_stamp(self.path / name))
 
     def remove_file(self, name: str, state: StoreState) -> None:
         """Forget a table file whose rows all left the store, then delete it."""
@@ -348,7 +346,7 @@ class Store:
         """Rows in the table files."""
         return sum(self._rows(n) for n in self.table_files())
 
-    def entry(self, name: str) -> dict[str, Any]:
+    def entry(self, name: str) -> FileEntry:
         return self._files[name]
 
     def forget(self, name: str) -> None:
@@ -367,17 +365,17 @@ class Store:
         seq = seq_of(name) if name.startswith("pages/") else 0
         return read_file(self.path / name, seq, columns, since, until, categories=categories)
 
-    def _finish(self, compacting: Mapping[str, Any]) -> None:
+    def _finish(self, compacting: Mapping[str, FileEntry]) -> None:
         """A write the state announced: adopt the file if it made it, else keep the old one."""
         for name, entry in compacting.items():
             try:
                 metadata = pq.read_schema(self.path / name).metadata or {}
             except (OSError, pa.ArrowException):
                 continue
-            if metadata.get(TOKEN) == str(entry["token"]).encode():
-                if entry.get("pages"):  # the earlier table held every page: forget them
+            if metadata.get(TOKEN) == str(entry.token).encode():
+                if entry.pages:  # the earlier table held every page: forget them
                     self._files = {}
-                self._files[name] = {k: v for k, v in entry.items() if k != "pages"}
+                self._files[name] = replace(entry, pages=False)
 
     def clear(self) -> None:
         """Forget everything stored for this dataset."""
@@ -401,10 +399,11 @@ class Store:
     def table_files(self) -> list[str]:
         """The table files, newest rows first."""
         names = [n for n in self._files if n.startswith(f"{TABLE_DIR}/")]
-        return sorted(names, key=lambda n: tuple(self._files[n]["top"]), reverse=True)
+        return sorted(names, key=lambda n: self._files[n].newest_row, reverse=True)
 
     def _rows(self, name: str) -> int:
-        return int(self._files.get(name, {}).get("rows", 0))
+        entry = self._files.get(name)
+        return 0 if entry is None else entry.rows
 
     def _on_disk(self) -> bool:
         return (

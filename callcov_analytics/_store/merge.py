@@ -66,7 +66,7 @@ class Merge:
         for name in self.store.table_files():
             entry = self.store.entry(name)
             if len(times) == len(gone) and not any(
-                entry["bottom"][0] <= t <= entry["top"][0] for t in times
+                entry.oldest_row[0] <= t <= entry.newest_row[0] for t in times
             ):
                 continue
             stored = self.store.read_table_file(name, ["id"])["id"]
@@ -101,7 +101,7 @@ class Merge:
         low, high = pc.min(created).as_py(), pc.max(created).as_py()
         for name in self.store.table_files():
             entry = self.store.entry(name)
-            if entry["bottom"][0] > high or entry["top"][0] < low:
+            if entry.oldest_row[0] > high or entry.newest_row[0] < low:
                 continue
             ids = self.store.read_table_file(name, ["id"])["id"].combine_chunks()
             hit = pc.and_(pc.is_in(fetched["id"], value_set=ids), remaining)
@@ -127,10 +127,10 @@ class Merge:
         files = self.store.table_files()
         if files:
             head = self.store.entry(files[0])
-            floor = pa.scalar(head["bottom"][0], pa.int64())
+            floor = pa.scalar(head.oldest_row[0], pa.int64())
             top = pc.greater_equal(seconds(new["created"]), floor)
             count = int(pc.sum(top).as_py() or 0)
-            if count and head["rows"] + count <= FILE_ROWS:
+            if count and head.rows + count <= FILE_ROWS:
                 rows = _sorted(concat_tables([self._file(files[0]), new.filter(top)]))
                 self.store.write_file(files[0], conform(rows, target), self.state)
                 new = new.filter(pc.invert(top))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 from .._decode.frame import concat_tables, frame_from_tables
 from .._decode.schema import CATEGORIES
 from .rows import decoded
-from .state import StoreState
+from .state import FileEntry, Row, StoreState
 
 # Rows per table file: a rewrite (new rows into the newest file, a changed analysis into its
 # own file) costs at most this many rows (~5 MB), whatever the store's size.
@@ -35,7 +35,7 @@ class TableFiles(Protocol):
     columns: dict[str, bool]
     track_new: bool
 
-    def entry(self, name: str) -> dict[str, Any]: ...
+    def entry(self, name: str) -> FileEntry: ...
     def table_files(self) -> list[str]: ...
     def read_table_file(
         self,
@@ -155,12 +155,12 @@ def read_file(
     return table.append_column("_seq", pa.array([seq] * len(table), pa.int64()))
 
 
-def newest_oldest(table: pa.Table) -> tuple[list[Any], list[Any]]:
+def newest_oldest(table: pa.Table) -> tuple[Row, Row]:
     """The (created seconds, id) of the first and last row of a table sorted newest first."""
     secs = seconds(table["created"])
     ids = table["id"]
     last = table.num_rows - 1
-    return [secs[0].as_py(), str(ids[0])], [secs[last].as_py(), str(ids[last])]
+    return (secs[0].as_py(), str(ids[0])), (secs[last].as_py(), str(ids[last]))
 
 
 @dataclass
@@ -190,7 +190,7 @@ def summary(store: TableFiles) -> Stored | None:
     parts = [
         store.read_table_file(n, ["id", "created", "status"])
         for n in files
-        if store.entry(n).get("processing")
+        if store.entry(n).processing
     ]
     processing = pa.table({"id": pa.array([], pa.string()), "created": pa.array([], pa.int64())})
     if parts:
@@ -201,42 +201,40 @@ def summary(store: TableFiles) -> Stored | None:
     def covered(t: int) -> int:
         count = 0
         for name, entry in zip(files, entries, strict=True):
-            if entry["bottom"][0] >= t:
-                count += entry["rows"]
-            elif entry["top"][0] >= t:
+            if entry.oldest_row[0] >= t:
+                count += entry.rows
+            elif entry.newest_row[0] >= t:
                 created = store.read_table_file(name, ["created"])["created"]
                 count += int(pc.sum(pc.greater_equal(seconds(created), t)).as_py() or 0)
         return count
 
-    top = max(tuple(e["top"]) for e in entries)
-    bottom = min(tuple(e["bottom"]) for e in entries)
     return Stored(
-        rows=sum(e["rows"] for e in entries),
-        newest=(int(top[0]), str(top[1])),
-        oldest=(int(bottom[0]), str(bottom[1])),
+        rows=sum(e.rows for e in entries),
+        newest=max(e.newest_row for e in entries),
+        oldest=min(e.oldest_row for e in entries),
         processing=processing,
         covered=covered,
     )
 
 
-def overlaps(entry: Mapping[str, Any], since: int | None, until: int | None) -> bool:
+def overlaps(entry: FileEntry, since: int | None, until: int | None) -> bool:
     """Might the file of this manifest entry hold rows created within since/until?"""
-    return (since is None or entry["top"][0] >= since) and (
-        until is None or entry["bottom"][0] <= until
+    return (since is None or entry.newest_row[0] >= since) and (
+        until is None or entry.oldest_row[0] <= until
     )
 
 
-def runs(files: list[tuple[str, Mapping[str, Any]]]) -> list[list[str]]:
+def runs(files: list[tuple[str, FileEntry]]) -> list[list[str]]:
     """Files (newest first) in runs whose time ranges overlap: each run is sorted on its own."""
     runs: list[list[str]] = []
-    floor: tuple[Any, ...] | None = None
+    floor: Row | None = None
     for name, entry in files:
-        if runs and floor is not None and tuple(entry["top"]) >= floor:
+        if runs and floor is not None and entry.newest_row >= floor:
             runs[-1].append(name)
-            floor = min(floor, tuple(entry["bottom"]))
+            floor = min(floor, entry.oldest_row)
         else:
             runs.append([name])
-            floor = tuple(entry["bottom"])
+            floor = entry.oldest_row
     return runs
 
 
