@@ -200,7 +200,7 @@ def key_source(
 ) -> KeySource | None:
     """The key by precedence (see the module docstring), or None when none is configured."""
     dotenv = _dotenv() if dotenv is None else dotenv
-    env_url = os.environ.get(URL_ENV) or dotenv.get(URL_ENV)
+    env_url = configured_url(dotenv)
     if api_key is not None:
         url = base_url or env_url or DEFAULT_BASE_URL
         return KeySource("argument", _as_secret(api_key), url, None)
@@ -218,6 +218,12 @@ def key_source(
     if sandbox is not None and sandbox.base_url and base_url in (None, sandbox.base_url):
         return KeySource("sandbox", sandbox.api_key, sandbox.base_url, sandbox.cache_dir)
     return None
+
+
+def configured_url(dotenv: Mapping[str, str | None] | None = None) -> str | None:
+    """CALLCOV_API_URL from the environment, else from the .env file; None if neither."""
+    dotenv = _dotenv() if dotenv is None else dotenv
+    return (os.environ.get(URL_ENV) or dotenv.get(URL_ENV) or "").strip() or None
 
 
 def _key_and_url(

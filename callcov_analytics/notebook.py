@@ -31,7 +31,16 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import sandbox as sandbox_server
-from ._config import DEFAULT_BASE_URL, KEY_ENV, SESSION, URL_ENV, Config, is_loopback, key_source
+from ._config import (
+    DEFAULT_BASE_URL,
+    KEY_ENV,
+    SESSION,
+    URL_ENV,
+    Config,
+    configured_url,
+    is_loopback,
+    key_source,
+)
 from ._secrets import Secret
 from ._store.cache import CACHE_ENV
 from .widgets import KeyCheck, KeyEntry, key_entry
@@ -160,7 +169,7 @@ def connect(
     if source is not None:
         return _configured(source)
     if sandbox is None or sandbox is False:
-        env_url = os.environ.get(URL_ENV, "").strip()
+        env_url = configured_url()
         if env_url or sandbox is False:
             entry = key_entry(env_url or None, use_widgets=use_widgets)
             url = env_url or DEFAULT_BASE_URL
@@ -187,7 +196,7 @@ def _configured(source: str) -> Connection:
     else:
         data = "your CallCov account's data."
     where = "the CallCov API" if url == DEFAULT_BASE_URL else url
-    unset = "" if os.environ.get(URL_ENV) else f" ({URL_ENV} is not set)"
+    unset = "" if configured_url() else f" ({URL_ENV} is not set)"
     return Connection(url, source, f"using {_FROM[source]} with {where}{unset}: {data}")
 
 
