@@ -192,3 +192,24 @@ def test_an_earlier_versions_interrupted_compaction_is_finished(
         again = load(api, tmp_path)
     assert again["id"].tolist() == df["id"].tolist() == duckdb_ids(tmp_path)
     assert len(api.log) == 1 and not page.exists()
+
+
+def test_the_state_file_reads_back_to_what_was_written(api: Sandbox, tmp_path: Path) -> None:
+    from callcov_analytics._store.crawl import Crawl
+    from callcov_analytics._store.state import SavedState, StoreState
+
+    load(api, tmp_path)
+    (state_path,) = tmp_path.rglob("state.json")
+    saved = SavedState.from_json(state_path.read_text())
+    assert saved.state.head == max(r["created"] for r in api.records())
+    assert len(saved.files) == 12 and not saved.state.gaps and not saved.compacting
+    assert saved.state.to_json(saved.files) == state_path.read_bytes()
+    # What an interrupted load leaves: an unfinished crawl, a lost file to read again, a write
+    # announced, processing analyses' check times.
+    first = dict(list(saved.files.items())[:1])
+    state = StoreState(head=9, floor=3, gaps=[Crawl(100, floor=3)], refetch=5, checked={"a": 1.5})
+    written = state.to_json(saved.files, first)
+    again = SavedState.from_json(written.decode())
+    assert again.state.to_json(again.files, again.compacting) == written
+    assert (again.state.head, again.state.floor, again.state.refetch) == (9, 3, 5)
+    assert again.compacting == first and again.state.checked == {"a": 1.5}
