@@ -24,6 +24,7 @@ from .._secrets import Secret
 from .._store.catalog import open_store
 from .._store.crawl import page_size
 from .._store.folder import Store
+from .._store.scratch import ScratchStore
 from .._store.sync import Sync, account_probe
 from ..segments import segments, table_segments
 from .changes import describe_changes, has_rows, note_empty_search
@@ -232,7 +233,7 @@ def _open_store(
     root = view.config.store_root(options["cache_dir"])
     if not options["cache"]:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
-    return open_store(
+    store = open_store(
         view.config.account,
         query,
         columns,
@@ -240,6 +241,7 @@ def _open_store(
         root=root,
         same_account=account_probe(view) if options["cache"] else None,
     )
+    return store if options["cache"] else ScratchStore.of(store)  # nothing kept: in memory
 
 
 def _reads_whole_list(refresh: Refresh, since: int | None, stored: bool) -> bool:
