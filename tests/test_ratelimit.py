@@ -701,3 +701,24 @@ def test_a_429_revealing_a_longer_limit_is_remembered() -> None:
     # The 7th waits until the first of those six is 10 s old: no second 429 for that limit.
     wait = limiter.reserve()
     assert clock.now + wait == pytest.approx(sends[0] + 10.0)
+
+
+def test_a_refusal_under_a_learnt_rule_tightens_it_by_one_request() -> None:
+    # A gateway that counts refused requests too (an HAProxy stick table) refuses the first
+    # request after its rule's wait: the span between those refusals is the rule's own wait,
+    # so the rule loses one request per span, not its whole pace.
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    script = [(0.0, 429), (2.0, 200), (2.01, 200), (2.02, 200), (2.03, 200), (2.04, 429)]
+    for at, status in script:
+        clock.now = T0 + at
+        assert limiter.reserve() == 0.0
+        limiter.observe(status, {}, sent=clock.now)
+    assert limiter.budget.unnamed.rule == (4, pytest.approx(2.04))
+    clock.now = T0 + 4.1  # the rule's wait and the backoff are over: one gets through...
+    assert limiter.reserve() == 0.0
+    limiter.observe(200, {}, sent=clock.now)
+    clock.now = T0 + 4.2  # ...and the next is refused: 1 through in 2.16 s between refusals
+    assert limiter.reserve() == 0.0
+    limiter.observe(429, {}, sent=clock.now)
+    assert limiter.budget.unnamed.rule == (3, pytest.approx(2.04))
