@@ -722,3 +722,29 @@ def test_a_refusal_under_a_learnt_rule_tightens_it_by_one_request() -> None:
     assert limiter.reserve() == 0.0
     limiter.observe(429, {}, sent=clock.now)
     assert limiter.budget.unnamed.rule == (3, pytest.approx(2.04))
+
+
+@pytest.mark.parametrize(
+    ("reset", "retry_after", "ends"),
+    [
+        # slowapi: the `limits` window end + 1 s, unrounded, and Retry-After on every answer.
+        (f"{T0 + 3.25:.4f}", "2", T0 + 2.25),
+        # This API (and Flask-Limiter): a whole second, no Retry-After on a success: the end.
+        (str(int(T0 + 3)), None, T0 + 3),
+        (f"{T0 + 3.25:.4f}", None, T0 + 3.25),  # a fraction alone is not slowapi's mark
+    ],
+)
+def test_a_window_ends_when_the_limiter_really_ends_it(
+    reset: str, retry_after: str | None, ends: float
+) -> None:
+    limiter = RateLimiter(clock=FakeClock(T0 + 0.3))
+    headers = {"Date": http_date(T0), "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4"}
+    headers["X-RateLimit-Reset"] = reset
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    limiter.reserve()
+    limiter.observe(200, headers, sent=T0 + 0.25)
+    # The local clock runs with the server's; the client knows that only up to the 0.3 s
+    # its Date allows (a truncated second, read 0.3 s in), and never errs early.
+    assert limiter.window_end is not None
+    assert ends <= limiter.window_end <= ends + 0.3

@@ -26,6 +26,7 @@ __all__ = [
     "parse_retry_after",
     "read_fields",
     "reset_echo",
+    "reset_lateness",
 ]
 
 # Only ASCII digits: float() also takes "1_000", "nan", "inf" and non-ASCII digits.
@@ -161,3 +162,16 @@ def reset_echo(headers: Mapping[str, str]) -> tuple[float, int] | None:
         return None
     after = after.strip()
     return (reset, int(after)) if _COUNT.fullmatch(after) else None
+
+
+def reset_lateness(headers: Mapping[str, str]) -> float:
+    """Seconds an ``X-RateLimit-Reset`` is announced after its window really ends.
+
+    slowapi announces the `limits` library's window end plus one second, unrounded (a
+    fraction of a second), with ``Retry-After`` on every answer: that pair is its mark, and
+    its windows end a second before the reset they name. Anything else: 0 (the reset is the
+    end, as this API's is). Lower-cased header names.
+    """
+    raw = headers.get("x-ratelimit-reset")
+    fraction = raw is not None and _SECONDS.fullmatch(raw.strip()) is not None and "." in raw
+    return 1.0 if fraction and "retry-after" in headers else 0.0
