@@ -748,3 +748,29 @@ def test_a_window_ends_when_the_limiter_really_ends_it(
     # its Date allows (a truncated second, read 0.3 s in), and never errs early.
     assert limiter.window_end is not None
     assert ends <= limiter.window_end <= ends + 0.3
+
+
+def test_flask_limiter_s_rounded_up_reset_is_placed_by_the_request_that_opened_the_window() -> None:
+    # Flask-Limiter: a fixed window of 2 s opened by our request at T0 + 10.4 ends at
+    # T0 + 12.4; the reset says int(end + 1) = T0 + 13, with Retry-After on every answer.
+    clock = FakeClock(T0 + 0.001)
+    limiter = RateLimiter(clock=clock)
+    limiter.observe(200, {"Date": http_date(T0)})  # a Date read just after its second began
+    clock.now = T0 + 10.4
+    assert limiter.reserve() == 0.0
+    clock.now = T0 + 10.42
+    flask = {"Date": http_date(T0 + 10.4), "X-RateLimit-Limit": "5", "Retry-After": "2"}
+    limiter.observe(
+        200, {**flask, "X-RateLimit-Remaining": "4", "X-RateLimit-Reset": str(int(T0 + 13))},
+        sent=T0 + 10.4,
+    )  # fmt: skip
+    assert limiter.window_end is not None
+    assert T0 + 12.4 <= limiter.window_end <= T0 + 12.45  # never early; the round trip late
+    # The same headers on a later request of the window (not its first) place nothing.
+    other = RateLimiter(clock=clock)
+    other.observe(200, {"Date": http_date(T0)})
+    other.observe(
+        200, {**flask, "X-RateLimit-Remaining": "3", "X-RateLimit-Reset": str(int(T0 + 13))},
+        sent=T0 + 10.4,
+    )  # fmt: skip
+    assert other.window_end is not None and other.window_end >= T0 + 13

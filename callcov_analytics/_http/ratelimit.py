@@ -29,6 +29,7 @@ from .limit_headers import (
     read_fields,
     reset_echo,
     reset_lateness,
+    reset_rounded_up,
 )
 
 __all__ = [
@@ -244,7 +245,7 @@ class RateLimiter:
         late = reset_lateness(fields)
         if late and numbers.reset is not None:
             numbers = replace(numbers, reset=numbers.reset - late)
-        return numbers
+        return replace(numbers, rounded_up=reset_rounded_up(fields))
 
     def unnamed_wait(self) -> float:
         """Seconds until the limit no header names lets the next request go (0 when it does)."""
