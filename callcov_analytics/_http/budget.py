@@ -54,7 +54,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .limit_headers import LimitFields, parse_http_date
-from .unnamed_limit import UnnamedLimit
+from .unnamed_limit import UnnamedLimit, unnamed_refusal
 
 __all__ = ["POLL_INTERVAL", "Budget", "ServerClock"]
 
@@ -418,17 +418,3 @@ class Budget:
             return  # a late answer from a window that is over: its request was counted there
         if limit is not None:
             self._limit = limit
-
-
-def unnamed_refusal(status: int, fields: LimitFields, retry_after: float | None) -> bool:
-    """Whether an answer is a refusal by a limit no header names (see the module docstring).
-
-    A 429 whose headers name its window with nothing left (or name a reset only) is that
-    window's; one with no rate-limit headers, or whose headers show room, is another limit's.
-    A 503 is always an unnamed limit (maintenance, an overloaded upstream), and so is any other
-    error that asks to wait (413 with ``Retry-After``).
-    """
-    if status == 429:
-        named = fields.limit is not None or fields.reset is not None or fields.remaining == 0
-        return not named or (fields.remaining is not None and fields.remaining > 0)
-    return status == 503 or (status >= 400 and retry_after is not None)

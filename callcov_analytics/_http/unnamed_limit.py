@@ -24,7 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["BACKOFF_CAP", "BACKOFF_FIRST", "CAP", "UnnamedLimit"]
+from .limit_headers import LimitFields
+
+__all__ = ["BACKOFF_CAP", "BACKOFF_FIRST", "CAP", "UnnamedLimit", "unnamed_refusal"]
 
 BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 30.0
@@ -98,3 +100,17 @@ class UnnamedLimit:
             if len(sends) >= amount:
                 wait = max(wait, sends[-amount] + span - now)
         return max(wait, 0.0)
+
+
+def unnamed_refusal(status: int, fields: LimitFields, retry_after: float | None) -> bool:
+    """Whether an answer is a refusal by a limit no header names (see the module docstring).
+
+    A 429 whose headers name its window with nothing left (or name a reset only) is that
+    window's; one with no rate-limit headers, or whose headers show room, is another limit's.
+    A 503 is always an unnamed limit (maintenance, an overloaded upstream), and so is any other
+    error that asks to wait (413 with ``Retry-After``).
+    """
+    if status == 429:
+        named = fields.limit is not None or fields.reset is not None or fields.remaining == 0
+        return not named or (fields.remaining is not None and fields.remaining > 0)
+    return status == 503 or (status >= 400 and retry_after is not None)
