@@ -718,7 +718,7 @@ def test_a_refusal_under_a_learnt_rule_tightens_it_by_one_request() -> None:
     clock.now = T0 + 4.1  # the rule's wait and the backoff are over: one gets through...
     assert limiter.reserve() == 0.0
     limiter.observe(200, {}, sent=clock.now)
-    clock.now = T0 + 4.2  # ...and the next is refused: 1 through in 2.16 s between refusals
+    clock.now = T0 + 4.65  # ...and the next is refused: 1 through in 2.61 s between refusals
     assert limiter.reserve() == 0.0
     limiter.observe(429, {}, sent=clock.now)
     assert limiter.budget.unnamed.rule == (3, pytest.approx(2.04))

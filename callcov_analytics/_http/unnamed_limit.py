@@ -12,7 +12,8 @@ on its own, in three steps:
    ``CAP`` seconds ahead; a longer wait is the caller's to refuse and explain).
 2. **What its spacing teaches.** A refusal means the limit had no room when that request went
    out. Between two refusals the requests that got through are what the limit let through in
-   that span: N requests in S seconds. From then on at most N requests go out in any S seconds.
+   that span: N requests in S seconds. From then on at most N requests go out in any S seconds,
+   evenly (one every S/N: a gateway counting in a sliding span, like HAProxy's, refuses bursts).
    A refusal under a rule tightens it, by one request at most (N-1 per S; 1 per S becomes 1
    per 2S), or to the new spacing if that is gentler: the spacing then mostly measures the
    rule's own wait, not the limit.
@@ -99,6 +100,8 @@ class UnnamedLimit:
             amount, span = self.rule
             if len(sends) >= amount:
                 wait = max(wait, sends[-amount] + span - now)
+            if sends:  # evenly: a gateway that counts in a sliding span refuses bursts
+                wait = max(wait, sends[-1] + span / amount - now)
         return max(wait, 0.0)
 
 
