@@ -42,6 +42,7 @@ class Hit:
     at: float  # Unix seconds (with milliseconds) when the gateway finished it
     status: int
     request: str
+    received: float  # when the gateway had read the request (``at`` if its log does not say)
 
 
 class Gateway:
@@ -84,8 +85,10 @@ class Gateway:
     def hits(self) -> list[Hit]:
         """Requests in the log, in the order they were answered.
 
-        Lines of ``<unix.ms> <status> "<request>"``, optionally followed by milliseconds to add
-        to the time (HAProxy logs when a connection was accepted, and the times after it).
+        Lines of ``<unix.ms> <status> "<request>"``, optionally followed by HAProxy's times
+        (it logs when the connection was accepted, then the milliseconds of the handshake, of
+        idling until the request and of answering it) or nginx's ``$request_time`` (seconds
+        from reading the request to the end of the answer, logged at the end).
         """
         found = []
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
@@ -93,8 +96,14 @@ class Gateway:
             at, status, rest = ([*line.split(" ", 2), "", ""])[:3]
             request, _, after = rest.strip('"').partition('" ')
             if status.isdigit() and request != "<BADREQ>":
-                later = sum(float(ms) for ms in after.split() if ms.isdigit()) / 1000
-                found.append(Hit(float(at) + later, int(status), request))
+                times = after.split()
+                received = end = float(at)
+                if len(times) == 3 and all(t.isdigit() for t in times):
+                    received = end + (int(times[0]) + int(times[1])) / 1000
+                    end = received + int(times[2]) / 1000
+                elif len(times) == 1 and times[0].replace(".", "", 1).isdigit():
+                    received = end - float(times[0])
+                found.append(Hit(end, int(status), request, received))
         return sorted(found, key=lambda hit: hit.at)
 
     def logs(self) -> str:
@@ -119,7 +128,7 @@ pid {folder}/nginx.pid;
 error_log {folder}/error.log info;
 events {{ worker_connections 256; }}
 http {{
-  log_format gw '$msec $status "$request"';
+  log_format gw '$msec $status "$request" $request_time';
   access_log {log} gw;
   client_body_temp_path {folder}/body;
   proxy_temp_path {folder}/proxy;

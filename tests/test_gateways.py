@@ -93,9 +93,16 @@ def assert_paced(hits: list[Hit], floor: float) -> None:
     assert span <= 2 * floor + slack, (span, floor, [(h.at - hits[0].at, h.status) for h in hits])
     # A burst is refusals back to back: after one, the next request waits (Retry-After or a
     # backoff of at least 0.5 s), and the pace learnt from the first few refusals holds.
-    shown = [(round(h.at - hits[0].at, 3), h.status) for h in hits]
+    # Requests already on their way when a refusal was answered (fetch-ahead sends several
+    # at once) are refused by the same breach: the gateway read them before that answer, or
+    # within the round trip allowed above of it.
+    shown = [
+        (round(h.received - hits[0].at, 3), round(h.at - hits[0].at, 3), h.status) for h in hits
+    ]
     assert len(refused) <= 6, shown
-    assert all(b.at - a.at >= 0.25 for a, b in itertools.pairwise(refused)), shown
+    assert all(
+        b.received < a.at + 0.1 or b.at - a.at >= 0.25 for a, b in itertools.pairwise(refused)
+    ), shown
 
 
 @pytest.mark.parametrize(

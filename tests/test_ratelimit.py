@@ -701,3 +701,76 @@ def test_a_429_revealing_a_longer_limit_is_remembered() -> None:
     # The 7th waits until the first of those six is 10 s old: no second 429 for that limit.
     wait = limiter.reserve()
     assert clock.now + wait == pytest.approx(sends[0] + 10.0)
+
+
+def test_a_refusal_under_a_learnt_rule_tightens_it_by_one_request() -> None:
+    # A gateway that counts refused requests too (an HAProxy stick table) refuses the first
+    # request after its rule's wait: the span between those refusals is the rule's own wait,
+    # so the rule loses one request per span, not its whole pace.
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    script = [(0.0, 429), (2.0, 200), (2.01, 200), (2.02, 200), (2.03, 200), (2.04, 429)]
+    for at, status in script:
+        clock.now = T0 + at
+        assert limiter.reserve() == 0.0
+        limiter.observe(status, {}, sent=clock.now)
+    assert limiter.budget.unnamed.rule == (4, pytest.approx(2.04))
+    clock.now = T0 + 4.1  # the rule's wait and the backoff are over: one gets through...
+    assert limiter.reserve() == 0.0
+    limiter.observe(200, {}, sent=clock.now)
+    clock.now = T0 + 4.65  # ...and the next is refused: 1 through in 2.61 s between refusals
+    assert limiter.reserve() == 0.0
+    limiter.observe(429, {}, sent=clock.now)
+    assert limiter.budget.unnamed.rule == (3, pytest.approx(2.04))
+
+
+@pytest.mark.parametrize(
+    ("reset", "retry_after", "ends"),
+    [
+        # slowapi: the `limits` window end + 1 s, unrounded, and Retry-After on every answer.
+        (f"{T0 + 3.25:.4f}", "2", T0 + 2.25),
+        # This API (and Flask-Limiter): a whole second, no Retry-After on a success: the end.
+        (str(int(T0 + 3)), None, T0 + 3),
+        (f"{T0 + 3.25:.4f}", None, T0 + 3.25),  # a fraction alone is not slowapi's mark
+    ],
+)
+def test_a_window_ends_when_the_limiter_really_ends_it(
+    reset: str, retry_after: str | None, ends: float
+) -> None:
+    limiter = RateLimiter(clock=FakeClock(T0 + 0.3))
+    headers = {"Date": http_date(T0), "X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4"}
+    headers["X-RateLimit-Reset"] = reset
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    limiter.reserve()
+    limiter.observe(200, headers, sent=T0 + 0.25)
+    # The local clock runs with the server's; the client knows that only up to the 0.3 s
+    # its Date allows (a truncated second, read 0.3 s in), and never errs early.
+    assert limiter.window_end is not None
+    assert ends <= limiter.window_end <= ends + 0.3
+
+
+def test_flask_limiter_s_rounded_up_reset_is_placed_by_the_request_that_opened_the_window() -> None:
+    # Flask-Limiter: a fixed window of 2 s opened by our request at T0 + 10.4 ends at
+    # T0 + 12.4; the reset says int(end + 1) = T0 + 13, with Retry-After on every answer.
+    clock = FakeClock(T0 + 0.001)
+    limiter = RateLimiter(clock=clock)
+    limiter.observe(200, {"Date": http_date(T0)})  # a Date read just after its second began
+    clock.now = T0 + 10.4
+    assert limiter.reserve() == 0.0
+    clock.now = T0 + 10.42
+    flask = {"Date": http_date(T0 + 10.4), "X-RateLimit-Limit": "5", "Retry-After": "2"}
+    limiter.observe(
+        200, {**flask, "X-RateLimit-Remaining": "4", "X-RateLimit-Reset": str(int(T0 + 13))},
+        sent=T0 + 10.4,
+    )  # fmt: skip
+    assert limiter.window_end is not None
+    assert T0 + 12.4 <= limiter.window_end <= T0 + 12.45  # never early; the round trip late
+    # The same headers on a later request of the window (not its first) place nothing.
+    other = RateLimiter(clock=clock)
+    other.observe(200, {"Date": http_date(T0)})
+    other.observe(
+        200, {**flask, "X-RateLimit-Remaining": "3", "X-RateLimit-Reset": str(int(T0 + 13))},
+        sent=T0 + 10.4,
+    )  # fmt: skip
+    assert other.window_end is not None and other.window_end >= T0 + 13

@@ -6,6 +6,7 @@ import json
 import math
 import subprocess
 import sys
+import tempfile
 import threading
 import warnings
 from collections import Counter
@@ -331,3 +332,31 @@ def test_latest_version_wins_and_order_is_restored_without_copying_a_clean_crawl
     out = _latest_first(messy)
     assert out["id"].to_pylist() == ["c", "b", "a"]
     assert out["status"].to_pylist() == ["completed", "completed", "completed"]
+
+
+class FilesDuringLoad(StopAfter):
+    """Notes the files under ``root`` after every page (never stops the load)."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(pages=10**9)
+        self.root = root
+        self.seen: set[str] = set()
+
+    def on_page(self, pages: int, rows: int, total: int | None) -> None:
+        self.seen.update(p.name for p in self.root.rglob("*") if p.is_file())
+
+
+def test_cache_false_writes_no_page_and_gives_the_stored_load_s_frame(
+    sandbox: Sandbox, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The sandbox's hostile records (unknown fields, processing, odd values) in pages of 100:
+    # the pages held in memory make the frame the folded table files make.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    files = FilesDuringLoad(tmp_path)
+    scratch = load(sandbox, cache=False, observer=files)
+    stored = load(sandbox)
+    assert isinstance(scratch, pd.DataFrame) and isinstance(stored, pd.DataFrame)
+    assert len(scratch) == len(sandbox.ids()) and scratch.attrs["new"] == stored.attrs["new"]
+    pd.testing.assert_frame_equal(scratch, stored, check_exact=True)
+    assert files.seen and not any(n.endswith((".parquet", "state.json")) for n in files.seen)
+    assert not list(tmp_path.iterdir())  # and the temporary folder is gone

@@ -54,7 +54,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from .limit_headers import LimitFields, parse_http_date
-from .unnamed_limit import UnnamedLimit
+from .unnamed_limit import UnnamedLimit, unnamed_refusal
 
 __all__ = ["POLL_INTERVAL", "Budget", "ServerClock"]
 
@@ -160,6 +160,7 @@ class Budget:
         self._hold: float | None = None  # the longest time from a send to its answer's reset
         self._refills = False  # the last window that ended came back whole
         self._since_roll = 0  # requests sent since the last window ended
+        self._placed: tuple[float | None, float] = (None, 0.0)  # a rounded reset's local end
         self.unnamed = UnnamedLimit()
 
     @property
@@ -282,9 +283,12 @@ class Budget:
                     self._remaining, self._open = 0, False
                 return
             if reset is not None:
-                span = self.clock.to_local(reset) - now
+                local = self._local_end(reset, fields, sent, now, status)
+                span = local - now
                 self._span = span if self._span is None else max(self._span, span)
-                if sent is not None and status != 429:  # a 429 may name a longer limit's
+                # A 429 may name a longer limit's; a rounded reset counts once placed.
+                placed = not fields.rounded_up or self._placed[0] == reset
+                if sent is not None and status != 429 and placed:
                     hold = span + (now - sent)
                     self._hold = hold if self._hold is None else max(self._hold, hold)
             self._roll(now)
@@ -301,7 +305,27 @@ class Budget:
     def _end(self) -> float | None:
         if not self._open or self._reset is None:
             return None
-        return self.clock.to_local(self._reset)
+        end = self.clock.to_local(self._reset)
+        return min(end, self._placed[1]) if self._placed[0] == self._reset else end
+
+    def _local_end(
+        self, reset: float, fields: LimitFields, sent: float | None, now: float, status: int
+    ) -> float:
+        """The local time the window of ``reset`` ends: a rounded-up reset placed if it can be.
+
+        A reset rounded up past the second after its end (Flask-Limiter's ``int(end + 1)``,
+        `reset_rounded_up`) belongs to a window that its first request opened and that lasts a
+        whole number of seconds W. The answer to that first request (the full limit less one
+        left) places the end: from its send the reset is more than W and at most W + 1 seconds
+        away (more, read on our clock), so W <= ceil(reset - sent) - 1, and the window, opened
+        when the request reached the server (before its answer reached us), ends no later than
+        that answer's arrival + W. Never early; up to the round trip late.
+        """
+        local = self.clock.to_local(reset)
+        first = fields.limit is not None and fields.remaining == fields.limit - 1
+        if fields.rounded_up and first and sent is not None and status != 429:
+            self._placed = (reset, min(local, now + math.ceil(local - sent) - 1))
+        return min(local, self._placed[1]) if self._placed[0] == reset else local
 
     def _roll(self, now: float) -> None:
         """Close the window once the local clock passes its end; its successor is unknown."""
@@ -394,17 +418,3 @@ class Budget:
             return  # a late answer from a window that is over: its request was counted there
         if limit is not None:
             self._limit = limit
-
-
-def unnamed_refusal(status: int, fields: LimitFields, retry_after: float | None) -> bool:
-    """Whether an answer is a refusal by a limit no header names (see the module docstring).
-
-    A 429 whose headers name its window with nothing left (or name a reset only) is that
-    window's; one with no rate-limit headers, or whose headers show room, is another limit's.
-    A 503 is always an unnamed limit (maintenance, an overloaded upstream), and so is any other
-    error that asks to wait (413 with ``Retry-After``).
-    """
-    if status == 429:
-        named = fields.limit is not None or fields.reset is not None or fields.remaining == 0
-        return not named or (fields.remaining is not None and fields.remaining > 0)
-    return status == 503 or (status >= 400 and retry_after is not None)

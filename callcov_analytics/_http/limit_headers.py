@@ -26,6 +26,8 @@ __all__ = [
     "parse_retry_after",
     "read_fields",
     "reset_echo",
+    "reset_lateness",
+    "reset_rounded_up",
 ]
 
 # Only ASCII digits: float() also takes "1_000", "nan", "inf" and non-ASCII digits.
@@ -46,6 +48,7 @@ class LimitFields:
     remaining: int | None
     reset: float | None  # absolute server Unix seconds
     window: float | None = None  # the policy's window in seconds, when the server says it
+    rounded_up: bool = False  # the reset is a first-hit window's end + 1 s, truncated
 
 
 def parse_http_date(value: str | None) -> float | None:
@@ -161,3 +164,29 @@ def reset_echo(headers: Mapping[str, str]) -> tuple[float, int] | None:
         return None
     after = after.strip()
     return (reset, int(after)) if _COUNT.fullmatch(after) else None
+
+
+def reset_lateness(headers: Mapping[str, str]) -> float:
+    """Seconds an ``X-RateLimit-Reset`` is announced after its window really ends.
+
+    slowapi announces the `limits` library's window end plus one second, unrounded (a
+    fraction of a second), with ``Retry-After`` on every answer: that pair is its mark, and
+    its windows end a second before the reset they name. Anything else: 0 (the reset is the
+    end, as this API's is). Lower-cased header names.
+    """
+    raw = headers.get("x-ratelimit-reset")
+    fraction = raw is not None and _SECONDS.fullmatch(raw.strip()) is not None and "." in raw
+    return 1.0 if fraction and "retry-after" in headers else 0.0
+
+
+def reset_rounded_up(headers: Mapping[str, str]) -> bool:
+    """Is ``X-RateLimit-Reset`` Flask-Limiter's ``int(end + 1)``, of a window its first hit opened?
+
+    Its mark: a whole-second Unix reset with ``Retry-After`` on every answer (this API sends
+    ``Retry-After`` on refusals only). The window's end is then somewhere in the second before
+    the reset: `budget.Budget` places it from the answer that opened the window. Lower-cased
+    header names.
+    """
+    raw = headers.get("x-ratelimit-reset")
+    whole = raw is not None and _COUNT.fullmatch(raw.strip()) is not None
+    return whole and float(raw or 0) >= _DELTA_BELOW and "retry-after" in headers

@@ -14,7 +14,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import tenacity
 from tenacity import RetryCallState
@@ -28,6 +28,8 @@ from .limit_headers import (
     parse_retry_after,
     read_fields,
     reset_echo,
+    reset_lateness,
+    reset_rounded_up,
 )
 
 __all__ = [
@@ -239,7 +241,11 @@ class RateLimiter:
         # early. Not from our arrival: a body that took long to arrive would make a late
         # answer look like one from a newer window.
         stamped = now + self._server_clock.offset() if server_at is None else server_at + 1.0
-        return read_fields(fields, server_now=stamped)
+        numbers = read_fields(fields, server_now=stamped)
+        late = reset_lateness(fields)
+        if late and numbers.reset is not None:
+            numbers = replace(numbers, reset=numbers.reset - late)
+        return replace(numbers, rounded_up=reset_rounded_up(fields))
 
     def unnamed_wait(self) -> float:
         """Seconds until the limit no header names lets the next request go (0 when it does)."""

@@ -12,8 +12,11 @@ on its own, in three steps:
    ``CAP`` seconds ahead; a longer wait is the caller's to refuse and explain).
 2. **What its spacing teaches.** A refusal means the limit had no room when that request went
    out. Between two refusals the requests that got through are what the limit let through in
-   that span: N requests in S seconds. From then on at most N requests go out in any S seconds
-   (the slowest such rule seen holds, so a second refusal under a rule tightens it).
+   that span: N requests in S seconds. From then on at most N requests go out in any S seconds,
+   evenly (one every S/N: a gateway counting in a sliding span, like HAProxy's, refuses bursts).
+   A refusal under a rule tightens it, by one request at most (N-1 per S; 1 per S becomes 1
+   per 2S), or to the new spacing if that is gentler: the spacing then mostly measures the
+   rule's own wait, not the limit.
 3. **Capped backoff** when a refusal says nothing else: 0.5 s, doubling per refusal in a row, at
    most 30 s, back to 0.5 s after an answer that got through.
 """
@@ -22,7 +25,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["BACKOFF_CAP", "BACKOFF_FIRST", "CAP", "UnnamedLimit"]
+from .limit_headers import LimitFields
+
+__all__ = ["BACKOFF_CAP", "BACKOFF_FIRST", "CAP", "UnnamedLimit", "unnamed_refusal"]
 
 BACKOFF_FIRST = 0.5
 BACKOFF_CAP = 30.0
@@ -59,11 +64,25 @@ class UnnamedLimit:
             return
         last = self._refused_sent
         if last is not None and sent > last and self._through > 0:
-            learnt = (self._through, sent - last)
-            if self.rule is None or learnt[0] / learnt[1] < self.rule[0] / self.rule[1]:
-                self.rule = learnt
+            self._learn((self._through, sent - last))
         if last is None or sent > last:
             self._refused_sent, self._through = sent, 0
+
+    def _learn(self, learnt: tuple[int, float]) -> None:
+        """Pace by what two refusals taught, tightening a rule by one request at most."""
+        if self.rule is None:
+            self.rule = learnt
+            return
+        amount, span = self.rule
+        if learnt[0] / learnt[1] >= amount / span:
+            return
+        # A refusal under a rule: the rule let one request too many through. The span between
+        # the refusals is then mostly this limit's own wait (a gateway that counts refused
+        # requests too, like an HAProxy stick table, refuses the first one after it), so it
+        # is not taken whole: N per S becomes N-1 per S (1 per S: 1 per 2S) unless what was
+        # learnt is gentler still.
+        tightened = (amount - 1, span) if amount > 1 else (1, 2 * span)
+        self.rule = max(learnt, tightened, key=lambda rule: rule[0] / rule[1])
 
     def passed(self, sent: float | None) -> None:
         """A request sent at ``sent`` got through (any answer but a refusal of this kind)."""
@@ -81,4 +100,20 @@ class UnnamedLimit:
             amount, span = self.rule
             if len(sends) >= amount:
                 wait = max(wait, sends[-amount] + span - now)
+            if sends:  # evenly: a gateway that counts in a sliding span refuses bursts
+                wait = max(wait, sends[-1] + span / amount - now)
         return max(wait, 0.0)
+
+
+def unnamed_refusal(status: int, fields: LimitFields, retry_after: float | None) -> bool:
+    """Whether an answer is a refusal by a limit no header names (see the module docstring).
+
+    A 429 whose headers name its window with nothing left (or name a reset only) is that
+    window's; one with no rate-limit headers, or whose headers show room, is another limit's.
+    A 503 is always an unnamed limit (maintenance, an overloaded upstream), and so is any other
+    error that asks to wait (413 with ``Retry-After``).
+    """
+    if status == 429:
+        named = fields.limit is not None or fields.reset is not None or fields.remaining == 0
+        return not named or (fields.remaining is not None and fields.remaining > 0)
+    return status == 503 or (status >= 400 and retry_after is not None)

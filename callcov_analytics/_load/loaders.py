@@ -23,6 +23,7 @@ from .._secrets import Secret
 from .._store.catalog import open_store
 from .._store.crawl import page_size
 from .._store.folder import Store
+from .._store.scratch import ScratchStore
 from .._store.sync import Sync, account_probe
 from ..segments import segments, table_segments
 from .changes import describe_changes, has_rows, note_empty_search
@@ -171,7 +172,7 @@ def _open_store(view: CallCovClient, stack: ExitStack, settings: LoadSettings) -
     root = settings.root
     if not settings.cache:
         root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="callcov-")))
-    return open_store(
+    store = open_store(
         view.config.account,
         settings.query,
         settings.columns,
@@ -179,6 +180,7 @@ def _open_store(view: CallCovClient, stack: ExitStack, settings: LoadSettings) -
         root=root,
         same_account=account_probe(view) if settings.cache else None,
     )
+    return store if settings.cache else ScratchStore.of(store)  # nothing kept: in memory
 
 
 def _reads_whole_list(refresh: Refresh, since: int | None, stored: bool) -> bool:

@@ -136,7 +136,19 @@ def read_file(
 ) -> pa.Table:
     """One stored file with the types pages hold, ``_seq`` added, cut to since/until."""
     table = pq.read_table(path, columns=columns, partitioning=None)
-    table = decoded(table.replace_schema_metadata(None), categories=categories)
+    return cut(table.replace_schema_metadata(None), seq, since, until, categories=categories)
+
+
+def cut(
+    table: pa.Table,
+    seq: int,
+    since: int | None = None,
+    until: int | None = None,
+    *,
+    categories: bool = False,
+) -> pa.Table:
+    """Stored rows with the types pages hold, ``_seq`` added, cut to since/until."""
+    table = decoded(table, categories=categories)
     if since is not None or until is not None:
         created = seconds(table["created"])
         keep = pc.is_valid(created)
