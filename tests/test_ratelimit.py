@@ -700,7 +700,7 @@ def test_a_429_revealing_a_longer_limit_is_remembered() -> None:
         limiter.observe(200, rl_headers(server_now=clock.now, remaining=3, reset=clock.now + 2))
     # The 7th waits until the first of those six is 10 s old: no second 429 for that limit.
     wait = limiter.reserve()
-    assert clock.now + wait == pytest.approx(sends[0] + 10.0)
+    assert clock.now + wait == pytest.approx(sends[0] + 10.0, abs=1e-6)
 
 
 def test_a_refusal_under_a_learnt_rule_tightens_it_by_one_request() -> None:
@@ -748,6 +748,23 @@ def test_a_window_ends_when_the_limiter_really_ends_it(
     # its Date allows (a truncated second, read 0.3 s in), and never errs early.
     assert limiter.window_end is not None
     assert ends <= limiter.window_end <= ends + 0.3
+
+
+def test_a_refusal_s_retry_after_never_moves_its_reset_earlier() -> None:
+    # A Retry-After on a refusal is ordinary (this API sends one on every 429), so a refusal
+    # with a fractional reset is no limit library's mark: the reset is read as it is named,
+    # not a second earlier (which would pace into the spent window).
+    limiter = RateLimiter(clock=FakeClock(T0 + 0.3))
+    refused = {
+        "Date": http_date(T0),
+        "X-RateLimit-Limit": "5",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": f"{T0 + 3.25:.4f}",
+        "Retry-After": "3",
+    }
+    limiter.reserve()
+    reading = limiter.observe(429, refused, sent=T0 + 0.25)
+    assert reading.reset == pytest.approx(T0 + 3.25, abs=0.01)
 
 
 def test_flask_limiter_s_rounded_up_reset_is_placed_by_the_request_that_opened_the_window() -> None:

@@ -170,9 +170,10 @@ def reset_lateness(headers: Mapping[str, str]) -> float:
     """Seconds an ``X-RateLimit-Reset`` is announced after its window really ends.
 
     slowapi announces the `limits` library's window end plus one second, unrounded (a
-    fraction of a second), with ``Retry-After`` on every answer: that pair is its mark, and
-    its windows end a second before the reset they name. Anything else: 0 (the reset is the
-    end, as this API's is). Lower-cased header names.
+    fraction of a second), with ``Retry-After`` on every answer: that pair on a success is its
+    mark (the caller asks only of successes), and its windows end a second before the reset
+    they name. Anything else: 0 (the reset is the end, as this API's is). Lower-cased header
+    names.
     """
     raw = headers.get("x-ratelimit-reset")
     fraction = raw is not None and _SECONDS.fullmatch(raw.strip()) is not None and "." in raw
@@ -182,10 +183,10 @@ def reset_lateness(headers: Mapping[str, str]) -> float:
 def reset_rounded_up(headers: Mapping[str, str]) -> bool:
     """Is ``X-RateLimit-Reset`` Flask-Limiter's ``int(end + 1)``, of a window its first hit opened?
 
-    Its mark: a whole-second Unix reset with ``Retry-After`` on every answer (this API sends
-    ``Retry-After`` on refusals only). The window's end is then somewhere in the second before
-    the reset: `budget.Budget` places it from the answer that opened the window. Lower-cased
-    header names.
+    Its mark: a whole-second Unix reset with ``Retry-After`` on a success (the caller asks only
+    of successes; this API sends ``Retry-After`` on refusals only). The window's end is then
+    somewhere in the second before the reset: `budget.Budget` places it from the answer that
+    opened the window. Lower-cased header names.
     """
     raw = headers.get("x-ratelimit-reset")
     whole = raw is not None and _COUNT.fullmatch(raw.strip()) is not None

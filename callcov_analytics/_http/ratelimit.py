@@ -203,7 +203,7 @@ class RateLimiter:
         if echo is not None:
             clock.observe_echo(*echo, now)
         server_at = parse_http_date(date)
-        numbers = self._fields(fields, server_at, now)
+        numbers = self._fields(fields, server_at, now, success=status < 400)
         day = status == 429 and code == "daily_quota_exceeded"
         asked = parse_retry_after(fields.get("retry-after"), server_now=now + clock.offset())
         self.budget.observe(
@@ -234,7 +234,7 @@ class RateLimiter:
         return reading
 
     def _fields(
-        self, fields: Mapping[str, str], server_at: float | None, now: float
+        self, fields: Mapping[str, str], server_at: float | None, now: float, *, success: bool
     ) -> LimitFields:
         # A delta reset counts from when the server answered, which its Date tells up to a
         # second (and uvicorn refreshes Date only once a second): so from Date + 1 s, never
@@ -242,6 +242,10 @@ class RateLimiter:
         # answer look like one from a newer window.
         stamped = now + self._server_clock.offset() if server_at is None else server_at + 1.0
         numbers = read_fields(fields, server_now=stamped)
+        # The limit libraries' marks are a Retry-After on a success; on a refusal it is normal,
+        # and a reset read early there would send into a spent window.
+        if not success:
+            return numbers
         late = reset_lateness(fields)
         if late and numbers.reset is not None:
             numbers = replace(numbers, reset=numbers.reset - late)
