@@ -15,6 +15,7 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import CallCovClient, Config
+from callcov_analytics._clock import SystemClock
 from callcov_analytics._store.crawl import page_size
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
@@ -115,7 +116,7 @@ def test_each_fault_knob_alone_returns_ground_truth(
     for name, value in knob.items():
         setattr(api.faults, name, value)
     config = dataclasses.replace(Config.resolve(api.key, api.url), read_timeout=0.3)
-    client = CallCovClient(config=config, sleep=lambda s: None)
+    client = CallCovClient(config=config, clock=SystemClock(sleep=lambda s: None))
     df = cca.load_calls(client=client, limit=50, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
 

@@ -25,6 +25,7 @@ from callcov_analytics import (
     UnsafeRedirectError,
     ValidationError,
 )
+from callcov_analytics._clock import SystemClock
 from callcov_analytics.sandbox import Sandbox
 from tests.clients import client_for
 
@@ -98,7 +99,7 @@ def test_stalled_answer_times_out_and_is_retried(sandbox_factory: Callable[..., 
     api.faults.stall_seconds = 1.5
     api.faults.next("stall")
     config = dataclasses.replace(Config.resolve(api.key, api.url), read_timeout=0.3)
-    with CallCovClient(config=config, sleep=lambda s: None) as client:
+    with CallCovClient(config=config, clock=SystemClock(sleep=lambda s: None)) as client:
         assert len(client.list_page(offset=0, limit=5).ids) == 5
     # The stalled request is logged when it finally answers, after the retry.
     deadline = time.monotonic() + 5
@@ -142,7 +143,9 @@ def test_dead_network_is_a_connection_error() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     waits: list[float] = []
-    client = CallCovClient("sk_test_x" * 3, f"http://127.0.0.1:{port}/api/v1", sleep=waits.append)
+    client = CallCovClient(
+        "sk_test_x" * 3, f"http://127.0.0.1:{port}/api/v1", clock=SystemClock(sleep=waits.append)
+    )
     with pytest.raises(APIConnectionError, match="cannot reach"):
         client.health()
     assert len(waits) == client.config.max_retries

@@ -21,6 +21,7 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import APITimeoutError, CallCovClient, Config, RateLimitError
+from callcov_analytics._clock import SystemClock
 from tests.sandbox_fixtures import Sandbox
 
 
@@ -58,7 +59,7 @@ def client_for(arrivals: list[float], sleeps: list[float], **config: object) -> 
     port = int(arrivals.pop(0))
     key = "sk_test_" + secrets.token_hex(16)  # a fresh key: a budget of its own
     settings = dataclasses.replace(Config.resolve(key, f"http://127.0.0.1:{port}"), **config)
-    return CallCovClient(config=settings, sleep=sleeps.append)
+    return CallCovClient(config=settings, clock=SystemClock(sleep=sleeps.append))
 
 
 def too_many(headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:

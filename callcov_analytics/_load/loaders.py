@@ -183,14 +183,14 @@ def load(
     """
     validate_refresh(refresh := options["refresh"])
     readings = Readings()
-    bar = progress_bar(options["progress"])
+    bar = progress_bar(options["progress"], client.clock.monotonic)
     fanout = Fanout([o for o in (client.observer, options["observer"], bar, readings) if o])
     # The load's own view of the client: its observers and readings are this load's alone.
     view = client.for_load(fanout)
     try:
         with ExitStack() as stack:
             store = _open_store(view, stack, options, query, columns, since)
-            stack.enter_context(store.locked(fanout.on_wait))
+            stack.enter_context(store.locked(fanout.on_wait, view.clock.time))
             stored = has_rows(store)
             # Else every id is new: no list of them is kept (a first fill of millions).
             store.track_new = stored and refresh != "full"
