@@ -28,6 +28,7 @@ from callcov_analytics import (
 from callcov_analytics._clock import SystemClock
 from callcov_analytics.sandbox import Sandbox
 from tests.clients import client_for
+from tests.sandbox_fixtures import FakeClock
 
 
 def test_health_and_usage(sandbox: Sandbox) -> None:
@@ -202,3 +203,18 @@ def test_key_never_appears_in_logs_reprs_errors_or_tracebacks(
     for text in texts:
         assert key not in text
         assert sandbox.keys["forbidden"] not in text
+
+
+def test_clients_of_one_key_share_a_budget_unless_their_clock_is_fake(
+    sandbox: Sandbox, fake_clock: FakeClock
+) -> None:
+    """Budgets keep local times: system-clock clients share the key's, a fake one's is its own."""
+    one, two = client_for(sandbox), CallCovClient(sandbox.key, sandbox.url)
+    fake = client_for(sandbox, clock=fake_clock)
+    assert one.limiter.budget is two.limiter.budget
+    assert fake.limiter.budget is not one.limiter.budget
+    assert client_for(sandbox, clock=fake_clock).limiter.budget is not fake.limiter.budget
+    # Every reader of time in the client reads its clock: the limiter and the latency record.
+    assert fake.limiter.now() == fake_clock.now
+    fake.health()
+    assert fake.latency == 0.0  # no fake time passed during the exchange

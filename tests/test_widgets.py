@@ -354,18 +354,8 @@ def test_quota_panel_during_a_multi_window_load(
     assert len(panel.plot().axes) == 3
 
 
-class StepClock:
-    """A clock tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_countdown_ticks_from_a_background_thread_until_the_wait_ends() -> None:
-    clock = StepClock()
+    clock = FakeClock(1_800_000_000.0)
     panel = QuotaPanel(tick=0.05, clock=clock)
     panel.on_response(
         QuotaReading(
@@ -436,7 +426,7 @@ def test_panel_displays_as_a_widget_with_a_text_fallback() -> None:
 
 
 def test_a_finished_panel_stops_counting_down_and_its_eta_covers_the_wait() -> None:
-    clock = StepClock()
+    clock = FakeClock(1_800_000_000.0)
     panel = QuotaPanel(tick=0.05, clock=clock)
     start = clock.now
     panel.on_response(
