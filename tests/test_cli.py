@@ -91,6 +91,9 @@ def run(
             patch.chdir(cwd)
         patch.setattr(CallCovClient, "__init__", on_the_clock)
         patch.setattr(sandbox, "serve", serve_on_the_clock)
+        # A fresh process has no notebook kernel loaded (another test file's may be here): the
+        # progress display is chosen as on a command line.
+        patch.delitem(sys.modules, "ipykernel", raising=False)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
             code = cli.main(list(args))
     return subprocess.CompletedProcess(command, code, out.getvalue(), err.getvalue())
