@@ -11,29 +11,41 @@ import pytest
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 
-# The files that take longest (seconds each on a quiet 2-core machine), run first: with one file
-# per process (`--dist loadfile --no-loadscope-reorder`, see the Makefile), a long file started
-# last keeps the suite waiting on one process while the others sit idle. The two browser files
-# are apart, so two Chromiums and Jupyter servers rarely compete. An entry out of date costs
-# only speed; files not named keep their order after these.
+# How `make test` spreads the files over processes (`--dist loadgroup --no-loadscope-reorder`,
+# see the Makefile): each file is a group that stays in one process (its servers are started
+# once), and the Spark files share one, so one JVM starts and warms up instead of three.
+SHARED_PROCESS = {
+    "test_engines.py": "spark",
+    "test_metrics_engines.py": "spark",
+    "test_store_engines.py": "spark",
+}
+# The longest groups first (seconds on a quiet 2-core machine): a long one started last keeps
+# the suite waiting on one process while the others sit idle. The two browser files are apart,
+# so two Chromiums and Jupyter servers rarely compete. An entry out of date costs only speed;
+# files not named keep their order after these.
 LONGEST_FIRST = (
+    "test_engines.py",  # the Spark group: ~95 with the two below
+    "test_metrics_engines.py",
+    "test_store_engines.py",
     "test_limiters.py",  # ~58: real limiters' windows
     "test_browser_notebooks.py",  # ~51
-    "test_engines.py",  # ~43: Spark
     "test_report.py",  # ~35: LibreOffice
-    "test_metrics_engines.py",  # ~34: Spark
+    "test_store.py",  # ~32
     "test_browser.py",  # ~37
-    "test_store.py",
     "test_metrics.py",
     "test_notebooks.py",
     "test_gateways.py",
 )
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the files as LONGEST_FIRST says (a stable sort: tests keep their order)."""
+    """Order the files as LONGEST_FIRST says (a stable sort) and mark each item's group."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+    for item in items:
+        group = SHARED_PROCESS.get(item.path.name, item.path.name)
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(autouse=True)
