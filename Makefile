@@ -66,9 +66,9 @@ typecheck: $(STAMP)
 # real rate limiters' windows, a browser, LibreOffice, a JVM — so more processes than cores pay off.
 # `PYTEST_WORKERS=0 make test` runs everything in this process, in order.
 PYTEST_WORKERS ?= 3
-# A group per file (the Spark files share one: one JVM), longest first (tests/conftest.py), not
-# most tests first (xdist's default reordering): no long file starts last and runs alone.
-PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+# A process per file (the Spark files share one: one JVM), longest first (tests/conftest.py),
+# not most tests first (xdist's default reordering): no long file starts last and runs alone.
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 pytest: $(STAMP)
 	$(PYTEST)

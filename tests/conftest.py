@@ -11,18 +11,14 @@ import pytest
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 
-# How `make test` spreads the files over processes (`--dist loadgroup --no-loadscope-reorder`,
-# see the Makefile): each file is a group that stays in one process (its servers are started
-# once), and the Spark files share one, so one JVM starts and warms up instead of three.
+# How `make test` spreads the files over processes (`--dist loadfile --no-loadscope-reorder`,
+# see the Makefile): each file stays in one process (its servers are started once), and the
+# Spark files share one, so one JVM starts and warms up instead of three (`Scheduling`).
 SHARED_PROCESS = {
     "test_engines.py": "spark",
     "test_metrics_engines.py": "spark",
     "test_store_engines.py": "spark",
 }
-# The longest groups first (seconds on a quiet 2-core machine): a long one started last keeps
-# the suite waiting on one process while the others sit idle. The two browser files are apart,
-# so two Chromiums and Jupyter servers rarely compete. An entry out of date costs only speed;
-# files not named keep their order after these.
 LONGEST_FIRST = (
     "test_engines.py",  # the Spark group: ~95 with the two below
     "test_metrics_engines.py",
@@ -38,14 +34,28 @@ LONGEST_FIRST = (
 )
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the groups
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order the files as LONGEST_FIRST says (a stable sort) and mark each item's group."""
+    """Order the files as LONGEST_FIRST says (a stable sort: tests keep their order)."""
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
-    for item in items:
-        group = SHARED_PROCESS.get(item.path.name, item.path.name)
-        item.add_marker(pytest.mark.xdist_group(group))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadfile``: a file per process, the SHARED_PROCESS files in one.
+
+    (xdist's own ``loadgroup`` marks do not take with this pytest: it renames node ids through
+    an attribute pytest no longer reads.)
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return SHARED_PROCESS.get(file.rsplit("/", 1)[-1], file)
+
+    return Scheduling(config, log)
 
 
 @pytest.fixture(autouse=True)
