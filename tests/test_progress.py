@@ -61,9 +61,10 @@ def test_a_window_wait_is_shown_and_the_bar_ends_with_the_summary(
     again = load_calls(client=client, progress=True, limit=500)
     err = capsys.readouterr().err
     shown = [int(s) for s in re.findall(r"waiting (\d+) s: rate limit", err)]
-    # Each window wait the client slept is announced on the bar, with its length.
-    assert waits and sorted({round(w) for w in waits}) == sorted(set(shown))
-    assert len(shown) >= len(waits)
+    # Each window wait the client slept is announced on the bar with its length; any redraw
+    # of the ticker thread during a wait shows what is left of it, never more.
+    assert waits and {round(w) for w in waits} <= set(shown)
+    assert all(0 <= s <= max(waits) for s in shown) and len(shown) >= len(waits)
     assert df.attrs["summary"].startswith("1,500 new")
     assert f"CallCov: {df.attrs['summary']}: " in err
     assert "| 1500/1500 rows read from the API [" in err
