@@ -74,6 +74,8 @@ class CallCovClient:
         base_url: default CALLCOV_API_URL, then https://api.callcov.com/api/v1.
         clock: wall time, monotonic time and sleep for everything this client and its loads
             time (`_clock.Clock`); default the system's. Tests pass a fake one (no real waiting).
+            One argument, not a ``sleep`` and a ``clock``: a sleep that does not move the clock
+            the limiter reads would wait for nothing (or spin on the real time).
 
     Example::
 
