@@ -63,10 +63,12 @@ typecheck: $(STAMP)
 
 # The test files run in parallel processes (pytest-xdist; one file stays in one process, so its
 # servers and Spark session are started once). Most of the suite's time is waiting — on
-# rate-limit windows, a browser, LibreOffice, a JVM — so more processes than cores pay off.
+# real rate limiters' windows, a browser, LibreOffice, a JVM — so more processes than cores pay off.
 # `PYTEST_WORKERS=0 make test` runs everything in this process, in order.
 PYTEST_WORKERS ?= 3
-PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile
+# A process per file (the Spark files share one: one JVM), longest first (tests/conftest.py),
+# not most tests first (xdist's default reordering): no long file starts last and runs alone.
+PYTEST := $(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 pytest: $(STAMP)
 	$(PYTEST)

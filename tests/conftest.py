@@ -11,6 +11,52 @@ import pytest
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 
+# How `make test` spreads the files over processes (`--dist loadfile --no-loadscope-reorder`,
+# see the Makefile): each file stays in one process (its servers are started once), and the
+# Spark files share one, so one JVM starts and warms up instead of three (`Scheduling`).
+SHARED_PROCESS = {
+    "test_engines.py": "spark",
+    "test_metrics_engines.py": "spark",
+    "test_store_engines.py": "spark",
+}
+LONGEST_FIRST = (
+    "test_engines.py",  # the Spark group: ~95 with the two below
+    "test_metrics_engines.py",
+    "test_store_engines.py",
+    "test_limiters.py",  # ~58: real limiters' windows
+    "test_browser_notebooks.py",  # ~51
+    "test_report.py",  # ~35: LibreOffice
+    "test_store.py",  # ~32
+    "test_browser.py",  # ~37
+    "test_metrics.py",
+    "test_notebooks.py",
+    "test_gateways.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the files as LONGEST_FIRST says (a stable sort: tests keep their order)."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """With ``--dist loadfile``: a file per process, the SHARED_PROCESS files in one.
+
+    (xdist's own ``loadgroup`` marks do not take with this pytest: it renames node ids through
+    an attribute pytest no longer reads.)
+    """
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = super()._split_scope(nodeid)
+            return SHARED_PROCESS.get(file.rsplit("/", 1)[-1], file)
+
+    return Scheduling(config, log)
+
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -214,6 +214,8 @@ def test_key_typed_in_the_browser_never_reaches_the_saved_notebook(
             page.goto(url)
             cell_nodes = page.locator(".jp-NotebookPanel .jp-Notebook .jp-Cell")
             expect(cell_nodes).to_have_count(len(cells))
+            # Keys pressed before the kernel is up are lost: wait for it, as a person would.
+            expect(page.get_by_text("Python 3 | Idle")).to_be_visible()
 
             # 1. run the connect cell: CALLCOV_API_URL is set but no key -> the key box
             cell_nodes.nth(first_code).locator(".jp-InputArea-prompt").click()

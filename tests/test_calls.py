@@ -15,6 +15,7 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import CallCovClient, Config
+from callcov_analytics._clock import SystemClock
 from callcov_analytics._store.crawl import page_size
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.segments import segments
@@ -38,14 +39,15 @@ def reset_gaps(api: Sandbox) -> list[float]:
     return gaps
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("clock_offset", [0.0, 3600.0, -3600.0])
 def test_multi_window_crawl_is_exact_and_never_throttled(
-    sandbox_factory: Callable[..., Sandbox], clock_offset: float
+    inprocess: Callable[..., Sandbox], fake_clock: Any, clock_offset: float
 ) -> None:
-    api = sandbox_factory(plan="free", window_seconds=1, limit=4, n_analyses=1000)
+    # In-process on one fake clock: the client sleeps to each reset and the window has reset.
+    api = inprocess(plan="free", window_seconds=1, limit=4, n_analyses=1000)
     api.faults.clock_offset = clock_offset
-    df = cca.load_calls(api_key=api.key, base_url=api.url, limit=100, cache=False, progress=False)
+    client = client_for(api, clock=fake_clock)
+    df = cca.load_calls(client=client, limit=100, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
     # No more requests than pages of new rows: the overlap row rides in a page of 101.
     assert len(list_requests(api)) == math.ceil(len(api.ids()) / 100)
@@ -56,23 +58,27 @@ def test_multi_window_crawl_is_exact_and_never_throttled(
     assert df.attrs["throttled"] == 0 and df.attrs["requests"] == len(api.log)
 
 
-@pytest.mark.slow
-def test_retry_after_without_rate_headers(sandbox_factory: Callable[..., Sandbox]) -> None:
-    api = sandbox_factory(plan="free", window_seconds=1, limit=4, n_analyses=600)
+def test_retry_after_without_rate_headers(
+    inprocess: Callable[..., Sandbox], fake_clock: Any
+) -> None:
+    api = inprocess(plan="free", window_seconds=1, limit=4, n_analyses=600)
     api.faults.ratelimit_headers = "missing"
     api.faults.retry_after = True
-    df = cca.load_calls(api_key=api.key, base_url=api.url, limit=100, cache=False, progress=False)
+    client = client_for(api, clock=fake_clock)
+    df = cca.load_calls(client=client, limit=100, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
     throttled = sum(e.status == 429 for e in api.log)
     windows = len({e.reset for e in api.log})
     assert throttled <= windows  # at most one refused request per window
 
 
-@pytest.mark.slow
-def test_garbled_headers_fall_back_to_backoff(sandbox_factory: Callable[..., Sandbox]) -> None:
-    api = sandbox_factory(plan="free", window_seconds=1, limit=5, n_analyses=400)
+def test_garbled_headers_fall_back_to_backoff(
+    inprocess: Callable[..., Sandbox], fake_clock: Any
+) -> None:
+    api = inprocess(plan="free", window_seconds=1, limit=5, n_analyses=400)
     api.faults.ratelimit_headers = "garbled"
-    df = cca.load_calls(api_key=api.key, base_url=api.url, limit=100, cache=False, progress=False)
+    client = client_for(api, clock=fake_clock)
+    df = cca.load_calls(client=client, limit=100, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
 
 
@@ -115,7 +121,7 @@ def test_each_fault_knob_alone_returns_ground_truth(
     for name, value in knob.items():
         setattr(api.faults, name, value)
     config = dataclasses.replace(Config.resolve(api.key, api.url), read_timeout=0.3)
-    client = CallCovClient(config=config, sleep=lambda s: None)
+    client = CallCovClient(config=config, clock=SystemClock(sleep=lambda s: None))
     df = cca.load_calls(client=client, limit=50, cache=False, progress=False)
     assert df["id"].tolist() == api.ids()
 

@@ -1,22 +1,29 @@
-"""The callcov-analytics command, run as a user would: a subprocess against a sandbox."""
+"""The callcov-analytics command against a sandbox: in this process (`run`), and as a user would
+run it, a child process, where the process is the point (its exit, Ctrl-C, a traceback)."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from callcov_analytics import SCHEMA, sandbox
+from callcov_analytics import SCHEMA, CallCovClient, sandbox
+from callcov_analytics._cli import parser as cli
 from callcov_analytics.report import read_report_csv
 from callcov_analytics.sandbox import Sandbox
 from tests.processes import ctrl_c_reaches_the_child
+from tests.sandbox_fixtures import FakeClock
 
 N = 300
 
@@ -35,8 +42,15 @@ def run(
     cwd: Path | None = None,
     env: dict[str, str] | None = None,
     timeout: float = 120,
+    child: bool = False,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the CLI with a clean environment; the key only ever travels in the environment."""
+    """Run the CLI with a clean environment; the key only ever travels in the environment.
+
+    In this process (`parser.main(argv)`, stdout and stderr captured) unless ``child``: then
+    as a user would, ``python -m`` in a child process. In this process every client the command
+    makes, and every sandbox it starts (the demo's), read one `FakeClock` started at now: a
+    rate-limit window or a retry's backoff is waited out at once.
+    """
     base = {k: v for k, v in os.environ.items() if not k.startswith("CALLCOV_")}
     # The store of this test run, never the user's cache (another run may have left anything).
     base["CALLCOV_CACHE_DIR"] = os.environ["CALLCOV_CACHE_DIR"]
@@ -45,15 +59,44 @@ def run(
         base["CALLCOV_API_KEY"] = key
     if url is not None:
         base["CALLCOV_API_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "callcov_analytics._cli", *args],
-        capture_output=True,
-        text=True,
-        env=base,
-        cwd=cwd,
-        timeout=timeout,
-        check=False,
-    )
+    command = [sys.executable, "-m", "callcov_analytics._cli", *args]
+    if child:
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            env=base,
+            cwd=cwd,
+            timeout=timeout,
+            check=False,
+        )
+    clock = FakeClock(time.time())
+    real_init, real_serve = CallCovClient.__init__, sandbox.serve
+
+    def on_the_clock(self: CallCovClient, *a: Any, **kw: Any) -> None:
+        kw.setdefault("clock", clock)
+        real_init(self, *a, **kw)
+
+    def serve_on_the_clock(plan: str = "starter", **kw: Any) -> Sandbox:
+        return real_serve(plan, **{"clock": clock, **kw})
+
+    out, err = io.StringIO(), io.StringIO()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name not in base:
+                patch.delenv(name)
+        for name, value in base.items():
+            patch.setenv(name, value)
+        if cwd is not None:
+            patch.chdir(cwd)
+        patch.setattr(CallCovClient, "__init__", on_the_clock)
+        patch.setattr(sandbox, "serve", serve_on_the_clock)
+        # A fresh process has no notebook kernel loaded (another test file's may be here): the
+        # progress display is chosen as on a command line.
+        patch.delitem(sys.modules, "ipykernel", raising=False)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = cli.main(list(args))
+    return subprocess.CompletedProcess(command, code, out.getvalue(), err.getvalue())
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -67,7 +110,9 @@ def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_fetch_csv(api: Sandbox, tmp_path: Path) -> None:
-    done = run("fetch", "--out", "out/calls.csv", key=api.key, url=api.url, cwd=tmp_path)
+    done = run(
+        "fetch", "--out", "out/calls.csv", key=api.key, url=api.url, cwd=tmp_path, child=True
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"wrote {N} calls to out/calls.csv"
     assert "fetched" in done.stderr
@@ -199,7 +244,9 @@ def test_bad_key_exits_1_without_showing_it(api: Sandbox, tmp_path: Path) -> Non
     assert wrong not in done.stdout + done.stderr and wrong[8:] not in done.stderr
     assert not (tmp_path / "rep").exists()
 
-    debug = run("--debug", "fetch", "--out", "c.csv", key=wrong, url=api.url, cwd=tmp_path)
+    debug = run(  # a child: --debug configures logging for the whole process
+        "--debug", "fetch", "--out", "c.csv", key=wrong, url=api.url, cwd=tmp_path, child=True
+    )
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr and wrong not in debug.stdout + debug.stderr
 
@@ -269,7 +316,7 @@ def test_ctrl_c_says_what_was_kept_and_how_to_go_on(tmp_path: Path) -> None:
     "command", [[], ["fetch"], ["report"], ["sandbox"], ["demo"], ["notebook"]]
 )
 def test_help_for_every_command(command: list[str], tmp_path: Path) -> None:
-    done = run(*command, "--help", cwd=tmp_path)
+    done = run(*command, "--help", cwd=tmp_path, child=command == [])  # one as a real child
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("usage: callcov-analytics")
     if command in ([], ["fetch"], ["report"]):
@@ -277,8 +324,8 @@ def test_help_for_every_command(command: list[str], tmp_path: Path) -> None:
 
 
 def test_demo(tmp_path: Path) -> None:
-    # A backstop, not a timing: the demo waits out real windows, slower on a busy machine.
-    done = run("demo", "--out", "demo-output", cwd=tmp_path, timeout=240)
+    # The demo's sandbox and client on one fake clock: its windows are waited out at once.
+    done = run("demo", "--out", "demo-output", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     out = done.stdout
     folder = tmp_path / "demo-output"

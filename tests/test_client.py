@@ -25,8 +25,10 @@ from callcov_analytics import (
     UnsafeRedirectError,
     ValidationError,
 )
+from callcov_analytics._clock import SystemClock
 from callcov_analytics.sandbox import Sandbox
 from tests.clients import client_for
+from tests.sandbox_fixtures import FakeClock
 
 
 def test_health_and_usage(sandbox: Sandbox) -> None:
@@ -98,7 +100,7 @@ def test_stalled_answer_times_out_and_is_retried(sandbox_factory: Callable[..., 
     api.faults.stall_seconds = 1.5
     api.faults.next("stall")
     config = dataclasses.replace(Config.resolve(api.key, api.url), read_timeout=0.3)
-    with CallCovClient(config=config, sleep=lambda s: None) as client:
+    with CallCovClient(config=config, clock=SystemClock(sleep=lambda s: None)) as client:
         assert len(client.list_page(offset=0, limit=5).ids) == 5
     # The stalled request is logged when it finally answers, after the retry.
     deadline = time.monotonic() + 5
@@ -142,7 +144,9 @@ def test_dead_network_is_a_connection_error() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     waits: list[float] = []
-    client = CallCovClient("sk_test_x" * 3, f"http://127.0.0.1:{port}/api/v1", sleep=waits.append)
+    client = CallCovClient(
+        "sk_test_x" * 3, f"http://127.0.0.1:{port}/api/v1", clock=SystemClock(sleep=waits.append)
+    )
     with pytest.raises(APIConnectionError, match="cannot reach"):
         client.health()
     assert len(waits) == client.config.max_retries
@@ -199,3 +203,18 @@ def test_key_never_appears_in_logs_reprs_errors_or_tracebacks(
     for text in texts:
         assert key not in text
         assert sandbox.keys["forbidden"] not in text
+
+
+def test_clients_of_one_key_share_a_budget_unless_their_clock_is_fake(
+    sandbox: Sandbox, fake_clock: FakeClock
+) -> None:
+    """Budgets keep local times: system-clock clients share the key's, a fake one's is its own."""
+    one, two = client_for(sandbox), CallCovClient(sandbox.key, sandbox.url)
+    fake = client_for(sandbox, clock=fake_clock)
+    assert one.limiter.budget is two.limiter.budget
+    assert fake.limiter.budget is not one.limiter.budget
+    assert client_for(sandbox, clock=fake_clock).limiter.budget is not fake.limiter.budget
+    # Every reader of time in the client reads its clock: the limiter and the latency record.
+    assert fake.limiter.now() == fake_clock.now
+    fake.health()
+    assert fake.latency == 0.0  # no fake time passed during the exchange

@@ -19,6 +19,7 @@ from callcov_analytics import (
     ValidationError,
 )
 from callcov_analytics._cli import parser as cli
+from callcov_analytics._clock import SystemClock
 from callcov_analytics._http import exchange as http_module
 from tests.hostile_server import PREFIX, Answer, HostileServer, Listing, ok
 
@@ -30,7 +31,7 @@ KEYS = {
 
 def client_for(server: HostileServer) -> tuple[CallCovClient, list[float]]:
     slept: list[float] = []
-    return CallCovClient(server.key, server.url, sleep=slept.append), slept
+    return CallCovClient(server.key, server.url, clock=SystemClock(sleep=slept.append)), slept
 
 
 def verbose(exc: BaseException) -> str:
@@ -98,7 +99,9 @@ def test_the_cli_line_and_debug_output_never_show_a_key_from_dotenv(
     real_init = CallCovClient.__init__
 
     def without_sleeping(self: CallCovClient, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("sleep", lambda seconds: None)  # the CLI's client: retries at once
+        kwargs.setdefault(
+            "clock", SystemClock(sleep=lambda seconds: None)
+        )  # the CLI's client: retries at once
         real_init(self, *args, **kwargs)
 
     monkeypatch.setattr(CallCovClient, "__init__", without_sleeping)

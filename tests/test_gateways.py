@@ -24,6 +24,7 @@ import trustme
 
 import callcov_analytics as cca
 from callcov_analytics import CallCovClient, Config, ProxyAuthenticationError, TLSVerificationError
+from callcov_analytics._clock import SystemClock
 from callcov_analytics.sandbox import Sandbox
 from tests import gateways
 from tests.gateways import Gateway, Hit
@@ -215,7 +216,7 @@ def refused_login(
         caplog.at_level(logging.DEBUG, logger="callcov_analytics"),
         pytest.raises(ProxyAuthenticationError, match="CALLCOV_PROXY") as caught,
     ):
-        CallCovClient(config=config, sleep=sleeps.append).health()
+        CallCovClient(config=config, clock=SystemClock(sleep=sleeps.append)).health()
     shown = str(caught.value) + "".join(traceback.format_exception(caught.value)) + caplog.text
     return caught.value, sleeps, shown
 
@@ -264,7 +265,7 @@ def test_a_certificate_for_another_host_name_is_named_as_such(
     config = Config.resolve(api.key, api.url, ca_bundle=bundle)
     sleeps: list[float] = []
     with pytest.raises(TLSVerificationError, match="another host name") as caught:
-        CallCovClient(config=config, sleep=sleeps.append).health()
+        CallCovClient(config=config, clock=SystemClock(sleep=sleeps.append)).health()
     assert "mismatch" in str(caught.value) and sleeps == []
     assert "set CALLCOV_CA_BUNDLE" not in str(caught.value)  # it is set; not the cause
 
@@ -280,7 +281,7 @@ def test_an_expired_certificate_is_named_as_such(
     ca.cert_pem.write_to_path(str(bundle))
     config = Config.resolve(api.key, api.url, ca_bundle=bundle)
     with pytest.raises(TLSVerificationError, match="validity dates") as caught:
-        CallCovClient(config=config, sleep=lambda _: None).health()
+        CallCovClient(config=config, clock=SystemClock(sleep=lambda _: None)).health()
     assert "expired" in str(caught.value) and "clock" in str(caught.value)
 
 
@@ -289,7 +290,7 @@ def test_a_tls_client_at_a_plain_http_port_is_told_the_protocol_does_not_match(
 ) -> None:
     url = sandbox.url.replace("http://", "https://")
     with pytest.raises(TLSVerificationError, match="does not speak a TLS version") as caught:
-        CallCovClient(sandbox.key, url, sleep=lambda _: None).health()
+        CallCovClient(sandbox.key, url, clock=SystemClock(sleep=lambda _: None)).health()
     assert "CALLCOV_API_URL" in str(caught.value)
 
 

@@ -33,6 +33,7 @@ from callcov_analytics import (
     ResponseTooLargeError,
     ValidationError,
 )
+from callcov_analytics._clock import SystemClock
 from callcov_analytics._http import exchange as http_module
 from callcov_analytics._store.crawl import MAX_REPEATS
 from tests.hostile_server import EPOCH, HostileServer, Listing, ok, record
@@ -63,7 +64,7 @@ class Outcome:
 def load(server: HostileServer, limit: int = LIMIT) -> Outcome:
     """load_calls against the server, retries sleeping on a fake clock; never raises."""
     slept: list[float] = []
-    client = cca.CallCovClient(server.key, server.url, sleep=slept.append)
+    client = cca.CallCovClient(server.key, server.url, clock=SystemClock(sleep=slept.append))
     try:
         df = cca.load_calls(client=client, limit=limit, cache=False, progress=False)
         outcome = Outcome(df, None, len(server.log), sum(slept))

@@ -136,7 +136,8 @@ TYPING_NOTEBOOK = [
     "%xmode Verbose",
     # a forced HTTP 500 with verbose tracebacks, which print each frame's variables
     "from callcov_analytics import CallCovClient, load_calls\n"
-    "client = CallCovClient(sleep=lambda seconds: None)\n"
+    "from callcov_analytics._clock import SystemClock\n"
+    "client = CallCovClient(clock=SystemClock(sleep=lambda seconds: None))\n"
     "load_calls(client=client, cache=False, progress=False)",
 ]
 

@@ -17,6 +17,9 @@ import pandas as pd
 import pytest
 
 from callcov_analytics import QuotaReading, ValidationError, load_calls, metrics, plots, sandbox
+from tests.clients import client_for
+from tests.sandbox_fixtures import FakeClock
+from tests.seam import in_process
 
 matplotlib.use("Agg")
 
@@ -25,9 +28,12 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 @pytest.fixture(scope="module")
 def three_windows(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pd.DataFrame]:
-    """A load of 2,100 calls in pages of 100 on the free plan (10 requests per 2 s window)."""
-    with sandbox.serve(plan="free", window_seconds=2, n_analyses=2100) as api:
-        yield load_calls(api.key, api.url, limit=100, cache=False, progress=False)
+    """A load of 2,100 calls in pages of 100 on the free plan (10 requests per 2 s window),
+    in-process on one fake clock: the client's waits for each window pass at once."""
+    clock = FakeClock()
+    api = in_process(sandbox.SandboxApp("free", window_seconds=2, n_analyses=2100, clock=clock))
+    client = client_for(api, clock=clock)
+    yield load_calls(client=client, limit=100, cache=False, progress=False)
 
 
 def save(fig: object, tmp_path: Path, name: str) -> Path:

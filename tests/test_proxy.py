@@ -32,6 +32,7 @@ from callcov_analytics import (
     TLSVerificationError,
     load_calls,
 )
+from callcov_analytics._clock import SystemClock
 from callcov_analytics.sandbox import Sandbox
 
 PASSWORD = "pr0xy-" + base64.b32encode(os.urandom(10)).decode()  # made at run time
@@ -162,7 +163,7 @@ def test_an_untrusted_certificate_fails_at_once_and_says_what_to_set(
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/nonexistent/ignored.pem")
     sleeps: list[float] = []
     with pytest.raises(TLSVerificationError):
-        CallCovClient(https_api.key, https_api.url, sleep=sleeps.append).health()
+        CallCovClient(https_api.key, https_api.url, clock=SystemClock(sleep=sleeps.append)).health()
     assert sleeps == []
 
 
@@ -193,7 +194,7 @@ def test_a_dead_proxy_is_named_without_its_password(
         port = closed.getsockname()[1]
     proxy = f"http://analyst:{PASSWORD}%5B%2F@127.0.0.1:{port}"  # "[/", percent-encoded
     config = Config.resolve(https_api.key, https_api.url, proxy=proxy, ca_bundle=ca_bundle)
-    client = CallCovClient(config=config, sleep=lambda _: None)
+    client = CallCovClient(config=config, clock=SystemClock(sleep=lambda _: None))
     caplog.set_level(logging.DEBUG)
     with pytest.raises(APIConnectionError, match=f"proxy http://127.0.0.1:{port}") as caught:
         client.health()
@@ -220,7 +221,7 @@ def test_a_proxy_that_refuses_the_login_is_asked_once(https_api: Sandbox, ca_bun
         config = Config.resolve(https_api.key, https_api.url, proxy=url, ca_bundle=ca_bundle)
         sleeps: list[float] = []
         with pytest.raises(ProxyAuthenticationError, match="CALLCOV_PROXY") as caught:
-            CallCovClient(config=config, sleep=sleeps.append).health()
+            CallCovClient(config=config, clock=SystemClock(sleep=sleeps.append)).health()
         proxy.shutdown()
     assert len(refusals) == 1 and sleeps == []  # a wrong password must not lock the account
     assert PASSWORD not in "".join(traceback.format_exception(caught.value))

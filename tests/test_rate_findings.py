@@ -18,10 +18,12 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import requests
 
 import callcov_analytics as cca
 from callcov_analytics import APITimeoutError, CallCovClient, Config, RateLimitError
-from tests.sandbox_fixtures import Sandbox
+from callcov_analytics._clock import Clock, SystemClock
+from tests.sandbox_fixtures import FAKE_EPOCH, FakeClock, Sandbox
 
 
 @contextlib.contextmanager
@@ -54,11 +56,14 @@ def scripted(answer: Callable[[int], tuple[int, dict[str, str], bytes]]) -> Iter
         thread.join(5)
 
 
-def client_for(arrivals: list[float], sleeps: list[float], **config: object) -> CallCovClient:
+def client_for(
+    arrivals: list[float], sleeps: list[float], clock: Clock | None = None, **config: object
+) -> CallCovClient:
+    """A client of the scripted server; its sleeps recorded in ``sleeps`` (or on ``clock``)."""
     port = int(arrivals.pop(0))
     key = "sk_test_" + secrets.token_hex(16)  # a fresh key: a budget of its own
     settings = dataclasses.replace(Config.resolve(key, f"http://127.0.0.1:{port}"), **config)
-    return CallCovClient(config=settings, sleep=sleeps.append)
+    return CallCovClient(config=settings, clock=clock or SystemClock(sleep=sleeps.append))
 
 
 def too_many(headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
@@ -110,32 +115,64 @@ def test_a_second_load_right_after_the_first_shares_the_keys_budget(
     assert api.key not in repr(BUDGETS.__dict__)  # held by fingerprint, never by the key
 
 
-@pytest.mark.slow  # really waits: three 10 s tries on a socket that never answers
-def test_a_server_that_never_answers_fails_within_a_minute_and_says_so() -> None:
-    waits: list[tuple[float, str]] = []
+class Watch:
+    """An observer that keeps the waits the client announces."""
 
-    class Watch:
-        def on_response(self, reading: object) -> None:
-            pass
+    def __init__(self) -> None:
+        self.waits: list[tuple[float, str]] = []
 
-        def on_wait(self, seconds: float, reason: str) -> None:
-            waits.append((seconds, reason))
+    def on_response(self, reading: object) -> None:
+        pass
 
-        def on_page(self, pages: int, rows: int, total: int | None) -> None:
-            pass
+    def on_wait(self, seconds: float, reason: str) -> None:
+        self.waits.append((seconds, reason))
 
+    def on_page(self, pages: int, rows: int, total: int | None) -> None:
+        pass
+
+
+def test_a_server_that_never_answers_fails_and_says_so(fake_clock: FakeClock) -> None:
+    """A real socket the kernel accepts and nobody answers, with a short read timeout: the
+    client's real read timeouts end in APITimeoutError, its waits say why (the bound of the
+    default settings is the next test's, on the client's clock)."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(16)  # accepted by the kernel, never read or answered
     try:
-        sleeps: list[float] = []
-        client = client_for([float(listener.getsockname()[1])], sleeps)
-        client.observer = Watch()
-        started = time.monotonic()
+        port = float(listener.getsockname()[1])
+        # Tries of 0.2 s; the silence is reckoned on the fake clock, whose sleeps pass at once.
+        client = client_for([port], [], clock=fake_clock, read_timeout=0.6)
+        client.observer = watch = Watch()
         with pytest.raises(APITimeoutError, match="sent no answer"):
             client.health()
-        elapsed = time.monotonic() - started
     finally:
         listener.close()
-    assert elapsed < 60
-    assert waits and all(reason == "server not answering" for _, reason in waits)
+    assert watch.waits and all(reason == "server not answering" for _, reason in watch.waits)
+
+
+def test_with_default_settings_a_silent_server_is_reported_within_a_minute(
+    fake_clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default bound, on the client's clock: each try that gets no answer passes the read
+    timeout it was given (requests is stubbed to do just that), each retry its sleep."""
+    client = CallCovClient(
+        "sk_test_" + secrets.token_hex(16), "http://127.0.0.1:9/api/v1", clock=fake_clock
+    )
+    timeouts: list[float] = []
+
+    def no_answer(*args: object, timeout: tuple[float, float], **kwargs: object) -> None:
+        timeouts.append(timeout[1])
+        fake_clock.advance(timeout[1])
+        raise requests.ReadTimeout("read timed out")
+
+    monkeypatch.setattr(client.session, "request", no_answer)
+    client.observer = watch = Watch()
+    with pytest.raises(APITimeoutError, match="sent no answer") as raised:
+        client.health()
+    elapsed = fake_clock.now - FAKE_EPOCH
+    # Three tries of a third of the 30 s read timeout, then the 30 s of silence end it.
+    assert timeouts == [client.config.read_timeout / 3] * 3
+    assert client.latencies.silence == client.config.read_timeout == 30
+    assert "the client stops retrying after 30 s of silence" in str(raised.value)
+    assert elapsed < 60  # on the client's clock: the tries' timeouts and the retries' sleeps
+    assert [reason for _, reason in watch.waits] == ["server not answering"] * 2

@@ -22,19 +22,10 @@ from callcov_analytics._http.ratelimit import (
     parse_retry_after,
     wait_rate_limit,
 )
+from tests.sandbox_fixtures import FAKE_EPOCH, FakeClock
 
-T0 = 1_700_000_000.0  # 2023-11-14 22:13:20 UTC, a whole second
+T0 = FAKE_EPOCH  # 2023-11-14 22:13:20 UTC, a whole second
 IMF_1994 = 784_111_777.0  # Sun, 06 Nov 1994 08:49:37 GMT (the RFC 9110 example)
-
-
-class FakeClock:
-    """A settable local clock."""
-
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def http_date(ts: float) -> str:

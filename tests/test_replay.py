@@ -31,6 +31,7 @@ import yaml
 
 import callcov_analytics as cca
 from callcov_analytics import CallCovClient, sandbox
+from callcov_analytics._clock import SystemClock
 
 CASSETTES = Path(__file__).resolve().parent.parent / "cassettes"
 KEY_SHAPE = re.compile(r"sk_(?:live|test)_[A-Za-z0-9]{8,}")
@@ -69,7 +70,7 @@ def test_a_recorded_load_holds_no_key_and_replays_offline(tmp_path: Path) -> Non
     with sandbox.serve(plan="starter", n_analyses=120, seed=11, anchor=ANCHOR) as api:
         url, key = api.url, api.key
         with _recorder("all").use_cassette(str(tape)):
-            recorded = _load(CallCovClient(key, url, sleep=lambda s: None))
+            recorded = _load(CallCovClient(key, url, clock=SystemClock(sleep=lambda s: None)))
         served = len(api.log)
         truth = sorted(r["id"] for r in api.records())
     text = tape.read_text()
@@ -78,7 +79,7 @@ def test_a_recorded_load_holds_no_key_and_replays_offline(tmp_path: Path) -> Non
 
     # The server is gone: every answer must come from the tape, or the load fails.
     with _recorder("none").use_cassette(str(tape)):
-        replayed = _load(CallCovClient(key, url, sleep=lambda s: None))
+        replayed = _load(CallCovClient(key, url, clock=SystemClock(sleep=lambda s: None)))
     pd.testing.assert_frame_equal(replayed, recorded)
     assert sorted(replayed["id"]) == truth
 
@@ -91,8 +92,8 @@ def test_a_recorded_rejection_holds_neither_the_wrong_key_nor_the_right_one(
     with sandbox.serve(plan="free", n_analyses=5, anchor=ANCHOR) as api:
         with _recorder("all").use_cassette(str(tape)):
             with pytest.raises(cca.AuthenticationError):
-                CallCovClient(wrong, api.url, sleep=lambda s: None).health()
-            CallCovClient(api.key, api.url, sleep=lambda s: None).health()
+                CallCovClient(wrong, api.url, clock=SystemClock(sleep=lambda s: None)).health()
+            CallCovClient(api.key, api.url, clock=SystemClock(sleep=lambda s: None)).health()
         text = tape.read_text()
         assert wrong not in text and api.key not in text and not KEY_SHAPE.search(text)
 
@@ -111,10 +112,10 @@ def test_errors_replay_from_the_cassette(committed: tuple[str, str]) -> None:
     url, key = committed
     tape = CASSETTES / "test_errors_replay_from_the_cassette.yaml"
     with _recorder("all" if RECORDING else "none").use_cassette(str(tape)):
-        bad = CallCovClient("sk_test_" + "0" * 48, url, sleep=lambda s: None)
+        bad = CallCovClient("sk_test_" + "0" * 48, url, clock=SystemClock(sleep=lambda s: None))
         with bad, pytest.raises(cca.AuthenticationError):
             bad.health()
-        client = CallCovClient(key, url, sleep=lambda s: None)
+        client = CallCovClient(key, url, clock=SystemClock(sleep=lambda s: None))
         with client, pytest.raises(cca.ValidationError, match="limit"):
             client.get("/analysis/", {"limit": 5000})
 

@@ -9,6 +9,7 @@ from typing import Any
 import requests
 
 from callcov_analytics.sandbox import serve
+from tests.sandbox_fixtures import FakeClock
 
 CHECKS = {
     "identity": lambda c: c["identity_verification"]["flagged"],
@@ -59,14 +60,6 @@ def test_pass_and_flag_rates_are_a_contact_centres() -> None:
     assert shares[-1] <= 0.75 and shares[len(shares) // 2] <= 0.4
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def listing(url: str, key: str) -> dict[str, Any]:
     answer = requests.get(f"{url}/calls", params={"limit": 1000}, headers={"X-API-Key": key})
     answer.raise_for_status()
@@ -75,7 +68,7 @@ def listing(url: str, key: str) -> dict[str, Any]:
 
 
 def test_calls_arrive_and_complete_while_it_runs() -> None:
-    clock = Clock()
+    clock = FakeClock(1_800_000_000.0)
     with serve(plan="enterprise", n_analyses=300, clock=clock, arrivals_per_minute=60) as api:
         first = listing(api.url, api.key)
         assert first["total"] == 300
@@ -94,7 +87,7 @@ def test_calls_arrive_and_complete_while_it_runs() -> None:
 
 
 def test_the_default_sandbox_stays_still() -> None:
-    clock = Clock()
+    clock = FakeClock(1_800_000_000.0)
     with serve(plan="enterprise", n_analyses=300, clock=clock) as api:
         before = listing(api.url, api.key)
         clock.now += 3600

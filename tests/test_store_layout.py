@@ -17,6 +17,7 @@ import pytest
 
 import callcov_analytics as cca
 from callcov_analytics import CallCovClient
+from callcov_analytics._clock import SystemClock
 from callcov_analytics._store import folder as _store
 from callcov_analytics._store import merge as _store_merge
 from callcov_analytics.sandbox import Sandbox
@@ -36,7 +37,7 @@ def api(sandbox_factory: Callable[..., Sandbox]) -> Sandbox:
 
 
 def load(api: Sandbox, root: Path, **options: Any) -> pd.DataFrame:
-    client = CallCovClient(api.key, api.url, sleep=lambda s: None)
+    client = CallCovClient(api.key, api.url, clock=SystemClock(sleep=lambda s: None))
     return cca.load_calls(client=client, limit=100, cache_dir=root, progress=False, **options)
 
 

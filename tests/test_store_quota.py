@@ -16,14 +16,16 @@ import requests
 
 import callcov_analytics as cca
 from callcov_analytics import CallCovClient
+from callcov_analytics._clock import SystemClock
 from callcov_analytics._store import sync as sync
 from callcov_analytics.sandbox import Sandbox
+from tests.clients import client_for
 
 
-def load(api: Sandbox, key: str | None = None, **kwargs: Any) -> pd.DataFrame:
+def load(api: Sandbox, key: str | None = None, clock: Any = None, **kwargs: Any) -> pd.DataFrame:
+    """load_calls through `client_for` (on ``clock`` when given: a fake one for `aged`)."""
     kwargs.setdefault("limit", 100)
-    client = CallCovClient(key or api.key, api.url, sleep=lambda s: None)
-    return cca.load_calls(client=client, progress=False, **kwargs)
+    return cca.load_calls(client=client_for(api, key, clock=clock), progress=False, **kwargs)
 
 
 def served_ids(api: Sandbox, key: str | None = None, **params: str) -> list[str]:
@@ -124,12 +126,10 @@ def test_another_accounts_key_never_sees_the_store(big: Sandbox) -> None:
 
 
 @pytest.fixture
-def aged(
-    sandbox_factory: Callable[..., Sandbox], fake_clock: Any, monkeypatch: pytest.MonkeyPatch
-) -> Sandbox:
-    """A store whose processing analyses are of every age, minutes to weeks."""
-    api = sandbox_factory(plan="enterprise", n_analyses=1200, window_seconds=60, clock=fake_clock)
-    monkeypatch.setattr(sync, "now", fake_clock)
+def aged(inprocess: Callable[..., Sandbox], fake_clock: Any) -> Sandbox:
+    """A store whose processing analyses are of every age, minutes to weeks (in-process, on the
+    fake clock that its loads, ``load(aged, clock=fake_clock)``, read as well)."""
+    api = inprocess(plan="enterprise", n_analyses=1200, window_seconds=60)
     for hours in (24 * 21, 24 * 6, 24 * 2, 30, 9, 3, 1):
         api.insert(2, status="processing")
         api.insert(40, status="completed")
@@ -144,21 +144,21 @@ def test_a_repeat_costs_at_most_two_requests_whatever_the_processing_ages(
     processing = [r for r in aged.records() if r["status"] == "processing"]
     ages = {fake_clock() - r["created"] for r in processing}
     assert min(ages) < 3600 < 24 * 3600 * 20 < max(ages)
-    load(aged)
+    load(aged, clock=fake_clock)
     for step in (0, 600, 3600, 6 * 3600, 36 * 3600):
         fake_clock.advance(step)
         aged.clear_log()
-        assert load(aged)["id"].tolist() == aged.ids()
+        assert load(aged, clock=fake_clock)["id"].tolist() == aged.ids()
         assert len(aged.log) <= 2, (step, [e.path + "?" + str(e.query) for e in aged.log])
         aged.clear_log()  # and what was checked is not due again straight away
-        assert load(aged)["id"].tolist() == aged.ids()
+        assert load(aged, clock=fake_clock)["id"].tolist() == aged.ids()
         assert len(aged.log) == 1, (step, [e.path + "?" + str(e.query) for e in aged.log])
 
 
 def test_old_processing_analyses_are_rechecked_with_back_off(
     aged: Sandbox, fake_clock: Any
 ) -> None:
-    load(aged)
+    load(aged, clock=fake_clock)
     now = fake_clock()
     by_age = sorted(
         (r for r in aged.records() if r["status"] == "processing"), key=lambda r: r["created"]
@@ -167,26 +167,27 @@ def test_old_processing_analyses_are_rechecked_with_back_off(
     assert now - by_age[0]["created"] > 20 * 86400 and now - by_age[-1]["created"] < 3600
     aged.set_status(oldest, "completed")
     aged.set_status(young, "completed")
-    status = load(aged).set_index("id")["status"]
+    status = load(aged, clock=fake_clock).set_index("id")["status"]
     assert status[young] == "completed"  # young: re-checked on every refresh
     assert status[oldest] == "processing"  # weeks old, checked moments ago: not yet due
     assert not sync.due(now - by_age[0]["created"], 23 * 3600)
     fake_clock.advance(86400)  # an old one is checked at least daily
-    assert load(aged).set_index("id")["status"][oldest] == "completed"
+    assert load(aged, clock=fake_clock).set_index("id")["status"][oldest] == "completed"
 
 
-def test_recheck_forces_every_processing_analysis(aged: Sandbox) -> None:
-    load(aged)
+def test_recheck_forces_every_processing_analysis(aged: Sandbox, fake_clock: Any) -> None:
+    load(aged, clock=fake_clock)
     old = sorted(
         (r for r in aged.records() if r["status"] == "processing"), key=lambda r: r["created"]
     )
     for r in old[:3]:
         aged.set_status(r["id"], "failed")
     assert (
-        load(aged).set_index("id").loc[[r["id"] for r in old[:3]], "status"] == "processing"
+        load(aged, clock=fake_clock).set_index("id").loc[[r["id"] for r in old[:3]], "status"]
+        == "processing"
     ).all()
     aged.clear_log()
-    df = load(aged, refresh="recheck").set_index("id")
+    df = load(aged, clock=fake_clock, refresh="recheck").set_index("id")
     assert (df.loc[[r["id"] for r in old[:3]], "status"] == "failed").all()
     assert df.index.tolist() == aged.ids()
 
@@ -195,7 +196,7 @@ def test_sync_counts_rows_new_refreshed_and_from_the_store(big: Sandbox, tmp_pat
     from callcov_analytics._store.catalog import open_store
     from callcov_analytics._store.sync import Sync
 
-    client = CallCovClient(big.key, big.url, sleep=lambda s: None)
+    client = CallCovClient(big.key, big.url, clock=SystemClock(sleep=lambda s: None))
 
     def run() -> dict[str, int]:
         store = open_store(client.config.account, {}, {}, since=None, root=tmp_path)

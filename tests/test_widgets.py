@@ -29,6 +29,8 @@ from callcov_analytics import _config as config
 from callcov_analytics.notebook import connect, stop_sandboxes
 from callcov_analytics.sandbox import Sandbox
 from callcov_analytics.widgets import KeyEntry, QuotaPanel, check_key, key_entry
+from tests.clients import client_for
+from tests.sandbox_fixtures import FakeClock
 
 
 @pytest.fixture(autouse=True)
@@ -321,11 +323,16 @@ def test_connect_with_a_url_but_no_key_shows_the_key_entry(
 # -- quota panel --------------------------------------------------------------------------------
 
 
-def test_quota_panel_during_a_multi_window_load(api: Sandbox) -> None:
-    panel = QuotaPanel()
+def test_quota_panel_during_a_multi_window_load(
+    inprocess: Callable[..., Sandbox], fake_clock: FakeClock
+) -> None:
+    # In-process, the client, the sandbox and the panel on one fake clock: no real window wait.
+    api = inprocess("free", window_seconds=2, n_analyses=300)
+    panel = QuotaPanel(clock=fake_clock)
     shown: list[str] = []  # every status line the notebook is sent, as the widget syncs it
     panel.status.observe(lambda change: shown.append(change["new"]), names="value")
-    frame = panel.load(api.key, api.url, limit=20, cache=False)  # 15 requests: 2 windows
+    client = client_for(api, clock=fake_clock)
+    frame = panel.load(client=client, limit=20, cache=False)  # 15 requests: 2 windows
     seen_waiting = [line for line in shown if "Waiting" in line]
     assert len(frame) == 300
     pages = -(-300 // 20)  # a page per 20 new rows (the overlap row rides in a page of 21)
@@ -347,18 +354,8 @@ def test_quota_panel_during_a_multi_window_load(api: Sandbox) -> None:
     assert len(panel.plot().axes) == 3
 
 
-class StepClock:
-    """A clock tests move by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_countdown_ticks_from_a_background_thread_until_the_wait_ends() -> None:
-    clock = StepClock()
+    clock = FakeClock(1_800_000_000.0)
     panel = QuotaPanel(tick=0.05, clock=clock)
     panel.on_response(
         QuotaReading(
@@ -429,7 +426,7 @@ def test_panel_displays_as_a_widget_with_a_text_fallback() -> None:
 
 
 def test_a_finished_panel_stops_counting_down_and_its_eta_covers_the_wait() -> None:
-    clock = StepClock()
+    clock = FakeClock(1_800_000_000.0)
     panel = QuotaPanel(tick=0.05, clock=clock)
     start = clock.now
     panel.on_response(

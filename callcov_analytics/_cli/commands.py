@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -54,18 +53,21 @@ class _Waits:
 
 def _load(args: argparse.Namespace) -> Any:
     """Run load_calls() with the command's filters; progress on stderr."""
+    from .._http.client import CallCovClient
     from .._load.loaders import load_calls
 
-    started = time.monotonic()
-    df = load_calls(
-        base_url=args.api_url,
-        include_transcript=args.transcripts,
-        observer=None if sys.stderr.isatty() else _Waits(),
-        **{name: getattr(args, name) for name in Filters.__annotations__},  # same dests
-    )
+    with CallCovClient(base_url=args.api_url) as client:  # its clock times the load
+        started = client.clock.monotonic()
+        df = load_calls(
+            client=client,
+            include_transcript=args.transcripts,
+            observer=None if sys.stderr.isatty() else _Waits(),
+            **{name: getattr(args, name) for name in Filters.__annotations__},  # same dests
+        )
+        elapsed = client.clock.monotonic() - started
     throttled = df.attrs.get("throttled", 0)
     _say(
-        f"fetched {len(df):,} calls in {time.monotonic() - started:.1f} s: "
+        f"fetched {len(df):,} calls in {elapsed:.1f} s: "
         f"{df.attrs.get('summary', '')}{f', {throttled} throttled' if throttled else ''}"
     )
     return df
@@ -186,6 +188,7 @@ def _print_report(written: Path) -> None:
 def run_demo(args: argparse.Namespace) -> int:
     """Sandbox, load over HTTP, report, and what the rate limit alone cost."""
     from .. import sandbox
+    from .._http.client import CallCovClient
     from .._load.loaders import load_calls
     from ..report import REPORT_SUFFIXES, check_target, export_report
 
@@ -201,21 +204,23 @@ def run_demo(args: argparse.Namespace) -> int:
         f"starting a sandbox: {args.n_analyses} analyses, plan 'free' scaled to "
         f"{args.limit} requests per {args.window_seconds:g} s window"
     )
-    with sandbox.serve(
-        plan="free",
-        n_analyses=args.n_analyses,
-        window_seconds=args.window_seconds,
-        limit=args.limit,
-        arrivals_per_minute=args.arrivals_per_minute,
-    ) as api:
-        started = time.monotonic()
+    with (
+        sandbox.serve(
+            plan="free",
+            n_analyses=args.n_analyses,
+            window_seconds=args.window_seconds,
+            limit=args.limit,
+            arrivals_per_minute=args.arrivals_per_minute,
+        ) as api,
+        CallCovClient(api.key, api.url) as client,
+    ):
+        started = client.clock.monotonic()  # the client's clock times the load
         df = load_calls(
-            api.key,
-            api.url,
+            client=client,
             cache=False,  # a fresh sandbox key each run: nothing to keep in the user's cache
             observer=None if sys.stderr.isatty() else _Waits(),
         )
-        elapsed = time.monotonic() - started
+        elapsed = client.clock.monotonic() - started
     folder = export_report(df, out, overwrite=True)
     requests = int(df.attrs.get("requests", 0))
     windows, floor = _rate_limit_floor(df.attrs.get("quota", []))

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import logging
 import threading
-import time
 import weakref
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -27,6 +26,7 @@ from urllib.parse import quote
 import requests
 import tenacity
 
+from .._clock import SYSTEM, Clock, SystemClock
 from .._config import Config
 from .._decode.parse import ParsedPage, parse_page, parse_record
 from .._errors import (
@@ -72,7 +72,10 @@ class CallCovClient:
     Args:
         api_key: the key; default the session key (notebook widget), CALLCOV_API_KEY, .env.
         base_url: default CALLCOV_API_URL, then https://api.callcov.com/api/v1.
-        sleep, clock: injectable for tests (no real waiting).
+        clock: wall time, monotonic time and sleep for everything this client and its loads
+            time (`_clock.Clock`); default the system's. Tests pass a fake one (no real waiting).
+            One argument, not a ``sleep`` and a ``clock``: a sleep that does not move the clock
+            the limiter reads would wait for nothing (or spin on the real time).
 
     Example::
 
@@ -87,8 +90,7 @@ class CallCovClient:
         base_url: str | None = None,
         *,
         config: Config | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.time,
+        clock: Clock = SYSTEM,
         observer: Observer | None = None,
     ) -> None:
         self.config = config or Config.resolve(api_key, base_url)
@@ -97,19 +99,18 @@ class CallCovClient:
         holds = (hold_secret(self.config.api_key), hold_secret(self.config.proxy))
         self._release_secrets = weakref.finalize(self, _release, holds)
         self._of: CallCovClient | None = None  # the client a per-load view was made of
-        self._sleep = sleep
+        self.clock = clock
         # The rate limit belongs to the key: every client of it paces on one shared budget.
         # A fake clock (tests) gets a private one, since budgets keep local times.
-        shared = (
-            BUDGETS.get(self.config.origin, self.config.api_key) if clock is time.time else None
-        )
-        self.limiter = RateLimiter(clock=clock, budget=shared)
+        real = isinstance(clock, SystemClock)
+        shared = BUDGETS.get(self.config.origin, self.config.api_key) if real else None
+        self.limiter = RateLimiter(clock=clock.time, budget=shared)
         self.observer = observer
         # The list path that answered (/calls, or /analysis/ after a 404), shared with the
         # per-load views of this client (`for_load`).
         self._route: dict[str, str] = {}
         self._observer_lock = threading.Lock()  # fetch-ahead threads report one at a time
-        self.latencies = Latency(self.config.read_timeout)
+        self.latencies = Latency(self.config.read_timeout, clock=clock.monotonic)
         # One Session for every thread: its urllib3 pool is thread-safe, and it keeps no state
         # per request that threads could mix up (no cookies are sent, auth is per request).
         self.session = requests.Session()
@@ -249,7 +250,7 @@ class CallCovClient:
                 | tenacity.stop_before_delay(self.config.deadline)
                 | StopWhenSilent(self.latencies)
             ),
-            sleep=self._sleep,
+            sleep=self.clock.sleep,
             reraise=True,
             before_sleep=self._before_retry,
         )
@@ -296,18 +297,20 @@ class CallCovClient:
         self, method: str, url: str, params: Mapping[str, Any] | None, waited: float
     ) -> tuple[requests.Response, bytes, QuotaReading]:
         """Send one request and read its answer; every answer is observed, even a cut one."""
-        started, sent = time.monotonic(), self.limiter.now()
+        started, sent = self.clock.monotonic(), self.limiter.now()
         response = self._send(method, url, params)
-        to_headers = time.monotonic() - started
+        to_headers = self.clock.monotonic() - started
         try:
             cut: APIError | None = None
             body = b""
             if response.status_code not in _REDIRECTS:
                 try:
-                    body = read_body(response, method, url, self.config.read_timeout)
+                    body = read_body(
+                        response, method, url, self.config.read_timeout, self.clock.monotonic
+                    )
                 except (APIConnectionError, ResponseDecodeError, ResponseTooLargeError) as exc:
                     cut = exc  # the request still counted: observe it before raising
-            self.latencies.answered(to_headers, time.monotonic() - started)
+            self.latencies.answered(to_headers, self.clock.monotonic() - started)
             reading = self._observe(response, body, waited, sent)
         finally:
             response.close()
@@ -339,7 +342,7 @@ class CallCovClient:
         while (delay := self.limiter.reserve()) > 0:
             logger.info("rate limit: waiting %.1f s for the window to reset", delay)
             self._notify("on_wait", delay, "rate limit")
-            self._sleep(delay)
+            self.clock.sleep(delay)
             waited += delay
         return waited
 

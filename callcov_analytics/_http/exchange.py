@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
-import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urljoin
 
@@ -208,10 +208,16 @@ def unreachable(
     )
 
 
-def read_body(response: requests.Response, method: str, url: str, read_timeout: float) -> bytes:
-    """Read the whole body within ``read_timeout`` seconds and the size cap."""
+def read_body(
+    response: requests.Response,
+    method: str,
+    url: str,
+    read_timeout: float,
+    monotonic: Callable[[], float],
+) -> bytes:
+    """Read the whole body within ``read_timeout`` seconds (on ``monotonic``) and the size cap."""
     safe_url = sanitize_url(response.url or url)
-    deadline = time.monotonic() + read_timeout
+    deadline = monotonic() + read_timeout
     chunks: list[bytes] = []
     size = 0
     error: APIError | None = None
@@ -229,7 +235,7 @@ def read_body(response: requests.Response, method: str, url: str, read_timeout: 
                     url=safe_url,
                 )
                 break
-            if time.monotonic() > deadline:
+            if monotonic() > deadline:
                 error = APITimeoutError(
                     f"{method} {safe_url}: body still arriving after {read_timeout:g} s",
                     method=method,

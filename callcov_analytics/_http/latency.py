@@ -16,14 +16,14 @@ So the read timeout adapts to what this client has seen:
   never answers, so it fails in about half a minute and says so). The 20 s keep a short
   configured timeout from giving up on a few stalls in a row.
 
-Thread-safe: the fetch-ahead threads share one instance through their client.
+Thread-safe: the fetch-ahead threads share one instance through their client. ``clock`` is
+the client's monotonic time.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-import time
 from collections.abc import Callable
 
 __all__ = ["FLOOR", "MULTIPLE", "SILENCE_FLOOR", "Latency"]
@@ -36,7 +36,7 @@ SILENCE_FLOOR = 20.0
 class Latency:
     """Round trips of one client, and the read timeout they justify."""
 
-    def __init__(self, read_timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, read_timeout: float, clock: Callable[[], float]) -> None:
         self.ceiling = read_timeout
         self.silence = max(read_timeout, SILENCE_FLOOR)  # unanswered this long: stop retrying
         self._now = clock

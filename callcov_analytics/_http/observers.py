@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import threading
-import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -79,7 +78,8 @@ class ProgressBar:
         "[{elapsed}{postfix}]"
     )
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic, ticker: bool = True) -> None:
+    def __init__(self, *, clock: Callable[[], float], ticker: bool = True) -> None:
+        """``clock``: the client's monotonic time, which the countdown reads."""
         from tqdm.auto import tqdm
 
         self.bar = tqdm(desc="CallCov", bar_format=self.UNKNOWN, file=sys.stderr)
@@ -146,8 +146,8 @@ class ProgressBar:
         self.bar.close()
 
 
-def progress_bar(progress: bool | None) -> ProgressBar | None:
+def progress_bar(progress: bool | None, clock: Callable[[], float]) -> ProgressBar | None:
     """A bar when asked for; by default when interactive (a notebook or a terminal)."""
     if progress is None:
         progress = "ipykernel" in sys.modules or sys.stderr.isatty()
-    return ProgressBar() if progress else None
+    return ProgressBar(clock=clock) if progress else None

@@ -130,14 +130,14 @@ def load(settings: LoadSettings, read: _Read[T]) -> T:
     refresh, since = settings.refresh, settings.since
     client = settings.open_client()
     readings = Readings()
-    bar = progress_bar(settings.progress)
+    bar = progress_bar(settings.progress, client.clock.monotonic)
     fanout = Fanout([o for o in (client.observer, settings.observer, bar, readings) if o])
     # The load's own view of the client: its observers and readings are this load's alone.
     view = client.for_load(fanout)
     try:
         with ExitStack() as stack:
             store = _open_store(view, stack, settings)
-            stack.enter_context(store.locked(fanout.on_wait))
+            stack.enter_context(store.locked(fanout.on_wait, view.clock.time))
             stored = has_rows(store)
             # Else every id is new: no list of them is kept (a first fill of millions).
             store.track_new = stored and refresh != "full"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -74,10 +73,11 @@ class FetchAhead:
 
     def settled(self, timeout: float = 2.0) -> Iterator[tuple[int, ParsedPage]]:
         """Pages already in flight that continue the crawl, waiting at most ``timeout``."""
-        deadline = time.monotonic() + timeout
+        monotonic = self.client.clock.monotonic
+        deadline = monotonic() + timeout
         while (offset := self.crawl.next_offset()) in self.pending:
             try:
-                page = self.pending.pop(offset).result(max(0.0, deadline - time.monotonic()))
+                page = self.pending.pop(offset).result(max(0.0, deadline - monotonic()))
             except Exception:  # failed or too slow: not kept, the resume re-reads it
                 return
             yield offset, page

@@ -63,7 +63,10 @@ def check_file(path: Path, rows: int, token: str | None) -> str | None:
 
 @contextmanager
 def hold_lock(
-    path: Path, timeout: float, on_wait: Callable[[float, str], None] | None
+    path: Path,
+    timeout: float,
+    on_wait: Callable[[float, str], None] | None,
+    now: Callable[[], float],
 ) -> Iterator[None]:
     """Hold the file lock of the store at ``path``, waiting at most ``timeout`` for it."""
     lock = FileLock(str(path / ".lock"))
@@ -88,7 +91,7 @@ def hold_lock(
     try:
         with suppress(OSError):  # who holds it is advice only
             owner_path.write_text(
-                json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()})
+                json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": now()})
             )
         yield
     finally:

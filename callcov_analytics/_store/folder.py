@@ -30,6 +30,7 @@ import json
 import logging
 import secrets
 import shutil
+import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
@@ -106,13 +107,18 @@ class Store:
         return f"Store({str(self.path)!r})"
 
     @contextmanager
-    def locked(self, on_wait: Callable[[float, str], None] | None = None) -> Iterator[Store]:
+    def locked(
+        self,
+        on_wait: Callable[[float, str], None] | None = None,
+        now: Callable[[], float] = time.time,
+    ) -> Iterator[Store]:
         """Hold the store's file lock; wait at most ``lock_timeout`` for another live load.
 
         The OS releases the lock when its holder dies, so a held lock is always a live load.
+        ``now``: the load's wall clock, for the "since" its owner file shows.
         """
         self._mkdir()
-        with hold_lock(self.path, self.lock_timeout, on_wait):
+        with hold_lock(self.path, self.lock_timeout, on_wait, now):
             yield self
 
     # -- state ------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import time
 import warnings
 from collections.abc import Callable, Mapping
 
@@ -47,11 +46,6 @@ logger = logging.getLogger("callcov_analytics")
 YOUNG = 3600  # seconds: a processing analysis younger than this is re-checked on every refresh
 MAX_INTERVAL = 86_400  # an old one at least once a day
 RECHECK_PAGES = 20  # pages of the processing list at most per load (then by id)
-
-
-def now() -> float:
-    """The time the processing back-off is reckoned by (tests replace it)."""
-    return time.time()
 
 
 def due(age: float, since_check: float) -> bool:
@@ -169,7 +163,7 @@ class Sync:
         pending = stored.processing
         if pending.num_rows == 0:
             return head, []
-        t, checked = now(), self.state.checked
+        t, checked = self.client.clock.time(), self.state.checked
         created = pending["created"].to_pylist()
         ids = pending["id"].to_pylist()
         wanted = [
@@ -219,7 +213,7 @@ class Sync:
 
     def _remember_processing(self, stored: Stored | None) -> None:
         """Note when each analysis still processing was last seen so (for `due`)."""
-        t, old = now(), self.state.checked
+        t, old = self.client.clock.time(), self.state.checked
         running: dict[str, float] = {}
         if stored is not None:
             for analysis_id in stored.processing_ids():
