@@ -20,7 +20,7 @@ SHARED_PROCESS = {
     "test_store_engines.py": "spark",
 }
 LONGEST_FIRST = (
-    "test_engines.py",  # the Spark group: ~95 with the two below
+    "test_engines.py",  # the Spark group: ~50 with the two below
     "test_metrics_engines.py",
     "test_store_engines.py",
     "test_limiters.py",  # ~58: real limiters' windows

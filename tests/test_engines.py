@@ -108,17 +108,6 @@ def test_polars_eager_frame_gives_a_polars_frame(
     agree("scorecard", out, df)
 
 
-# Two queries keep Spark's share of the suite near a minute: the weekly scorecard has every
-# rule (Wilson bounds, min_calls, ranks within a period, calls without results).
-@pytest.mark.parametrize("name", ["scorecard_weekly", "sentiment_shift"])
-def test_spark_agrees_with_pandas(
-    stored: tuple[Sandbox, Path, pd.DataFrame], spark: Any, name: str
-) -> None:
-    api, root, df = stored
-    frame = cca.scan_calls(client=client_for(api), cache_dir=root, spark=spark)
-    agree(name, CASES[name](frame), df)
-
-
 def test_results_stay_lazy_and_of_the_input_kind(
     stored: tuple[Sandbox, Path, pd.DataFrame],
 ) -> None:
