@@ -16,8 +16,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+import callcov_analytics as cca
+from callcov_analytics.sandbox import Sandbox
 
 SBIN = ("/usr/sbin", "/sbin", "/usr/bin")
+ROWS, PAGE = 600, 50  # the loads through a gateway: 13 pages of new rows
 SQUID_AUTH = ("/usr/lib/squid/basic_ncsa_auth", "/usr/lib/squid3/basic_ncsa_auth")
 
 
@@ -258,3 +265,15 @@ access_log stdio:{folder}/access.log squid
             shutil.chown(path, "proxy", "proxy")
     argv = [find("squid") or "squid", "-N", "-f", str(folder / "squid.conf")]
     return Squid(argv, port, folder, folder / "hits.log")
+
+
+def load_through(gateway: Gateway, api: Sandbox, observer: Any = None) -> pd.DataFrame:
+    """Every analysis of ``api`` loaded through ``gateway`` in pages of PAGE, nothing kept."""
+    return cca.load_calls(
+        api_key=api.key,
+        base_url=gateway.url + "/api/v1",
+        limit=PAGE,
+        cache=False,
+        progress=False,
+        observer=observer,
+    )

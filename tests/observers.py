@@ -20,3 +20,19 @@ class StopAfter:
     def on_page(self, pages: int, rows: int, total: int | None) -> None:
         if pages >= self.pages:
             raise KeyboardInterrupt
+
+
+class Waits:
+    """An observer that keeps every wait the client chose: ``(seconds, reason)``."""
+
+    def __init__(self) -> None:
+        self.waits: list[tuple[float, str]] = []
+
+    def on_response(self, reading: QuotaReading) -> None:
+        """Responses are not waits."""
+
+    def on_wait(self, seconds: float, reason: str) -> None:
+        self.waits.append((seconds, reason))
+
+    def on_page(self, pages: int, rows: int, total: int | None) -> None:
+        """Pages are not waits."""
