@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import inspect
 import re
 import subprocess
@@ -73,6 +74,49 @@ def test_the_layout_in_the_docs_names_every_module_and_only_those() -> None:
         named = set(re.findall(r"`([a-z_]+)`", paragraph))
         inside = {p.stem for p in folder.glob("*.py")} - {"__init__", "__main__"}
         assert inside <= named, folder.name
+
+
+def imports_of(path: Path, module: str, modules: set[str]) -> set[str]:
+    """The package modules ``module`` imports anywhere in its file, function bodies included."""
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                base = ".".join(parts[: len(parts) - node.level + 1] + ([base] if base else []))
+            # "from . import x" imports the module x when there is one, else a name of base.
+            targets = [f"{base}.{a.name}" for a in node.names if f"{base}.{a.name}" in modules]
+            targets = targets or [base]
+        else:
+            continue
+        for target in targets:
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != module:
+                found.add(target)
+    return found
+
+
+def test_no_import_cycles_among_the_package_modules() -> None:
+    """Counting imports inside functions too: the layers point one way."""
+    files = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        files[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph = {m: imports_of(p, m, set(files)) for m, p in files.items()}
+    # A module is on a cycle when it can reach itself.
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            assert module != start, f"{start} imports itself through {sorted(seen)}"
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
 
 
 def test_the_column_table_matches_the_schema() -> None:
