@@ -38,6 +38,7 @@ from typing import Any
 import pandas as pd
 
 from . import metrics
+from ._analytics.engines import light
 from ._dates import check_tz
 from ._errors import ValidationError
 from ._report.manifest import checksum, describe, figures_for, manifest
@@ -135,11 +136,7 @@ def export_report(
     target = Path(path).absolute()
     zone = check_tz(tz if tz is not None else df.attrs.get("tz"))
     check_target(target, overwrite=overwrite, parquet=parquet, machine=machine)
-    # The load's bulky attrs (a reading per response, the new and updated ids) stay behind: no
-    # part of a report reads them, and pandas deep-copies attrs into every frame made from it.
-    light = pd.DataFrame(df, copy=False)
-    light.attrs = {k: v for k, v in df.attrs.items() if k not in ("quota", "new", "updated")}
-    df = light
+    df = light(df)  # no part of a report reads the load's bulky attrs (see `light`)
     if min_calls < 1:
         raise ValidationError(f"min_calls must be >= 1, got {min_calls}", param="min_calls")
     options = {"tz": zone, "min_calls": min_calls, "charts": charts}

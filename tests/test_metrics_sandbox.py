@@ -83,3 +83,15 @@ def test_scorecard_matches_figures_from_the_raw_json(seeded: Sandbox) -> None:
             if row[f"{name}_n"]:
                 rate = row[f"{name}_passed"] / row[f"{name}_n"]
                 assert got[f"{name}_pass_rate"] == pytest.approx(rate), (agent, name)
+
+
+def test_results_keep_the_loaded_zone_and_the_load_keeps_its_readings(seeded: Sandbox) -> None:
+    # The analytics leave the load's bulky attrs behind (pandas deep-copies attrs into every
+    # result), but the analyst's zone and the source carry on, and the loaded frame is intact.
+    with CallCovClient(seeded.key, seeded.url) as client:
+        df = cca.load_calls(client=client, tz="Europe/London", progress=False)
+    readings = len(df.attrs["quota"])
+    for result in (cca.metrics.compliance_exceptions(df), cca.metrics.volume(df)):
+        assert result.attrs["tz"] == "Europe/London"
+        assert "quota" not in result.attrs and "new" not in result.attrs
+    assert readings > 0 and len(df.attrs["quota"]) == readings and "new" in df.attrs

@@ -36,13 +36,28 @@ _NW_TYPES: dict[str, Any] = {
 }
 
 
+# A load's attrs that grow with it: a reading per response, the ids it added and changed.
+BULKY_ATTRS = ("quota", "new", "updated")
+
+
+def light(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` without its BULKY_ATTRS (the same data, not copied); the caller's keeps them.
+
+    pandas deep-copies a frame's attrs into the result of every operation, which made the
+    analytics of a loaded frame several times slower than their work; the small attrs (the
+    zone, the query, where it was loaded from) carry on into the results.
+    """
+    if not any(name in df.attrs for name in BULKY_ATTRS):
+        return df
+    out = pd.DataFrame(df, copy=False)
+    out.attrs = {k: v for k, v in df.attrs.items() if k not in BULKY_ATTRS}
+    return out
+
+
 def wrap(df: Any, what: str) -> Frame:
     """``df`` as a Narwhals frame; ValidationError naming ``what`` if it is no frame we know."""
-    if isinstance(df, pd.DataFrame) and df.attrs:
-        # Without the load's attrs (its quota readings, new and updated ids): pandas deep-copies
-        # a frame's attrs into the result of every operation, which made the analytics of a
-        # loaded frame several times slower than their work. The caller's frame keeps its own.
-        df = pd.DataFrame(df, copy=False)
+    if isinstance(df, pd.DataFrame):
+        df = light(df)
     try:
         frame: Frame = nw.from_native(df)
     except TypeError:
